@@ -1,0 +1,30 @@
+# Thin wrappers; tool settings live in pyproject.toml.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test test-slow lint bench perf clean
+
+install:  ## create .venv and install the package with its dev extras
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[dev]'
+
+test:  ## the fast test suite (what CI runs)
+	$(BIN)/python -m pytest -q
+
+test-slow:  ## the long-running tests too
+	$(BIN)/python -m pytest -q -m 'slow'
+
+lint:
+	$(BIN)/ruff check robustbench_ode tests
+
+bench:  ## the default suite on CPU: tables, plots and report under results/
+	$(BIN)/python -m robustbench_ode run suites/quick.yaml --device cpu
+
+perf:  ## speed benchmarks (pytest-benchmark), JSON under results/perf/
+	mkdir -p results/perf
+	$(BIN)/python -m pytest -q -m perf --benchmark-enable --benchmark-json=results/perf/benchmarks.json tests/perf
+
+clean:
+	rm -rf results/smoke .pytest_cache

@@ -1,0 +1,219 @@
+"""Suite files validated into frozen, typed configs.
+
+A suite is the product of its axes: dataset x model x training x (train solver, steps or tol)
+x seed, each trained model tested on the suite's test grid. Unknown keys and out-of-range values
+are errors naming the key path (:class:`SuiteError`, one line).
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, create_model,
+                      field_validator, model_validator)
+
+from .datasets import DATASETS
+from .models import MODELS
+from .registry import Registry, UnknownNameError
+from .solvers import SOLVERS
+
+
+class SuiteError(ValueError):
+    """A bad suite or option: one line naming the key path and what is allowed."""
+
+
+PosInt = Annotated[int, Field(gt=0)]
+Steps = Annotated[int, Field(gt=0, le=1_000_000)]
+Tol = Annotated[float, Field(gt=0.0, lt=1.0)]
+Factor = Annotated[float, Field(gt=0.0, le=1e4)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _params_model(registry: Registry, name: str, skip: int):
+    """A pydantic model of a factory's keyword parameters (after its ``skip`` leading ones)."""
+    factory = registry.get(name)
+    hints = typing.get_type_hints(factory, include_extras=True)
+    fields = {}
+    for p in list(inspect.signature(factory).parameters.values())[skip:]:
+        ann = hints.get(p.name, Any)
+        fields[p.name] = (ann, p.default if p.default is not inspect.Parameter.empty else ...)
+    return create_model(f"{name}_params", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+
+
+class _Named(BaseModel):
+    """``{name: X, **params}``: params are checked against the registered factory's signature."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    _registry: Registry
+    _skip: int
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        registry = cls.__private_attributes__["_registry"].default
+        if name not in registry:
+            raise ValueError(registry.unknown_message(name))
+        return name
+
+    def check_params(self, path: str) -> None:
+        """Validate the params against the factory's signature; fill in the defaults."""
+        model = _params_model(self._registry, self.name, self._skip)
+        try:
+            validated = model(**self.params_given())
+        except ValidationError as exc:
+            raise SuiteError(format_validation_error(exc, prefix=path)) from None
+        # stored with defaults filled in, so hashes and tables see every setting
+        self.model_extra.update(validated.model_dump())
+
+    def params_given(self) -> dict[str, Any]:
+        return {k: v for k, v in (self.model_extra or {}).items()}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class DatasetConfig(_Named):
+    _registry = DATASETS
+    _skip = 1  # seed
+    # Which seed generates the data: the cell's seed (default) or a fixed one for every cell.
+    data_seed: int | None = Field(default=None, ge=0)
+
+
+class ModelConfig(_Named):
+    _registry = MODELS
+    _skip = 2  # in_shape, n_classes
+
+
+class TrainingConfig(_Frozen):
+    iterations: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
+    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 128
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    gradient: Literal["backprop", "adjoint"] = "backprop"
+    max_steps: Annotated[int, Field(gt=0, le=10_000_000)] = 10_000  # for adaptive solves
+    eval_batch_size: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
+
+
+class TrainEntry(_Frozen):
+    """One train solver with the step counts (fixed-step) or tolerances (adaptive) to sweep."""
+
+    solver: str
+    steps: list[Steps] | None = Field(default=None, min_length=1)
+    tol: list[Tol] | None = Field(default=None, min_length=1)
+
+    @field_validator("solver")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SOLVERS:
+            raise ValueError(SOLVERS.unknown_message(v))
+        return v
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        adaptive = SOLVERS.get(self.solver).adaptive
+        if (self.steps is None) == (self.tol is None):
+            raise ValueError("give exactly one of steps, tol")
+        if self.tol is not None and not adaptive:
+            raise ValueError(f"solver {self.solver!r} is fixed-step: give steps, not tol")
+        return self
+
+
+class TrainGrid(_Frozen):
+    seeds: list[Annotated[int, Field(ge=0, lt=2**31)]] = Field(default=[0], min_length=1)
+    grid: list[TrainEntry] = Field(min_length=1)
+
+
+class TestEntry(_Frozen):
+    """Test one solver at absolute ``steps``, at ``step_factors`` x the train steps, at absolute
+    ``tol``, or at ``tol_factors`` x the train tolerance. Factor entries skip cells that have no
+    train steps (resp. tolerance)."""
+
+    solver: str
+    steps: list[Steps] | None = Field(default=None, min_length=1)
+    step_factors: list[Factor] | None = Field(default=None, min_length=1)
+    tol: list[Tol] | None = Field(default=None, min_length=1)
+    tol_factors: list[Factor] | None = Field(default=None, min_length=1)
+
+    @field_validator("solver")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SOLVERS:
+            raise ValueError(SOLVERS.unknown_message(v))
+        return v
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        given = [k for k in ("steps", "step_factors", "tol", "tol_factors") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of steps, step_factors, tol, tol_factors")
+        if given[0].startswith("tol") and not SOLVERS.get(self.solver).adaptive:
+            raise ValueError(f"solver {self.solver!r} is fixed-step: give steps or step_factors")
+        return self
+
+
+class SuiteConfig(_Frozen):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)]
+    description: str = ""
+    dataset: DatasetConfig
+    model: ModelConfig
+    training: TrainingConfig = TrainingConfig()
+    train: TrainGrid
+    test: list[TestEntry] = Field(min_length=1)
+
+
+def _loc(err: dict) -> str:
+    return ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in err and err["type"] not in ("value_error",):
+            msg = f"{msg} (got {err['input']!r})"[:200]
+        loc = ".".join(p for p in (prefix, _loc(err)) if p)
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
+    if not isinstance(data, dict):
+        raise SuiteError(f"{source}: the suite must be a YAML mapping, got {type(data).__name__}")
+    try:
+        suite = SuiteConfig.model_validate(data)
+        suite.dataset.check_params("dataset")
+        suite.model.check_params("model")
+    except ValidationError as exc:
+        raise SuiteError(f"{source}: {format_validation_error(exc)}") from None
+    except (SuiteError, UnknownNameError) as exc:
+        raise SuiteError(f"{source}: {exc}") from None
+    return suite
+
+
+def load_suite(path: str | Path) -> SuiteConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"{path}: no such suite file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SuiteError(f"{path}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise SuiteError(f"{path}: not a text file") from None
+    return parse_suite(data, str(path))

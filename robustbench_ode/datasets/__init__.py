@@ -1,0 +1,13 @@
+"""Datasets: factories ``f(seed, **params) -> DataSplits`` in the :data:`DATASETS` registry."""
+
+from .base import DATASETS, DataSplits, split_rng
+from .toy import TOY_DATASETS
+
+
+def register_all() -> None:
+    for name, (factory, description) in TOY_DATASETS.items():
+        if name not in DATASETS:
+            DATASETS.register(name, factory, description)
+
+
+__all__ = ["DATASETS", "DataSplits", "register_all", "split_rng"]

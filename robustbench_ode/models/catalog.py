@@ -1,0 +1,65 @@
+"""Built-in model families: factories ``f(in_shape, n_classes, **params) -> ODEClassifier``."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import Field
+from torch import nn
+
+from ..registry import Registry
+from .classifier import AugmentChannels, ODEClassifier, Reshape, init_weights
+from .fields import MLP, OttConv1d, OttConv2d
+
+MODELS: Registry = Registry("model")
+
+Width = Annotated[int, Field(gt=0, le=65536)]
+EndTime = Annotated[float, Field(gt=0.0, le=1e6)]
+
+
+def ott_conv1d(in_shape: tuple[int, ...], n_classes: int, width: Width = 32,
+               time_input: bool = False, augment: Annotated[int, Field(ge=0, le=1024)] = 0,
+               t1: EndTime = 1.0, fast: bool = True) -> ODEClassifier:
+    """Sphere2's model: a d-dim point becomes a (1 + augment)-channel signal of length d."""
+    dim = math.prod(in_shape)
+    channels = 1 + augment
+    input_map = nn.Sequential(Reshape(1, dim), AugmentChannels(augment))
+    field = OttConv1d(channels, width, time_input, fast)
+    model = ODEClassifier(input_map, field, nn.Linear(channels * dim, n_classes), (0.0, t1))
+    init_weights(model)
+    return model
+
+
+def ott_conv2d(in_shape: tuple[int, ...], n_classes: int, width: Width = 128,
+               time_input: bool = False, augment: Annotated[int, Field(ge=0, le=1024)] = 0,
+               t1: EndTime = 1.0) -> ODEClassifier:
+    """The image model: (C, H, W) images, (C + augment) state channels, one linear classifier."""
+    c, h, w = in_shape
+    channels = c + augment
+    field = OttConv2d(channels, width, time_input)
+    model = ODEClassifier(AugmentChannels(augment), field, nn.Linear(channels * h * w, n_classes),
+                          (0.0, t1))
+    init_weights(model)
+    return model
+
+
+def mlp(in_shape: tuple[int, ...], n_classes: int, hidden: Width = 64,
+        depth: Annotated[int, Field(ge=1, le=64)] = 2,
+        activation: Literal["relu", "tanh", "softplus", "elu"] = "relu",
+        time_input: bool = False, augment: Annotated[int, Field(ge=0, le=1024)] = 0,
+        t1: EndTime = 1.0) -> ODEClassifier:
+    """A fully connected field on the flattened input (plus ``augment`` zero dimensions)."""
+    dim = math.prod(in_shape) + augment
+    input_map = nn.Sequential(nn.Flatten(), AugmentChannels(augment))
+    field = MLP(dim, hidden, depth, activation, time_input)
+    model = ODEClassifier(input_map, field, nn.Linear(dim, n_classes), (0.0, t1))
+    init_weights(model)
+    return model
+
+
+BUILTIN_MODELS = {
+    "ott_conv1d": (ott_conv1d, "Conv1d field 1->32 (k1), 32->32 (k3), 32->1 (k1) on points as signals; Sphere2"),
+    "ott_conv2d": (ott_conv2d, "Conv2d field C->128 (k1), 128->128 (k3), 128->C (k1); images"),
+    "mlp": (mlp, "fully connected field on flattened input; 2-D toys"),
+}
