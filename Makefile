@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-slow lint bench perf clean
+.PHONY: install test test-slow lint bench perf clean data
 
 install:  ## create .venv and install the package with its dev extras
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ bench:  ## the default suite on CPU: tables, plots and report under results/
 perf:  ## speed benchmarks (pytest-benchmark), JSON under results/perf/
 	mkdir -p results/perf
 	$(BIN)/python -m pytest -q -m perf --benchmark-enable --benchmark-json=results/perf/benchmarks.json tests/perf
+
+data:  ## Fashion-MNIST from Debian's dataset-fashion-mnist, unpacked under data/ (needs root for apt)
+	apt-get install -y dataset-fashion-mnist
+	$(BIN)/python -m robustbench_ode.datasets.preparation --root data
 
 clean:
 	rm -rf results/smoke .pytest_cache

@@ -1,11 +1,12 @@
 """Datasets: factories ``f(seed, **params) -> DataSplits`` in the :data:`DATASETS` registry."""
 
 from .base import DATASETS, DataSplits, split_rng
+from .images import IMAGE_DATASETS
 from .toy import TOY_DATASETS
 
 
 def register_all() -> None:
-    for name, (factory, description) in TOY_DATASETS.items():
+    for name, (factory, description) in {**TOY_DATASETS, **IMAGE_DATASETS}.items():
         if name not in DATASETS:
             DATASETS.register(name, factory, description)
 
