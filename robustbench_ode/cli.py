@@ -7,6 +7,7 @@ and exits with code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .runner import run_suite
 
+    if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
+        os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
     suite = load_suite(args.suite)
     out = Path(args.out) if args.out else Path("results") / suite.name
     report = run_suite(suite, out, device=args.device, progress=not args.no_progress,
@@ -76,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default results/<suite name>)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--data-root", help="image data folder (default $ROBUSTBENCH_ODE_DATA or ./data)")
     p.set_defaults(func=_run)
     return parser
 

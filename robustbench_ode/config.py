@@ -101,6 +101,10 @@ class TrainingConfig(_Frozen):
     gradient: Literal["backprop", "adjoint"] = "backprop"
     max_steps: Annotated[int, Field(gt=0, le=10_000_000)] = 10_000  # for adaptive solves
     eval_batch_size: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
+    # The fast GPU path (acceleration.py); all off by default. Testing always runs in fp32.
+    amp: bool = False  # bf16 autocast for the training forward pass
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the vector field
 
 
 class TrainEntry(_Frozen):

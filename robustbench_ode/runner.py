@@ -10,7 +10,8 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from .cell import CellResult, cells, run_cell, test_points
+from .acceleration import throughput_summary
+from .cell import CellResult, cells, load_data, run_cell, test_points
 from .config import SuiteConfig, SuiteError
 from .meta import environment, now
 from .plots import accuracy_vs_test_steps
@@ -40,6 +41,7 @@ def resolve_device(device: str) -> str:
 def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: bool = True,
               suite_text: str | None = None) -> RunReport:
     device = resolve_device(device)
+    _check_data(suite)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "suite.yaml").write_text(suite_text if suite_text is not None
                                         else yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
@@ -54,9 +56,21 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
     plot = accuracy_vs_test_steps(results_frame(r for res in report.results for r in res.rows),
                                   out_dir / "accuracy_vs_steps.png")
     meta.update(finished=now(), cells=len(todo), failed_cells=len(report.failed),
-                plots=[plot.name] if plot else [])
+                plots=[plot.name] if plot else [],
+                **throughput_summary([r.log for r in report.results], suite.training.batch_size))
     _write_json(out_dir / "meta.json", meta)
     return report
+
+
+def _check_data(suite: SuiteConfig) -> None:
+    """Missing data files are bad input (one line, exit 2), not a failure of every cell."""
+    first = cells(suite)[0]
+    try:
+        load_data(first.dataset, first.seed)
+    except SuiteError:
+        raise
+    except Exception:  # noqa: BLE001 - any other problem becomes each cell's status
+        pass
 
 
 def _write_tables(report: RunReport) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .acceleration import Clock, HostBatches, autocast, memory_format, prepare_model
 from .config import TrainingConfig
 from .datasets import DataSplits
 from .models import ODEClassifier, SolveSpec
@@ -48,15 +48,18 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
     outcome = TrainOutcome()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     stream = BatchStream(len(data.y_train), cfg.batch_size, seed)
+    batches, clock = HostBatches(data, cfg.batch_size, device), Clock(device)
+    prepare_model(model, cfg)
     model.train()
     bar = tqdm(range(cfg.iterations), desc=desc, leave=False, disable=not progress, unit="it")
     for it in bar:
         idx = stream.next()
-        x = data.prepare(data.x_train[idx].to(device, non_blocking=True))
-        y = data.y_train[idx].to(device, non_blocking=True)
-        t0 = time.perf_counter()
-        logits, stats = model(x, spec)
-        loss = F.cross_entropy(logits, y)
+        x, y = batches.get(idx)
+        x = memory_format(data.prepare(x), cfg)
+        clock.start()
+        with autocast(cfg, device):
+            logits, stats = model(x, spec)
+        loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         loss_value = loss.item()
@@ -64,14 +67,16 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
                "accuracy": (logits.argmax(1) == y).float().mean().item(),
                "nfe": stats.nfe, "steps": stats.steps, "solve_status": stats.status.value}
         if not math.isfinite(loss_value) or stats.status is not Status.OK:
-            row["seconds"] = time.perf_counter() - t0
+            row["seconds"] = clock.stop()
             outcome.log.append(row)
             outcome.status = Status.DIVERGED if stats.status in (Status.OK, Status.NON_FINITE) \
                 else stats.status
             outcome.message = f"iteration {it}: loss {loss_value}, solve {stats.status.value}"
             break
         opt.step()
-        row["seconds"] = time.perf_counter() - t0
+        row["seconds"] = clock.stop()
+        row["images_per_s"] = len(idx) / row["seconds"] if row["seconds"] > 0 else None
+        row["peak_gpu_mb"] = clock.peak_memory_mb()
         outcome.log.append(row)
         if progress and it % 50 == 0:
             bar.set_postfix(loss=f"{loss_value:.3f}", nfe=stats.nfe)
