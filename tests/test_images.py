@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from image_files import trust, write_cifar10, write_idx, write_svhn
 
 import robustbench_ode as rb
 from robustbench_ode import DATASETS, MODELS, SolveSpec
@@ -16,8 +17,6 @@ from robustbench_ode.cli import main
 from robustbench_ode.config import SuiteError, load_suite, parse_suite
 from robustbench_ode.datasets import images
 from robustbench_ode.datasets.preparation import prepare_fashion_mnist
-
-from image_files import trust, write_cifar10, write_idx, write_svhn  # noqa: I001 - tests/ helper
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 TORCHVISION = ["cifar10", "mnist", "fashion_mnist", "svhn"]
@@ -187,3 +186,25 @@ def test_cifar10_suite_end_to_end_on_synthetic_data(tmp_path, monkeypatch, no_en
     assert set(results["test_solver"]) >= {"euler", "midpoint", "rk4_38", "dopri5"}
     assert results["train_status"].eq("ok").all()
     assert (out / "meta.json").read_text().count("train_images_per_s") == 1
+
+
+def test_gpu_bench_script_runs_on_cpu(tmp_path):
+    """The benchmark script's whole path on CPU with tiny settings; its FLOP count matches the
+    field's arithmetic (3 x forward: backward costs two forward passes)."""
+    import json
+
+    from robustbench_ode import gpu_bench
+
+    out = tmp_path / "bench.json"
+    assert gpu_bench.main(["--device", "cpu", "--batch", "4", "--width", "4", "--steps", "2",
+                           "--iterations", "2", "--warmup", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [(r["amp"], r["compile"]) for r in report["results"]] == [(False, False), (True, False)]
+    w, hw = 4, 32 * 32
+    field = 2 * hw * (3 * w + 9 * w * w + w * 3)
+    head = 2 * 3 * hw * 10
+    expected = 3 * 4 * (2 * field + head)
+    for row in report["results"]:
+        assert row["status"] == "ok" and row["images_per_s"] > 0
+        assert abs(row["flops_per_iteration"] - expected) / expected < 0.02
+    assert gpu_bench.peak_tflops("NVIDIA H100 80GB HBM3") == (494.7, 989.4)
