@@ -101,6 +101,9 @@ class TrainingConfig(_Frozen):
     gradient: Literal["backprop", "adjoint"] = "backprop"
     max_steps: Annotated[int, Field(gt=0, le=10_000_000)] = 10_000  # for adaptive solves
     eval_batch_size: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
+    # Save model, optimizer and batch-stream state this often (0: never), so a killed run resumes
+    # where it stopped. Not part of the cell key: it does not change the result.
+    checkpoint_every: Annotated[int, Field(ge=0, le=10_000_000)] = 1000
 
 
 class TrainEntry(_Frozen):
