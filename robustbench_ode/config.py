@@ -30,7 +30,7 @@ PosInt = Annotated[int, Field(gt=0)]
 Steps = Annotated[int, Field(gt=0, le=1_000_000)]
 Tol = Annotated[float, Field(gt=0.0, lt=1.0)]
 Factor = Annotated[float, Field(gt=0.0, le=1e4)]
-MAX_CELLS, MAX_TESTS = 100_000, 10_000
+MAX_CELLS, MAX_TESTS = 10_000, 1_000
 
 
 class _Frozen(BaseModel):
