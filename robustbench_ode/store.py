@@ -63,11 +63,15 @@ class StoredCell:
                           train_seconds=self.train_seconds)
 
 
+# pandas 2 parses floats approximately by default; pandas 3 is exact and deprecates the option
+_EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
 def _read_csv(path: Path) -> list[dict[str, Any]]:
     if not path.is_file() or path.stat().st_size == 0:
         return []
     try:
-        df = pd.read_csv(path, float_precision="round_trip")
+        df = pd.read_csv(path, **_EXACT_FLOATS)
     except pd.errors.EmptyDataError:
         return []
     return df.to_dict("records")
