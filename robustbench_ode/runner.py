@@ -72,7 +72,7 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
         if fresh or not store.has(cell.key):
             if fresh:
                 store.checkpoint(cell.key).clear()
-            jobs.append((i, CellJob(cell, tests[i], device, store_root=str(out_dir))))
+            jobs.append((i, CellJob(cell, tests[i], device, store_root=str(out_dir.resolve()))))
             continue
         stored = store.load(cell.key)
         have = {row_key(r) for r in stored.rows}
