@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from .cell import (CellConfig, CellResult, TestPoint, _failure, _test_columns, build_model, load_data,
-                   run_cell)
+from .cell import CellConfig, CellResult, TestPoint, _failure, _test_columns, build_model, load_data, run_cell
 from .evaluation import evaluate
 from .status import Status
 
