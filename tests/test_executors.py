@@ -38,10 +38,15 @@ def table(out: Path) -> pd.DataFrame:
 def ray_instance():
     ray = pytest.importorskip("ray")
     # workers must import this checkout, wherever they start
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), before) if p)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+    if before is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = before
 
 
 def test_unknown_executor_and_missing_address_are_bad_input():
