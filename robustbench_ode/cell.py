@@ -40,8 +40,11 @@ class CellConfig(BaseModel):
     @property
     def key(self) -> str:
         """Stable content hash of everything that determines the trained model."""
-        payload = json.dumps({"cell": self.model_dump(mode="json"), "version": __version__},
-                             sort_keys=True)
+        # checkpoint_every only says how often to save, channels_last and compile only how fast to
+        # compute: the same model comes out either way
+        speed_only = {"checkpoint_every", "channels_last", "compile"}
+        cell = self.model_dump(mode="json", exclude={"training": speed_only})
+        payload = json.dumps({"cell": cell, "version": __version__}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
@@ -142,9 +145,11 @@ def _failure(exc: BaseException) -> tuple[Status, str]:
 
 
 def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
-             progress: bool = False) -> CellResult:
+             progress: bool = False, checkpoint: Any = None) -> CellResult:
     """Train the cell's model, then test it at every point of ``tests``. Never raises for a
-    failing model: divergence, solver failures and exceptions become statuses."""
+    failing model: divergence, solver failures and exceptions become statuses. ``checkpoint``
+    (optional, e.g. :class:`~robustbench_ode.store.Checkpoint`) has ``load()`` and ``save(state)``
+    for resuming an interrupted training."""
     result = CellResult(cell, Status.OK)
     model = None
     try:
@@ -152,7 +157,9 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
         model = build_model(cell, data).to(device)
         t0 = time.perf_counter()
         outcome = train(model, data, cell.train_spec, cell.training, seed=cell.seed, device=device,
-                        progress=progress, desc=cell.label())
+                        progress=progress, desc=cell.label(),
+                        resume=checkpoint.load() if checkpoint is not None else None,
+                        on_checkpoint=checkpoint.save if checkpoint is not None else None)
         result.train_seconds = time.perf_counter() - t0
         result.log, result.status, result.message = outcome.log, outcome.status, outcome.message
     except Exception as exc:  # noqa: BLE001 - any crash becomes a status of this cell

@@ -46,22 +46,26 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runner import run_suite
+    from .executors import make_executor
+    from .runner import claim_out_dir, run_suite
 
     if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
         os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
     suite = load_suite(args.suite)
     out = Path(args.out) if args.out else Path("results") / suite.name
+    claim_out_dir(out, suite)  # before starting any workers
+    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell)
     report = run_suite(suite, out, device=args.device, progress=not args.no_progress,
-                       suite_text=Path(args.suite).read_text())
+                       suite_text=Path(args.suite).read_text(), fresh=args.fresh, executor=executor)
     failed = report.failed
     print(f"wrote {out}/results.csv ({sum(len(r.rows) for r in report.results)} rows, "
-          f"{len(report.results)} cells, {len(failed)} with failures)")
+          f"{len(report.results)} cells, {len(failed)} with failures; trained {len(report.trained)}, "
+          f"re-tested {len(report.retested)}, loaded {len(report.loaded)})")
     for res in failed:
         bad = [r for r in res.rows if r["status"] != "ok"]
         print(f"  {res.cell.label()}: training {res.status.value} {res.message} "
               f"{len(bad)} failed test rows".rstrip())
-    return 0
+    return 1 if args.strict and failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--data-root", help="image data folder (default $ROBUSTBENCH_ODE_DATA or ./data)")
+    p.add_argument("--fresh", action="store_true", help="recompute every cell, ignoring stored ones")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any cell or test row failed")
+    p.add_argument("--executor", default="local", choices=["local", "process", "ray"],
+                   help="where cells run (default: in this process)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="parallel cells: a local process pool, or the CPUs of a local Ray instance")
+    p.add_argument("--address", help="Ray cluster to join: 'auto' or HOST:PORT (--executor ray)")
+    p.add_argument("--gpus-per-cell", type=float, default=0.0, help="GPUs each Ray task declares")
     p.set_defaults(func=_run)
     return parser
 

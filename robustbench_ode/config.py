@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, create_model,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from .datasets import DATASETS
 from .models import MODELS
@@ -30,6 +37,7 @@ PosInt = Annotated[int, Field(gt=0)]
 Steps = Annotated[int, Field(gt=0, le=1_000_000)]
 Tol = Annotated[float, Field(gt=0.0, lt=1.0)]
 Factor = Annotated[float, Field(gt=0.0, le=1e4)]
+MAX_CELLS, MAX_TESTS = 10_000, 1_000
 
 
 class _Frozen(BaseModel):
@@ -105,6 +113,9 @@ class TrainingConfig(_Frozen):
     amp: bool = False  # bf16 autocast for the training forward pass
     channels_last: bool = False
     compile: bool = False  # torch.compile the vector field
+    # Save model, optimizer and batch-stream state this often (0: never), so a killed run resumes
+    # where it stopped. Not part of the cell key: it does not change the result.
+    checkpoint_every: Annotated[int, Field(ge=0, le=10_000_000)] = 1000
 
 
 class TrainEntry(_Frozen):
@@ -172,6 +183,17 @@ class SuiteConfig(_Frozen):
     training: TrainingConfig = TrainingConfig()
     train: TrainGrid
     test: list[TestEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _not_absurd(self):
+        # every list is bounded on its own, their product is not: a typo can ask for a year of work
+        n_cells = len(self.train.seeds) * sum(len(e.steps or e.tol or []) for e in self.train.grid)
+        if n_cells > MAX_CELLS:
+            raise ValueError(f"train: {n_cells} cells (seeds x grid values), at most {MAX_CELLS}")
+        n_tests = sum(len(e.steps or e.step_factors or e.tol or e.tol_factors or []) for e in self.test)
+        if n_tests > MAX_TESTS:
+            raise ValueError(f"test: {n_tests} test configurations per cell, at most {MAX_TESTS}")
+        return self
 
 
 def _loc(err: dict) -> str:

@@ -37,6 +37,8 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
                      hue_order=[o for o in order if o in set(part["train"])], palette=palette,
                      marker="o", errorbar=("ci", 95), ax=ax, legend=ax is axes[0][-1])
         ax.set_xscale("log", base=2 if x == "test_steps" else 10)
+        if x == "test_tol":
+            ax.invert_xaxis()  # more accurate to the right, as on the step panels
         ax.set_title(f"test solver: {solver}")
         ax.set_xlabel("test steps" if x == "test_steps" else "test tolerance")
         ax.grid(alpha=0.3)

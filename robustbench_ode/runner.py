@@ -1,4 +1,10 @@
-"""Running a suite: every cell in turn, tables rewritten after each, plots at the end."""
+"""Running a suite: every cell in turn, tables rewritten after each, plots at the end.
+
+Resumable: finished cells live in the cell store (``DIR/cells/<key>/``) and are loaded, not
+recomputed; a stored model missing some test points of today's grid is re-tested without
+retraining; ``fresh=True`` recomputes everything. Cells run on an executor (in-process by
+default, see :mod:`robustbench_ode.executors`).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,14 @@ import yaml
 from tqdm.auto import tqdm
 
 from .acceleration import throughput_summary
-from .cell import CellResult, cells, load_data, run_cell, test_points
+from .cell import CellResult, TestPoint, _test_columns, cells, load_data, test_points
 from .config import SuiteConfig, SuiteError
+from .executors import Executor, LocalExecutor
+from .job import CellJob
 from .meta import environment, now
 from .plots import accuracy_vs_test_steps
 from .status import Status
+from .store import CellStore, StoredCell, row_key, test_point_key
 from .tables import results_frame, training_frame, write_csv
 
 
@@ -23,6 +32,10 @@ from .tables import results_frame, training_frame, write_csv
 class RunReport:
     out_dir: Path
     results: list[CellResult] = field(default_factory=list)
+    # cell keys by what this run did with them
+    trained: list[str] = field(default_factory=list)
+    retested: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[CellResult]:
@@ -39,23 +52,53 @@ def resolve_device(device: str) -> str:
 
 
 def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: bool = True,
-              suite_text: str | None = None) -> RunReport:
+              suite_text: str | None = None, *, fresh: bool = False,
+              executor: Executor | None = None) -> RunReport:
     device = resolve_device(device)
     _check_data(suite)
+    claim_out_dir(out_dir, suite)
+    executor = executor or LocalExecutor()
     out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"suite": suite.name, "started": now(), "executor": executor.name, **environment(device)}
+    _write_json(out_dir / "meta.json", meta)  # first: it marks the directory as this suite's
     (out_dir / "suite.yaml").write_text(suite_text if suite_text is not None
                                         else yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
-    meta = {"suite": suite.name, "started": now(), **environment(device)}
-    _write_json(out_dir / "meta.json", meta)
+    store = CellStore(out_dir)
+    store.clean()
     report = RunReport(out_dir)
     todo = cells(suite)
-    for cell in tqdm(todo, desc=f"suite {suite.name}", unit="cell", disable=not progress):
-        result = run_cell(cell, test_points(suite, cell), device=device, progress=progress)
-        report.results.append(result)
-        _write_tables(report)  # after every cell: nothing computed is lost
+    tests = [test_points(suite, cell) for cell in todo]
+    done: list[CellResult | None] = [None] * len(todo)
+    jobs: list[tuple[int, CellJob]] = []
+    for i, cell in enumerate(todo):
+        if fresh or not store.has(cell.key):
+            if fresh:
+                store.checkpoint(cell.key).clear()
+            jobs.append((i, CellJob(cell, tests[i], device, store_root=str(out_dir.resolve()))))
+            continue
+        stored = store.load(cell.key)
+        have = {row_key(r) for r in stored.rows}
+        missing = [p for p in tests[i] if test_point_key(p) not in have]
+        if not missing:
+            done[i] = _assemble(stored, tests[i])
+            report.loaded.append(cell.key)
+            continue
+        weights = stored.state_dict() if stored.status is Status.OK else None
+        jobs.append((i, CellJob(cell, missing, device, state_dict=weights, train_status=stored.status,
+                                train_message=stored.message, train_seconds=stored.train_seconds)))
+    _write_tables(report, done)
+    bar = tqdm(total=len(jobs), desc=f"suite {suite.name}", unit="cell", disable=not progress)
+    for j, result in executor.run([job for _, job in jobs]):
+        i, job = jobs[j]
+        done[i] = _record(store, job, result, tests[i], report)
+        _write_tables(report, done)  # after every cell: nothing computed is lost
+        bar.update()
+    bar.close()
+    report.results = [r for r in done if r is not None]
     plot = accuracy_vs_test_steps(results_frame(r for res in report.results for r in res.rows),
                                   out_dir / "accuracy_vs_steps.png")
     meta.update(finished=now(), cells=len(todo), failed_cells=len(report.failed),
+                trained=len(report.trained), retested=len(report.retested), loaded=len(report.loaded),
                 plots=[plot.name] if plot else [],
                 **throughput_summary([r.log for r in report.results], suite.training.batch_size))
     _write_json(out_dir / "meta.json", meta)
@@ -73,10 +116,57 @@ def _check_data(suite: SuiteConfig) -> None:
         pass
 
 
-def _write_tables(report: RunReport) -> None:
-    rows = [row for res in report.results for row in res.rows]
+def claim_out_dir(out_dir: Path, suite: SuiteConfig) -> None:
+    """Refuse a directory that holds another suite's results (or anything else): never overwrite."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SuiteError(f"--out {out_dir}: exists and is not a directory")
+    meta = out_dir / "meta.json"
+    if meta.is_file():
+        try:
+            owner = json.loads(meta.read_text()).get("suite")
+        except (ValueError, AttributeError):
+            owner = None
+        if owner != suite.name:
+            raise SuiteError(f"--out {out_dir}: holds the results of suite {owner!r}, not {suite.name!r}; "
+                             "choose another --out or remove it")
+    elif out_dir.is_dir() and any(out_dir.iterdir()):
+        raise SuiteError(f"--out {out_dir}: not empty and not a robustbench-ode run; choose another --out")
+
+
+def _persistent(result: CellResult) -> bool:
+    # A lost worker or an out-of-memory error says nothing about the cell: try it again next run.
+    return result.status is not Status.OOM and not result.message.startswith("executor:")
+
+
+def _record(store: CellStore, job: CellJob, result: CellResult, tests: list[TestPoint],
+            report: RunReport) -> CellResult:
+    key = job.cell.key
+    if not _persistent(result):
+        return result
+    if job.retest:
+        store.add_rows(key, result.rows)
+        report.retested.append(key)
+    else:
+        store.save(result)
+        report.trained.append(key)
+    # what the table shows is what the store holds: a rerun rebuilds the very same table
+    return _assemble(store.load(key), tests)
+
+
+def _assemble(stored: StoredCell, tests: list[TestPoint]) -> CellResult:
+    """The stored rows of today's test points, in grid order."""
+    by_key = {row_key(r): r for r in stored.rows}
+    result = stored.result()
+    result.rows = [{**by_key[test_point_key(p)], **_test_columns(p)} for p in tests
+                   if test_point_key(p) in by_key]
+    return result
+
+
+def _write_tables(report: RunReport, done: list[CellResult | None] | None = None) -> None:
+    results = [r for r in (done if done is not None else report.results) if r is not None]
+    rows = [row for res in results for row in res.rows]
     write_csv(results_frame(rows), report.out_dir / "results.csv")
-    training = training_frame((res.cell.columns(), res.log) for res in report.results)
+    training = training_frame((res.cell.columns(), res.log) for res in results)
     write_csv(training, report.out_dir / "training.csv")
 
 

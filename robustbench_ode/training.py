@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,16 +43,35 @@ class BatchStream:
         idx, self.buffer = self.buffer[: self.batch_size], self.buffer[self.batch_size:]
         return idx
 
+    def state(self) -> dict[str, torch.Tensor]:
+        """Generator state and unconsumed indices: enough to continue the exact same batches."""
+        return {"gen": self.gen.get_state(), "buffer": self.buffer.clone()}
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.gen.set_state(state["gen"])
+        self.buffer = state["buffer"].clone()
+
 
 def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: TrainingConfig, *,
-          seed: int, device: str = "cpu", progress: bool = False, desc: str = "") -> TrainOutcome:
+          seed: int, device: str = "cpu", progress: bool = False, desc: str = "",
+          resume: dict[str, Any] | None = None,
+          on_checkpoint: Callable[[dict[str, Any]], None] | None = None) -> TrainOutcome:
+    """``resume`` is a state a previous run handed to ``on_checkpoint`` (called every
+    ``cfg.checkpoint_every`` iterations); continuing from it gives the uninterrupted result."""
     outcome = TrainOutcome()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     stream = BatchStream(len(data.y_train), cfg.batch_size, seed)
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        stream.load_state(resume["stream"])
+        outcome.log, start = list(resume["log"]), int(resume["iteration"])
+    every = getattr(cfg, "checkpoint_every", 0)
     batches, clock = HostBatches(data, cfg.batch_size, device), Clock(device)
     prepare_model(model, cfg)
     model.train()
-    bar = tqdm(range(cfg.iterations), desc=desc, leave=False, disable=not progress, unit="it")
+    bar = tqdm(range(start, cfg.iterations), desc=desc, leave=False, disable=not progress, unit="it")
     for it in bar:
         idx = stream.next()
         x, y = batches.get(idx)
@@ -80,5 +100,8 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         outcome.log.append(row)
         if progress and it % 50 == 0:
             bar.set_postfix(loss=f"{loss_value:.3f}", nfe=stats.nfe)
+        if on_checkpoint is not None and every and (it + 1) % every == 0 and it + 1 < cfg.iterations:
+            on_checkpoint({"iteration": it + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                           "stream": stream.state(), "log": outcome.log})
     bar.close()
     return outcome

@@ -7,7 +7,6 @@ from typing import Annotated
 import numpy as np
 import torch
 from pydantic import Field
-from sklearn.datasets import make_circles, make_moons
 
 from .base import DataSplits, split_rng
 
@@ -59,6 +58,8 @@ def _sk_seed(rng: np.random.Generator) -> int:
 
 def moons(seed: int, n_train: Count = 2000, n_test: Count = 1000, noise: Noise = 0.1) -> DataSplits:
     """Two interleaving half circles (scikit-learn's make_moons)."""
+    from sklearn.datasets import make_moons  # lazy: scikit-learn adds seconds to every import
+
     tr = _tensors(*make_moons(n_train, noise=noise, random_state=_sk_seed(split_rng(seed, "train"))))
     te = _tensors(*make_moons(n_test, noise=noise, random_state=_sk_seed(split_rng(seed, "test"))))
     return DataSplits(*tr, *te, n_classes=2)
@@ -67,6 +68,8 @@ def moons(seed: int, n_train: Count = 2000, n_test: Count = 1000, noise: Noise =
 def annuli(seed: int, n_train: Count = 2000, n_test: Count = 1000, noise: Noise = 0.05,
            factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5) -> DataSplits:
     """Two concentric circles (scikit-learn's make_circles); ``factor`` is the inner/outer radius ratio."""
+    from sklearn.datasets import make_circles
+
     kw = dict(noise=noise, factor=factor)
     tr = _tensors(*make_circles(n_train, random_state=_sk_seed(split_rng(seed, "train")), **kw))
     te = _tensors(*make_circles(n_test, random_state=_sk_seed(split_rng(seed, "test")), **kw))

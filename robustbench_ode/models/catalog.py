@@ -72,7 +72,7 @@ def mlp(in_shape: tuple[int, ...], n_classes: int, hidden: Width = 64,
 
 
 BUILTIN_MODELS = {
-    "ott_conv1d": (ott_conv1d, "Conv1d field 1->32 (k1), 32->32 (k3), 32->1 (k1) on points as signals; Sphere2"),
+    "ott_conv1d": (ott_conv1d, "Conv1d field 1->32 (k1), 32->32 (k3), 32->1 (k1) on points; Sphere2"),
     "ott_conv2d": (ott_conv2d, "Conv2d field C->128 (k1), 128->128 (k3), 128->C (k1); images"),
     "mlp": (mlp, "fully connected field on flattened input; 2-D toys"),
 }

@@ -12,9 +12,14 @@ import torch
 from torch import nn
 
 
+def _scalar(t) -> float:
+    # t is a float (fixed-step loop) or a 0-dim tensor (torchdiffeq); no gradient flows into t.
+    return float(t.detach()) if isinstance(t, torch.Tensor) else float(t)
+
+
 def _time_channel(t, z: torch.Tensor) -> torch.Tensor:
     shape = (z.shape[0], 1) + tuple(z.shape[2:])
-    return torch.full(shape, float(t), dtype=z.dtype, device=z.device)
+    return torch.full(shape, _scalar(t), dtype=z.dtype, device=z.device)
 
 
 def _conv_as_matrix(weight: torch.Tensor, length: int, padding: int) -> torch.Tensor:
@@ -56,7 +61,7 @@ class OttConv1d(nn.Module):
         (w1, b1), (w2, b2), (w3, b3) = self._dense or self._dense_layers(z.shape[-1])
         x = z.flatten(1)
         if self.time_input:
-            x = torch.cat([x, torch.full((z.shape[0], z.shape[-1]), float(t), dtype=z.dtype,
+            x = torch.cat([x, torch.full((z.shape[0], z.shape[-1]), _scalar(t), dtype=z.dtype,
                                          device=z.device)], 1)
         h = torch.relu(torch.addmm(b1, x, w1))
         h = torch.relu(torch.addmm(b2, h, w2))

@@ -41,10 +41,8 @@ class Solver:
 
 
 class _Counted(nn.Module):
-    """Wraps f to count evaluations and (through torchdiffeq's callbacks) accepted/rejected steps.
-
-    An ``nn.Module`` so that torchdiffeq's adjoint finds f's parameters through it.
-    """
+    """Wraps f to count evaluations. An ``nn.Module`` so that torchdiffeq's adjoint finds f's
+    parameters through it."""
 
     def __init__(self, f: VectorField) -> None:
         super().__init__()
@@ -56,6 +54,10 @@ class _Counted(nn.Module):
     def forward(self, t, z):
         self.nfe += 1
         return self.f(t, z)
+
+
+class _CountedSteps(_Counted):
+    """Also counts accepted and rejected steps, through torchdiffeq's adaptive-step callbacks."""
 
     def callback_accept_step(self, t0, y0, dt) -> None:
         self.accepted += 1
@@ -139,7 +141,7 @@ class AdaptiveSolver(Solver):
               adjoint=False) -> Solution:
         import torchdiffeq
 
-        counted = _Counted(f)
+        counted = _CountedSteps(f)
         t = torch.tensor([float(t_span[0]), float(t_span[1])], dtype=z0.dtype, device=z0.device)
         options: dict = {"max_num_steps": int(max_steps)}
         if steps is not None:

@@ -1,0 +1,101 @@
+"""Suite files: the shipped ones validate; bad ones give one-line errors naming the key path."""
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from robustbench_ode import cell as cellmod
+from robustbench_ode.cell import cells
+from robustbench_ode.config import SuiteError, load_suite, parse_suite
+
+SUITES = sorted((Path(__file__).parent.parent / "suites").glob("*.yaml"))
+
+BASE = {
+    "name": "t",
+    "dataset": {"name": "sphere2", "n_train": 100, "n_test": 50},
+    "model": {"name": "ott_conv1d", "width": 4},
+    "training": {"iterations": 2, "batch_size": 10},
+    "train": {"seeds": [0, 1], "grid": [{"solver": "euler", "steps": [2, 4]},
+                                         {"solver": "dopri5", "tol": [1e-3]}]},
+    "test": [{"solver": "euler", "step_factors": [0.5, 1, 2]},
+             {"solver": "rk4", "steps": [8]},
+             {"solver": "dopri5", "tol_factors": [0.1, 10]}],
+}
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.name)
+def test_shipped_suites_validate(path):
+    suite = load_suite(path)
+    assert cells(suite)
+
+
+def _bad(mutate):
+    data = copy.deepcopy(BASE)
+    mutate(data)
+    with pytest.raises(SuiteError) as err:
+        parse_suite(data)
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d.update(bogus=1), "bogus: unknown key"),
+    (lambda d: d["training"].update(itertions=5), "training.itertions: unknown key"),
+    (lambda d: d["model"].update(widht=5), "model.widht: unknown key"),
+    (lambda d: d["dataset"].update(name="sphere3"), "dataset.name: unknown dataset 'sphere3'"),
+    (lambda d: d["model"].update(name="resnet"), "model.name: unknown model"),
+    (lambda d: d["train"]["grid"][0].update(solver="rk45"), "train.grid.0.solver: unknown solver"),
+    (lambda d: d["test"][1].update(solver="eulr"), "did you mean 'euler'"),
+    (lambda d: d["train"]["grid"][0].update(steps=[2, 0]), "train.grid.0.steps.1"),
+    (lambda d: d["train"]["grid"][1].update(tol=[-1e-3]), "train.grid.1.tol.0"),
+    (lambda d: d["training"].update(iterations=0), "training.iterations"),
+    (lambda d: d["training"].update(batch_size=-3), "training.batch_size"),
+    (lambda d: d["training"].update(lr=0), "training.lr"),
+    (lambda d: d["dataset"].update(n_train=0), "dataset.n_train"),
+    (lambda d: d["train"].update(grid=[]), "train.grid"),
+    (lambda d: d.update(test=[]), "test"),
+    (lambda d: d["train"]["grid"][0].update(tol=[1e-3]), "exactly one of steps, tol"),
+    (lambda d: d["train"]["grid"].append({"solver": "euler", "tol": [1e-3]}), "fixed-step"),
+    (lambda d: d["test"][0].update(steps=[3]), "exactly one of"),
+    (lambda d: d["test"].append({"solver": "rk4", "tol": [1e-3]}), "fixed-step"),
+    (lambda d: d.pop("model"), "model: required key is missing"),
+    (lambda d: d.update(name="has space"), "name"),
+])
+def test_bad_suites_name_the_key(mutate, expected):
+    assert expected in _bad(mutate)
+
+
+def test_params_defaults_are_filled_in():
+    suite = parse_suite(copy.deepcopy(BASE))
+    assert suite.model.params["time_input"] is False
+    assert suite.dataset.params == {"n_train": 100, "n_test": 50}
+
+
+def test_grid_expansion_and_factors():
+    suite = parse_suite(copy.deepcopy(BASE))
+    todo = cells(suite)
+    assert len(todo) == 3 * 2
+    assert len({c.key for c in todo}) == 6
+    euler2 = next(c for c in todo if c.steps == 2)
+    pts = cellmod.test_points(suite, euler2)
+    assert pts[0].is_train and pts[0].spec.steps == 2
+    labels = [p.spec.label() for p in pts]
+    # factors 0.5, 1, 2 of 2 steps -> 1, (2 = train config, deduplicated), 4; tol factors skipped
+    assert labels == ["euler@2", "euler@1", "euler@4", "rk4@8"]
+    dopri = next(c for c in todo if c.tol is not None)
+    labels = [p.spec.label() for p in cellmod.test_points(suite, dopri)]
+    assert labels == ["dopri5@tol0.001", "rk4@8", "dopri5@tol0.0001", "dopri5@tol0.01"]
+
+
+def test_cell_key_is_stable_and_content_based():
+    a = cells(parse_suite(copy.deepcopy(BASE)))[0]
+    b = cells(parse_suite(copy.deepcopy(BASE)))[0]
+    assert a.key == b.key
+    other = copy.deepcopy(BASE)
+    other["training"]["lr"] = 0.5
+    assert cells(parse_suite(other))[0].key != a.key
+    renamed = copy.deepcopy(BASE)
+    renamed["name"] = "other_name"  # the suite's name does not change what a cell computes
+    assert cells(parse_suite(renamed))[0].key == a.key

@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+import torch
+
+from robustbench_ode import DATASETS
+from robustbench_ode.datasets.toy import SPHERE_RINGS
+
+TOY = ["sphere2", "spheres", "moons", "annuli", "spirals"]
+
+
+@pytest.mark.parametrize("name", TOY)
+def test_splits_shapes_labels(name):
+    d = DATASETS.get(name)(3, n_train=300, n_test=120)
+    assert d.x_train.shape[0] == len(d.y_train) == 300
+    assert d.x_test.shape[0] == len(d.y_test) == 120
+    assert d.x_train.dtype == torch.float32 and d.y_train.dtype == torch.long
+    assert set(d.y_train.unique().tolist()) == set(range(d.n_classes))
+    assert torch.isfinite(d.x_train).all()
+
+
+@pytest.mark.parametrize("name", TOY)
+def test_regenerated_bit_identically_from_seed(name):
+    a, b, c = (DATASETS.get(name)(s, n_train=200, n_test=50) for s in (7, 7, 8))
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    assert not torch.equal(a.x_train, c.x_train)
+    assert not torch.equal(a.x_train[:50], a.x_test)  # train and test are different draws
+
+
+def test_sphere2_rings_and_balance():
+    d = DATASETS.get("sphere2")(0)
+    assert d.in_shape == (2,) and len(d.y_train) == 2000 and len(d.y_test) == 1000
+    r = d.x_train.norm(dim=1).numpy()
+    y = d.y_train.numpy()
+    for r_min, r_max, label, share in SPHERE_RINGS:
+        inside = (r >= r_min - 1e-6) & (r <= r_max + 1e-6)
+        assert inside.sum() == round(2000 * share)
+        assert (y[inside] == label).all()
+    assert y.mean() == pytest.approx(0.5)  # balanced: chance is 50%
+    # directions are isotropic: mean direction near zero
+    assert np.abs((d.x_train / d.x_train.norm(dim=1, keepdim=True)).mean(0).numpy()).max() < 0.08

@@ -1,0 +1,113 @@
+"""Executors give the local executor's tables: a process pool, and Ray on a real local instance
+(skipped where Ray is not installed); a Ray worker killed mid-cell does not stop the suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from robustbench_ode.cell import cells
+from robustbench_ode.config import SuiteError, load_suite, parse_suite
+from robustbench_ode.executors import ProcessExecutor, make_executor
+from robustbench_ode.runner import run_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {
+    "name": "tiny",
+    "dataset": {"name": "sphere2", "n_train": 96, "n_test": 48},
+    "model": {"name": "ott_conv1d", "width": 4},
+    "training": {"iterations": 6, "batch_size": 32, "lr": 0.01},
+    "train": {"seeds": [0, 1], "grid": [{"solver": "euler", "steps": [1, 2]}]},
+    "test": [{"solver": "euler", "step_factors": [1, 2]}, {"solver": "rk4", "steps": [2]}],
+}
+
+
+def table(out: Path) -> pd.DataFrame:
+    df = pd.read_csv(out / "results.csv")
+    return df.drop(columns=[c for c in df.columns if c.endswith("seconds")])
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    ray = pytest.importorskip("ray")
+    # workers must import this checkout, wherever they start
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), before) if p)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+    if before is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = before
+
+
+def test_unknown_executor_and_missing_address_are_bad_input():
+    with pytest.raises(SuiteError, match="unknown"):
+        make_executor("slurm")
+    with pytest.raises(SuiteError, match="only with --executor ray"):
+        make_executor("local", address="auto")
+
+
+@pytest.mark.slow  # ~25 s to start Ray plus ~30 s for its workers to import torch on 2 shared cores
+def test_ray_matches_local(tmp_path, ray_instance):
+    from robustbench_ode.executors import RayExecutor
+
+    suite = parse_suite(json.loads(json.dumps(TINY)))
+    run_suite(suite, tmp_path / "local", progress=False)
+    report = run_suite(suite, tmp_path / "ray", progress=False, executor=RayExecutor())
+    assert len(report.trained) == 4
+    pd.testing.assert_frame_equal(table(tmp_path / "local"), table(tmp_path / "ray"))
+
+
+@pytest.mark.slow
+def test_process_pool_matches_local(tmp_path):
+    suite = parse_suite(json.loads(json.dumps(TINY)))
+    run_suite(suite, tmp_path / "local", progress=False)
+    run_suite(suite, tmp_path / "pool", progress=False, executor=ProcessExecutor(2, 1))
+    pd.testing.assert_frame_equal(table(tmp_path / "local"), table(tmp_path / "pool"))
+
+
+@pytest.mark.slow
+def test_ray_smoke_suite_matches_local(tmp_path, ray_instance):
+    from robustbench_ode.executors import RayExecutor
+
+    suite = load_suite(ROOT / "suites" / "smoke.yaml")
+    run_suite(suite, tmp_path / "local", progress=False)
+    run_suite(suite, tmp_path / "ray", progress=False, executor=RayExecutor())
+    pd.testing.assert_frame_equal(table(tmp_path / "local"), table(tmp_path / "ray"))
+
+
+@pytest.mark.slow
+def test_ray_worker_killed_mid_cell_suite_completes(tmp_path, ray_instance):
+    from robustbench_ode.executors import RayExecutor
+
+    doc = json.loads(json.dumps(TINY))
+    doc["training"].update(iterations=300, checkpoint_every=25)
+    doc["train"]["seeds"] = [0]
+    suite = parse_suite(doc)
+    victim = cells(suite)[1].key
+    out = tmp_path / "ray"
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.update(
+        report=run_suite(suite, out, progress=False, executor=RayExecutor())))
+    runner.start()
+    checkpoint, running = out / "checkpoints" / f"{victim}.pt", out / "running" / f"{victim}.json"
+    deadline = time.monotonic() + 180
+    while not (checkpoint.exists() and running.exists()):  # mid-cell: training has checkpointed
+        assert time.monotonic() < deadline and runner.is_alive(), "cell never got going"
+        time.sleep(0.05)
+    pid = json.loads(running.read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    runner.join(timeout=300)
+    report = outcome["report"]
+    assert not report.failed and len(report.trained) == 2  # the killed cell was retried
+    run_suite(suite, tmp_path / "local", progress=False)
+    pd.testing.assert_frame_equal(table(tmp_path / "local"), table(out))

@@ -1,0 +1,132 @@
+"""Solvers against ODEs with known solutions: order of convergence, step grid, counters, statuses."""
+
+import math
+
+import pytest
+import torch
+
+import robustbench_ode as rb
+from robustbench_ode import SOLVERS, Status
+from robustbench_ode.solvers import FixedStepSolver
+
+REAL_SOLVERS = [n for n in SOLVERS.names() if hasattr(SOLVERS.get(n), "order")
+                and SOLVERS.get(n).order > 0]
+
+
+def oscillator(t, z):
+    return torch.stack([z[..., 1], -z[..., 0]], -1)
+
+
+def gaussian(t, z):  # non-autonomous: exercises the nodes c of the tableau
+    return -2.0 * t * z
+
+
+# (name, f, z0, t_span, exact z(t1))
+KNOWN_SOLUTIONS = [
+    ("oscillator", oscillator, [1.0, 0.0], (0.0, 4.0), [math.cos(4.0), -math.sin(4.0)]),
+    ("gaussian", gaussian, [1.0], (0.0, 2.0), [math.exp(-4.0)]),
+]
+
+
+def _start_steps(order: int) -> int:
+    # coarse enough that the error stays far above float64 rounding for high orders
+    return {1: 32, 2: 32, 3: 16, 4: 16, 5: 8}.get(order, 4)
+
+
+@pytest.mark.parametrize("problem", KNOWN_SOLUTIONS, ids=lambda p: p[0])
+@pytest.mark.parametrize("name", REAL_SOLVERS)
+def test_observed_order_of_convergence(name, problem):
+    _, f, z0, t_span, exact = problem
+    solver = SOLVERS.get(name)
+    z0, exact = torch.tensor(z0, dtype=torch.float64), torch.tensor(exact, dtype=torch.float64)
+    n = _start_steps(solver.order)
+    errors = [(rb.solve(f, z0, name, steps=m, t_span=t_span).z - exact).norm().item()
+              for m in (n, 2 * n, 4 * n)]
+    observed = math.log2(errors[1] / errors[2])
+    assert solver.order - 0.35 <= observed <= solver.order + 1.2, (errors, observed)
+
+
+@pytest.mark.parametrize("name", [n for n in SOLVERS.names()
+                                  if isinstance(SOLVERS.get(n), FixedStepSolver)])
+def test_fixed_step_takes_exactly_n_equal_steps(name):
+    solver = SOLVERS.get(name)
+    times = []
+
+    def f(t, z):
+        times.append(float(t))
+        return -z
+
+    sol = rb.solve(f, torch.ones(3, dtype=torch.float64), name, steps=7, t_span=(0.2, 0.5))
+    assert sol.stats.nfe == len(times) == 7 * solver.stages
+    assert sol.stats.steps == 7 and sol.stats.status is Status.OK
+    first_stage_times = times[:: solver.stages]
+    h = 0.3 / 7
+    assert first_stage_times == pytest.approx([0.2 + k * h for k in range(7)], abs=1e-15)
+    assert max(times) <= 0.5 + 1e-15
+
+
+@pytest.mark.parametrize("name", [n for n in SOLVERS.names() if SOLVERS.get(n).adaptive])
+def test_adaptive_counters_and_accuracy(name):
+    z0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    exact = torch.tensor([math.cos(4.0), -math.sin(4.0)], dtype=torch.float64)
+    loose = rb.solve(oscillator, z0, name, rtol=1e-3, atol=1e-3, t_span=(0.0, 4.0))
+    tight = rb.solve(oscillator, z0, name, rtol=1e-7, atol=1e-7, t_span=(0.0, 4.0))
+    for sol in (loose, tight):
+        assert sol.status is Status.OK
+        assert sol.stats.accepted == sol.stats.steps > 0
+        assert sol.stats.rejected >= 0
+        assert sol.stats.nfe >= sol.stats.steps
+    assert tight.stats.nfe > loose.stats.nfe
+    assert (tight.z - exact).norm() < (loose.z - exact).norm()
+    assert (tight.z - exact).norm() < 1e-4
+
+
+def test_adaptive_max_steps_is_a_status():
+    sol = rb.solve(oscillator, torch.tensor([1.0, 0.0]), "dopri5", rtol=1e-10, max_steps=3,
+                   t_span=(0.0, 10.0))
+    assert sol.status is Status.MAX_STEPS
+    assert torch.isnan(sol.z).all()
+
+
+@pytest.mark.parametrize("name", ["euler", "rk4", "dopri5"])
+def test_non_finite_is_a_status(name):
+    kw = {"steps": 4} if not SOLVERS.get(name).adaptive else {"rtol": 1e-3}
+    sol = rb.solve(lambda t, z: z * float("nan"), torch.ones(2), name, **kw)
+    assert sol.status is Status.NON_FINITE
+
+
+def test_fixed_step_rejects_tolerances_and_adaptive_needs_them():
+    with pytest.raises(ValueError):
+        rb.solve(oscillator, torch.ones(2), "euler", rtol=1e-3)
+    with pytest.raises(ValueError):
+        rb.solve(oscillator, torch.ones(2), "dopri5")
+
+
+@pytest.mark.parametrize("name", ["euler", "midpoint", "rk4_38", "dopri5"])
+def test_adjoint_gradient_matches_backprop(name):
+    # The adjoint integrates the continuous adjoint ODE, so for a fixed-step solver it matches the
+    # exact gradient of the discrete map only up to the discretisation error: fine grid, loose tol.
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3, 3).double()
+    z0 = torch.randn(5, 3, dtype=torch.float64)
+    solver = SOLVERS.get(name)
+    kw = {"rtol": 1e-9, "atol": 1e-9} if solver.adaptive else {"steps": 200}
+    tol = 1e-6 if solver.adaptive else 0.05 / 200 ** (solver.order - 1) + 1e-6
+    grads = []
+    for adjoint in (False, True):
+        lin.zero_grad()
+        sol = rb.solve(lambda t, z: torch.tanh(lin(z)), z0, name, adjoint=adjoint, **kw) \
+            if not adjoint else rb.solve(_Field(lin), z0, name, adjoint=True, **kw)
+        sol.z.square().sum().backward()
+        grads.append(lin.weight.grad.clone())
+    assert grads[0].abs().max() > 1e-2  # a real gradient, not zeros on both sides
+    assert torch.allclose(grads[0], grads[1], atol=tol, rtol=tol)
+
+
+class _Field(torch.nn.Module):
+    def __init__(self, lin):
+        super().__init__()
+        self.lin = lin
+
+    def forward(self, t, z):
+        return torch.tanh(self.lin(z))
