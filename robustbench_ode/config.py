@@ -169,7 +169,8 @@ class TestEntry(_Frozen):
         given = [k for k in ("steps", "step_factors", "tol", "tol_factors") if getattr(self, k)]
         if getattr(SOLVERS.get(self.solver), "gridless", False):  # e.g. exact: one row, no grid
             if given:
-                raise ValueError(f"solver {self.solver!r} takes no {given[0]}: write {{solver: {self.solver}}}")
+                raise ValueError(f"solver {self.solver!r} takes no {given[0]}: "
+                                 f"write {{solver: {self.solver}}}")
             return self
         if len(given) != 1:
             raise ValueError("give exactly one of steps, step_factors, tol, tol_factors")
