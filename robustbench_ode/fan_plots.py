@@ -101,6 +101,9 @@ def _field_background(ax, field, lim) -> None:
 
 def _limits(p: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
     flat = p.reshape(-1, 2)
+    flat = flat[np.isfinite(flat).all(1)]  # a diverged Euler path must not blow up the axes
+    if len(flat) == 0:
+        return (-1.0, 2.0), (-1.0, 2.0)
     lo, hi = flat.min(0), flat.max(0)
     pad = 0.15 * (hi - lo).max() + 0.1
     return (lo[0] - pad, hi[0] + pad), (lo[1] - pad, hi[1] + pad)
@@ -148,7 +151,7 @@ def plot_windermere(res: CellResult, path: Path, solver: str = "euler", steps: i
         for i, ax in enumerate(axes[0]):
             curves = [exact_path(field, torch.as_tensor(p[k, i:i + 1]), ts[k], 1.0, 100)[:, 0]
                       for k in range(len(p))]
-            lim = _limits(np.concatenate([c for c in curves if np.isfinite(c).all()] + [p[:, i]]))
+            lim = _limits(np.concatenate(curves + [p[:, i]]))
             colours = plt.cm.viridis(np.linspace(0, 0.9, len(curves)))
             for k, (curve, c) in enumerate(zip(curves, colours)):
                 ax.plot(curve[:, 0], curve[:, 1], color=c, lw=1.2,
@@ -205,8 +208,11 @@ def write_fan(results: list[CellResult], table: pd.DataFrame, out_dir: Path) -> 
     if usable:
         write_csv(trajectories(usable), out_dir / "trajectories.csv")
         written.append(out_dir / "trajectories.csv")
-        by_steps = sorted(usable, key=lambda r: r.cell.steps or 0)
+        by_steps = sorted(usable, key=lambda r: (r.cell.steps or 0, r.cell.seed))
+        first_seed = {}  # one fan picture per train configuration: its lowest seed
         for res in by_steps:
+            first_seed.setdefault((res.cell.solver, res.cell.steps, res.cell.tol), res)
+        for res in first_seed.values():
             written.append(plot_fan(res, out_dir / f"fan_{res.cell.solver}{res.cell.steps}"
                                                f"_seed{res.cell.seed}.png"))
         # the fan reads best with moderate local errors: the first model trained with >= 2 steps,
