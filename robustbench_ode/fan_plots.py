@@ -156,7 +156,10 @@ def plot_windermere(res: CellResult, path: Path, solver: str = "euler", steps: i
         for i, ax in enumerate(axes[0]):
             curves = [exact_path(field, torch.as_tensor(p[k, i:i + 1]), ts[k], 1.0, 100)[:, 0]
                       for k in range(len(p))]
-            lim = _limits(np.concatenate(curves + [p[:, i]]))
+            pts = np.concatenate(curves + [p[:, i]])
+            lo, hi = curves[0].min(0), curves[0].max(0)
+            # runaway Euler nodes (the quadratic speed makes Euler blow up) would hide the fan
+            lim = _limits(pts[(pts >= lo - 2).all(1) & (pts <= hi + 2).all(1)])
             colours = plt.cm.viridis(np.linspace(0, 0.9, len(curves)))
             for k, (curve, c) in enumerate(zip(curves, colours)):
                 ax.plot(curve[:, 0], curve[:, 1], color=c, lw=1.2,
