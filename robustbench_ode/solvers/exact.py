@@ -25,6 +25,10 @@ class ExactFlowSolver(Solver):
 
     gridless: bool = True
 
+    @property
+    def description(self) -> str:
+        return f"no steps, no tolerances; {self.reference}"
+
     def solve(self, f, z0, t_span, *, steps=None, rtol=None, atol=None, max_steps=10_000,
               adjoint=False) -> Solution:
         flow = getattr(f, "exact_flow", None)
