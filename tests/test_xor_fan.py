@@ -17,7 +17,7 @@ from robustbench_ode.models.fields import MLP
 
 FOUR = torch.tensor(XOR_POINTS, dtype=torch.float64)
 
-# (centre, axis ratio, w0, w1): the default, an off-centre one, and one like a trained model
+# (centre, axis ratio, w0, w1): a centred circle, an off-centre ellipse, one like a trained model
 FANS = [((0.0, 0.0), 1.0, 0.0, 1.0), ((0.3, 0.6), 1.4, -1.0, 2.0), ((0.6, -0.7), 1.3, -4.0, 3.0)]
 
 
