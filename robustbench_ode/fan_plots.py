@@ -7,6 +7,7 @@ picture (c) is built from ``results.csv`` alone.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import matplotlib
@@ -208,8 +209,21 @@ def plot_accuracy(results: pd.DataFrame, path: Path) -> Path | None:
     return path
 
 
+def _with_weights(res: CellResult, out_dir: Path) -> CellResult:
+    """The runner keeps trained weights in its cell store (model.pt), not in the results."""
+    if res.state_dict is not None or res.status.value != "ok":
+        return res
+    from .store import CellStore
+
+    store = CellStore(out_dir)
+    if not store.has(res.cell.key):
+        return res
+    return dataclasses.replace(res, state_dict=store.load(res.cell.key).state_dict())
+
+
 def write_fan(results: list[CellResult], table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Trajectories and the three pictures for a run's cells; returns the files written."""
+    results = [_with_weights(r, out_dir) for r in results]
     usable = [r for r in results if r.state_dict is not None
               and hasattr(_model(r)[0].block.field, "exact_flow")]
     written = []
