@@ -19,8 +19,9 @@ test-slow:  ## the long-running tests too
 lint:
 	$(BIN)/ruff check robustbench_ode tests
 
-bench:  ## the default suite on CPU: tables, plots and report under results/
+bench:  ## the default suites on CPU: tables, plots and report under results/
 	$(BIN)/python -m robustbench_ode run suites/quick.yaml --device cpu
+	$(BIN)/python -m robustbench_ode xor-fan suites/xor_fan.yaml --out results/xor_fan --no-progress
 
 perf:  ## speed benchmarks (pytest-benchmark), JSON under results/perf/
 	mkdir -p results/perf

@@ -98,6 +98,8 @@ def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
         elif entry.tol_factors and cell.tol is not None:
             points += [TestPoint(SolveSpec(entry.solver, rtol=f * cell.tol, atol=f * cell.tol,
                                            max_steps=mx), f) for f in entry.tol_factors]
+        elif not (entry.steps or entry.step_factors or entry.tol or entry.tol_factors):
+            points.append(TestPoint(SolveSpec(entry.solver, max_steps=mx)))  # gridless: exact
     seen, unique = set(), []
     for p in points:  # two factors can round to the same step count: test it once
         k = (p.spec.solver, p.spec.steps, p.spec.rtol)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m robustbench_ode {list,validate,run}`` (alias ``robustbench-ode``).
+"""Command line: ``python -m robustbench_ode {list,validate,run,xor-fan}`` (alias ``robustbench-ode``).
 
 Bad input (a bad suite file, an unknown name, a bad option) prints one line naming the problem
 and exits with code 2, never a traceback.
@@ -68,6 +68,20 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if args.strict and failed else 0
 
 
+def _xor_fan(args: argparse.Namespace) -> int:
+    from .fan_plots import write_fan
+    from .runner import run_suite
+    from .tables import read_results
+
+    suite = load_suite(args.suite)
+    out = Path(args.out) if args.out else Path("results") / suite.name
+    report = run_suite(suite, out, device="cpu", progress=not args.no_progress,
+                       suite_text=Path(args.suite).read_text())
+    written = write_fan(report.results, read_results(out / "results.csv"), out)
+    print(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="robustbench-ode", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -93,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster to join: 'auto' or HOST:PORT (--executor ray)")
     p.add_argument("--gpus-per-cell", type=float, default=0.0, help="GPUs each Ray task declares")
     p.set_defaults(func=_run)
+    p = sub.add_parser("xor-fan", help="run a suite, then write trajectories and the fan pictures")
+    p.add_argument("suite", nargs="?", default="suites/xor_fan.yaml")
+    p.add_argument("--out", help="output directory (default results/<suite name>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_xor_fan)
     return parser
 
 

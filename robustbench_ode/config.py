@@ -135,6 +135,8 @@ class TrainEntry(_Frozen):
     @model_validator(mode="after")
     def _one_of(self):
         adaptive = SOLVERS.get(self.solver).adaptive
+        if getattr(SOLVERS.get(self.solver), "gridless", False):
+            raise ValueError(f"solver {self.solver!r} is a test reference only, not a train solver")
         if (self.steps is None) == (self.tol is None):
             raise ValueError("give exactly one of steps, tol")
         if self.tol is not None and not adaptive:
@@ -150,7 +152,8 @@ class TrainGrid(_Frozen):
 class TestEntry(_Frozen):
     """Test one solver at absolute ``steps``, at ``step_factors`` x the train steps, at absolute
     ``tol``, or at ``tol_factors`` x the train tolerance. Factor entries skip cells that have no
-    train steps (resp. tolerance)."""
+    train steps (resp. tolerance). A gridless reference solver (``exact``) is given alone:
+    ``{solver: exact}``, one row."""
 
     solver: str
     steps: list[Steps] | None = Field(default=None, min_length=1)
@@ -168,6 +171,11 @@ class TestEntry(_Frozen):
     @model_validator(mode="after")
     def _one_of(self):
         given = [k for k in ("steps", "step_factors", "tol", "tol_factors") if getattr(self, k)]
+        if getattr(SOLVERS.get(self.solver), "gridless", False):  # e.g. exact: one row, no grid
+            if given:
+                raise ValueError(f"solver {self.solver!r} takes no {given[0]}: "
+                                 f"write {{solver: {self.solver}}}")
+            return self
         if len(given) != 1:
             raise ValueError("give exactly one of steps, step_factors, tol, tol_factors")
         if given[0].startswith("tol") and not SOLVERS.get(self.solver).adaptive:
