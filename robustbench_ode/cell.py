@@ -21,6 +21,7 @@ from . import __version__
 from .config import DatasetConfig, ModelConfig, SuiteConfig, TrainingConfig
 from .datasets import DATASETS, DataSplits
 from .evaluation import evaluate
+from .metrics import drift, mark_reference, reference_spec
 from .models import MODELS, ODEClassifier, SolveSpec
 from .status import Status
 from .training import train
@@ -66,6 +67,7 @@ class TestPoint:
     spec: SolveSpec
     factor: float | None = None  # the step or tol factor it came from, if any
     is_train: bool = False  # the train configuration itself
+    is_reference: bool = False  # the reference solve of the robustness metrics
 
 
 def cells(suite: SuiteConfig) -> list[CellConfig]:
@@ -101,7 +103,7 @@ def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
         if k not in seen:
             seen.add(k)
             unique.append(p)
-    return unique
+    return mark_reference(unique, reference_spec(suite.reference.solver, suite.reference.tol, mx))
 
 
 @functools.lru_cache(maxsize=8)
@@ -166,6 +168,11 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
         else:
             try:
                 row.update(evaluate(model, data, point.spec, cell.training.eval_batch_size, device))
+                if point.is_train:
+                    ref = next((p.spec for p in tests if p.is_reference), None)
+                    if ref is not None:
+                        row.update(drift(model, data, point.spec, ref, cell.training.eval_batch_size,
+                                         device))
             except Exception as exc:  # noqa: BLE001
                 status, message = _failure(exc)
                 row.update(status=status.value, message=message)
@@ -179,4 +186,4 @@ def _test_columns(point: TestPoint) -> dict[str, Any]:
     spec = point.spec
     return {"test_solver": spec.solver, "test_steps": spec.steps,
             "test_tol": spec.rtol if spec.steps is None else None, "test_factor": point.factor,
-            "is_train_config": point.is_train}
+            "is_train_config": point.is_train, "is_reference": point.is_reference}

@@ -160,6 +160,23 @@ class TestEntry(_Frozen):
         return self
 
 
+class ReferenceConfig(_Frozen):
+    """The reference solve every trained model is also tested with (the robustness metrics'
+    "true ODE" answer): an adaptive solver at a tight tolerance."""
+
+    solver: str = "dopri5"
+    tol: Tol = 1e-7
+
+    @field_validator("solver")
+    @classmethod
+    def _adaptive(cls, v: str) -> str:
+        if v not in SOLVERS:
+            raise ValueError(SOLVERS.unknown_message(v))
+        if not SOLVERS.get(v).adaptive:
+            raise ValueError(f"solver {v!r} is fixed-step: the reference needs an adaptive solver")
+        return v
+
+
 class SuiteConfig(_Frozen):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)]
     description: str = ""
@@ -168,6 +185,7 @@ class SuiteConfig(_Frozen):
     training: TrainingConfig = TrainingConfig()
     train: TrainGrid
     test: list[TestEntry] = Field(min_length=1)
+    reference: ReferenceConfig = ReferenceConfig()
 
 
 def _loc(err: dict) -> str:
