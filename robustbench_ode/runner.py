@@ -14,6 +14,7 @@ from .cell import CellResult, cells, run_cell, test_points
 from .config import SuiteConfig, SuiteError
 from .meta import environment, now
 from .plots import accuracy_vs_test_steps
+from .report import write_report_safely
 from .status import Status
 from .tables import results_frame, training_frame, write_csv
 
@@ -56,6 +57,7 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
     meta.update(finished=now(), cells=len(todo), failed_cells=len(report.failed),
                 plots=[plot.name] if plot else [])
     _write_json(out_dir / "meta.json", meta)
+    write_report_safely(out_dir)
     return report
 
 
