@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -109,6 +110,7 @@ def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
         sns.lineplot(data=part, x="nfe", y="error", hue="test_solver", hue_order=solvers,
                      palette=palette, marker="o", ax=ax, legend=ax is axes.flat[0])
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"trained with {train}")
         ax.set_xlabel("NFE per solve")
         ax.set_ylabel("test error")

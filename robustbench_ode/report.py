@@ -43,8 +43,13 @@ _PLOTS = [
 
 
 def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0,
-                      escape=True)
+    # Formatted here: nullable ints would print <NA>, and floats want 4 significant digits.
+    def text(v) -> str:
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            return ""
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return df.map(text).to_html(index=False, border=0, escape=True)
 
 
 def _image(path: Path) -> str:
