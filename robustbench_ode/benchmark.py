@@ -71,6 +71,12 @@ class _Pieces(nn.Module):
         return self.block(self.input_map(x), spec)
 
 
+def as_classifier(model: nn.Module) -> nn.Module:
+    """The model as evaluation calls it: ``forward(x, spec) -> (logits, stats)`` and
+    ``final_state(x, spec)``; a package ODEClassifier is returned as it is."""
+    return model if isinstance(model, ODEClassifier) else _Pieces(model)
+
+
 def _as_data(test_data) -> DataSplits:
     if isinstance(test_data, DataSplits):
         return test_data
@@ -94,8 +100,7 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     at 1e-7. ``report``: a directory to write results.csv, summary.csv and report.html into.
     """
     data = _as_data(test_data)
-    net = model if isinstance(model, ODEClassifier) else _Pieces(model)
-    net = net.to(device)
+    net = as_classifier(model).to(device)
     entries = [TestEntry(**e) for e in (DEFAULT_GRID if grid is None else grid)]
     train_cfg = SimpleNamespace(solver=train["solver"], steps=train.get("steps"), tol=train.get("tol"))
     if (train_cfg.steps is None) == (train_cfg.tol is None):
