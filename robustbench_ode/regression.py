@@ -94,7 +94,7 @@ def comparison(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     and their differences (B - A)."""
     cols = ["accuracy", "nfe", "status"]
     ka, kb = _keyed(a)[cols], _keyed(b)[cols]
-    both = ka.join(kb, how="outer", lsuffix="_a", rsuffix="_b")
+    both = ka.merge(kb, how="outer", left_index=True, right_index=True, suffixes=("_a", "_b"))
     both["d_accuracy"] = both["accuracy_b"] - both["accuracy_a"]
     both["d_nfe"] = both["nfe_b"] - both["nfe_a"]
     both = both[["accuracy_a", "accuracy_b", "d_accuracy", "nfe_a", "nfe_b", "d_nfe", "status_a",
