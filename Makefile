@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-slow lint bench perf clean
+.PHONY: install test test-slow lint bench perf clean baseline regress
 
 install:  ## create .venv and install the package with its dev extras
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,18 @@ bench:  ## the default suite on CPU: tables, plots and report under results/
 perf:  ## speed benchmarks (pytest-benchmark), JSON under results/perf/
 	mkdir -p results/perf
 	$(BIN)/python -m pytest -q -m perf --benchmark-enable --benchmark-json=results/perf/benchmarks.json tests/perf
+
+# One thread: results independent of the machine's core count (CPU float reductions).
+SMOKE := OMP_NUM_THREADS=1 $(BIN)/python -m robustbench_ode run suites/smoke.yaml --out results/smoke --no-progress
+
+baseline:  ## refresh results/baselines/ from the smoke suite (then commit it)
+	$(SMOKE)
+	mkdir -p results/baselines
+	cp results/smoke/results.csv results/baselines/smoke.csv
+
+regress:  ## the smoke suite against the committed baseline (what CI gates on)
+	$(SMOKE)
+	$(BIN)/python -m robustbench_ode regress results/smoke --baseline results/baselines/smoke.csv
 
 clean:
 	rm -rf results/smoke .pytest_cache
