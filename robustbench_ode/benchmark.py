@@ -28,9 +28,9 @@ from .cell import test_points
 from .config import ReferenceConfig, TestEntry
 from .datasets import DataSplits
 from .evaluation import evaluate
+from .interface import as_classifier
 from .meta import environment, now
 from .metrics import drift
-from .models import ODEBlock, ODEClassifier, SolveSpec
 from .status import Status
 from .summary import summarize
 from .tables import results_frame, write_csv
@@ -49,32 +49,6 @@ class BenchmarkResult:
     table: pd.DataFrame  # one row per test configuration, the columns of results.csv
     summary: pd.DataFrame  # one row: the robustness metrics (see robustbench_ode.summary)
     report: Path | None = None  # report.html, when asked for
-
-
-class _Pieces(nn.Module):
-    """Adapts a model with ``input_map``/``field``/``head`` to what evaluation calls."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        missing = [a for a in ("input_map", "field", "head") if not hasattr(model, a)]
-        if missing:
-            raise TypeError(f"{type(model).__name__} lacks {', '.join(missing)}: a benchmarked model "
-                            "needs input_map, field (f(t, z)) and head (see robustbench_ode.benchmark)")
-        self.input_map, self.head = model.input_map, model.head
-        self.block = ODEBlock(model.field, tuple(getattr(model, "t_span", (0.0, 1.0))))
-
-    def forward(self, x: torch.Tensor, spec: SolveSpec):
-        z, stats = self.block(self.input_map(x), spec)
-        return self.head(z), stats
-
-    def final_state(self, x: torch.Tensor, spec: SolveSpec):
-        return self.block(self.input_map(x), spec)
-
-
-def as_classifier(model: nn.Module) -> nn.Module:
-    """The model as evaluation calls it: ``forward(x, spec) -> (logits, stats)`` and
-    ``final_state(x, spec)``; a package ODEClassifier is returned as it is."""
-    return model if isinstance(model, ODEClassifier) else _Pieces(model)
 
 
 def _as_data(test_data) -> DataSplits:

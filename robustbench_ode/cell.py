@@ -21,10 +21,12 @@ from . import __version__
 from .config import DatasetConfig, ModelConfig, SuiteConfig, TrainingConfig
 from .datasets import DATASETS, DataSplits
 from .evaluation import evaluate
+from .factory import resolve
+from .interface import as_classifier
 from .metrics import drift, mark_reference, reference_spec
 from .models import MODELS, ODEClassifier, SolveSpec
 from .status import Status
-from .training import train
+from .training import TrainOutcome, train
 
 
 class CellConfig(BaseModel):
@@ -121,7 +123,10 @@ def build_model(cell: CellConfig, data: DataSplits) -> ODEClassifier:
     # The seed is set before the model is built, so it fixes the initialisation (the released
     # prototype set it afterwards).
     torch.manual_seed(cell.seed)
-    return MODELS.get(cell.model.name)(data.in_shape, data.n_classes, **cell.model.params)
+    model = resolve(MODELS, cell.model.name)(data.in_shape, data.n_classes, **cell.model.params)
+    if cell.model.checkpoint:
+        model.load_state_dict(torch.load(cell.model.checkpoint, map_location="cpu", weights_only=True))
+    return as_classifier(model)
 
 
 @dataclass
@@ -153,8 +158,10 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
         data = load_data(cell.dataset, cell.seed)
         model = build_model(cell, data).to(device)
         t0 = time.perf_counter()
-        outcome = train(model, data, cell.train_spec, cell.training, seed=cell.seed, device=device,
-                        progress=progress, desc=cell.label())
+        # A model given by checkpoint is already trained: test it as it is.
+        outcome = TrainOutcome() if cell.model.checkpoint else train(
+            model, data, cell.train_spec, cell.training, seed=cell.seed, device=device,
+            progress=progress, desc=cell.label())
         result.train_seconds = time.perf_counter() - t0
         result.log, result.status, result.message = outcome.log, outcome.status, outcome.message
     except Exception as exc:  # noqa: BLE001 - any crash becomes a status of this cell

@@ -17,6 +17,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, create_mode
                       field_validator, model_validator)
 
 from .datasets import DATASETS
+from .factory import import_factory, is_import_path, resolve
 from .models import MODELS
 from .registry import Registry, UnknownNameError
 from .solvers import SOLVERS
@@ -38,7 +39,7 @@ class _Frozen(BaseModel):
 
 def _params_model(registry: Registry, name: str, skip: int):
     """A pydantic model of a factory's keyword parameters (after its ``skip`` leading ones)."""
-    factory = registry.get(name)
+    factory = resolve(registry, name)
     hints = typing.get_type_hints(factory, include_extras=True)
     fields = {}
     for p in list(inspect.signature(factory).parameters.values())[skip:]:
@@ -59,6 +60,9 @@ class _Named(BaseModel):
     @classmethod
     def _known(cls, name: str) -> str:
         registry = cls.__private_attributes__["_registry"].default
+        if is_import_path(name):  # package.module:factory
+            import_factory(name)
+            return name
         if name not in registry:
             raise ValueError(registry.unknown_message(name))
         return name
@@ -91,6 +95,8 @@ class DatasetConfig(_Named):
 class ModelConfig(_Named):
     _registry = MODELS
     _skip = 2  # in_shape, n_classes
+    # A state_dict file (torch.save): test this trained model on the grid instead of training one.
+    checkpoint: str | None = None
 
 
 class TrainingConfig(_Frozen):
