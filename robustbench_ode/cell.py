@@ -21,9 +21,12 @@ from . import __version__
 from .config import DatasetConfig, ModelConfig, SuiteConfig, TrainingConfig
 from .datasets import DATASETS, DataSplits
 from .evaluation import evaluate
+from .factory import resolve
+from .interface import as_classifier
+from .metrics import drift, mark_reference, reference_spec
 from .models import MODELS, ODEClassifier, SolveSpec
 from .status import Status
-from .training import train
+from .training import TrainOutcome, train
 
 
 class CellConfig(BaseModel):
@@ -69,6 +72,7 @@ class TestPoint:
     spec: SolveSpec
     factor: float | None = None  # the step or tol factor it came from, if any
     is_train: bool = False  # the train configuration itself
+    is_reference: bool = False  # the reference solve of the robustness metrics
 
 
 def cells(suite: SuiteConfig) -> list[CellConfig]:
@@ -106,7 +110,7 @@ def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
         if k not in seen:
             seen.add(k)
             unique.append(p)
-    return unique
+    return mark_reference(unique, reference_spec(suite.reference.solver, suite.reference.tol, mx))
 
 
 @functools.lru_cache(maxsize=8)
@@ -124,7 +128,10 @@ def build_model(cell: CellConfig, data: DataSplits) -> ODEClassifier:
     # The seed is set before the model is built, so it fixes the initialisation (the released
     # prototype set it afterwards).
     torch.manual_seed(cell.seed)
-    return MODELS.get(cell.model.name)(data.in_shape, data.n_classes, **cell.model.params)
+    model = resolve(MODELS, cell.model.name)(data.in_shape, data.n_classes, **cell.model.params)
+    if cell.model.checkpoint:
+        model.load_state_dict(torch.load(cell.model.checkpoint, map_location="cpu", weights_only=True))
+    return as_classifier(model)
 
 
 @dataclass
@@ -158,10 +165,12 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
         data = load_data(cell.dataset, cell.seed)
         model = build_model(cell, data).to(device)
         t0 = time.perf_counter()
-        outcome = train(model, data, cell.train_spec, cell.training, seed=cell.seed, device=device,
-                        progress=progress, desc=cell.label(),
-                        resume=checkpoint.load() if checkpoint is not None else None,
-                        on_checkpoint=checkpoint.save if checkpoint is not None else None)
+        # A model given by checkpoint is already trained: test it as it is.
+        outcome = TrainOutcome() if cell.model.checkpoint else train(
+            model, data, cell.train_spec, cell.training, seed=cell.seed, device=device,
+            progress=progress, desc=cell.label(),
+            resume=checkpoint.load() if checkpoint is not None else None,
+            on_checkpoint=checkpoint.save if checkpoint is not None else None)
         result.train_seconds = time.perf_counter() - t0
         result.log, result.status, result.message = outcome.log, outcome.status, outcome.message
     except Exception as exc:  # noqa: BLE001 - any crash becomes a status of this cell
@@ -175,6 +184,11 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
         else:
             try:
                 row.update(evaluate(model, data, point.spec, cell.training.eval_batch_size, device))
+                if point.is_train:
+                    ref = next((p.spec for p in tests if p.is_reference), None)
+                    if ref is not None:
+                        row.update(drift(model, data, point.spec, ref, cell.training.eval_batch_size,
+                                         device))
             except Exception as exc:  # noqa: BLE001
                 status, message = _failure(exc)
                 row.update(status=status.value, message=message)
@@ -188,4 +202,4 @@ def _test_columns(point: TestPoint) -> dict[str, Any]:
     spec = point.spec
     return {"test_solver": spec.solver, "test_steps": spec.steps,
             "test_tol": spec.rtol if spec.steps is None else None, "test_factor": point.factor,
-            "is_train_config": point.is_train}
+            "is_train_config": point.is_train, "is_reference": point.is_reference}

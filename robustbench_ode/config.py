@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from .datasets import DATASETS
+from .factory import import_factory, is_import_path, resolve
 from .models import MODELS
 from .registry import Registry, UnknownNameError
 from .solvers import SOLVERS
@@ -46,7 +47,7 @@ class _Frozen(BaseModel):
 
 def _params_model(registry: Registry, name: str, skip: int):
     """A pydantic model of a factory's keyword parameters (after its ``skip`` leading ones)."""
-    factory = registry.get(name)
+    factory = resolve(registry, name)
     hints = typing.get_type_hints(factory, include_extras=True)
     fields = {}
     for p in list(inspect.signature(factory).parameters.values())[skip:]:
@@ -67,6 +68,9 @@ class _Named(BaseModel):
     @classmethod
     def _known(cls, name: str) -> str:
         registry = cls.__private_attributes__["_registry"].default
+        if is_import_path(name):  # package.module:factory
+            import_factory(name)
+            return name
         if name not in registry:
             raise ValueError(registry.unknown_message(name))
         return name
@@ -99,6 +103,8 @@ class DatasetConfig(_Named):
 class ModelConfig(_Named):
     _registry = MODELS
     _skip = 2  # in_shape, n_classes
+    # A state_dict file (torch.save): test this trained model on the grid instead of training one.
+    checkpoint: str | None = None
 
 
 class TrainingConfig(_Frozen):
@@ -183,6 +189,23 @@ class TestEntry(_Frozen):
         return self
 
 
+class ReferenceConfig(_Frozen):
+    """The reference solve every trained model is also tested with (the robustness metrics'
+    "true ODE" answer): an adaptive solver at a tight tolerance."""
+
+    solver: str = "dopri5"
+    tol: Tol = 1e-7
+
+    @field_validator("solver")
+    @classmethod
+    def _adaptive(cls, v: str) -> str:
+        if v not in SOLVERS:
+            raise ValueError(SOLVERS.unknown_message(v))
+        if not SOLVERS.get(v).adaptive:
+            raise ValueError(f"solver {v!r} is fixed-step: the reference needs an adaptive solver")
+        return v
+
+
 class SuiteConfig(_Frozen):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)]
     description: str = ""
@@ -191,6 +214,7 @@ class SuiteConfig(_Frozen):
     training: TrainingConfig = TrainingConfig()
     train: TrainGrid
     test: list[TestEntry] = Field(min_length=1)
+    reference: ReferenceConfig = ReferenceConfig()
 
     @model_validator(mode="after")
     def _not_absurd(self):

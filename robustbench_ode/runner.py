@@ -23,6 +23,7 @@ from .executors import Executor, LocalExecutor
 from .job import CellJob
 from .meta import environment, now
 from .plots import accuracy_vs_test_steps
+from .report import write_report_safely
 from .status import Status
 from .store import CellStore, StoredCell, row_key, test_point_key
 from .tables import results_frame, training_frame, write_csv
@@ -102,6 +103,7 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
                 plots=[plot.name] if plot else [],
                 **throughput_summary([r.log for r in report.results], suite.training.batch_size))
     _write_json(out_dir / "meta.json", meta)
+    write_report_safely(out_dir)
     return report
 
 
