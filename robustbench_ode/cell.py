@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -95,6 +95,11 @@ def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
         elif entry.tol_factors and cell.tol is not None:
             points += [TestPoint(SolveSpec(entry.solver, rtol=f * cell.tol, atol=f * cell.tol,
                                            max_steps=mx), f) for f in entry.tol_factors]
+    # adapted cells dedupe after training (adapted_points), when the factor points are final
+    return points if suite.training.adaptation else _unique(points)
+
+
+def _unique(points: list[TestPoint]) -> list[TestPoint]:
     seen, unique = set(), []
     for p in points:  # two factors can round to the same step count: test it once
         k = (p.spec.solver, p.spec.steps, p.spec.rtol)
@@ -102,6 +107,22 @@ def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
             seen.add(k)
             unique.append(p)
     return unique
+
+
+def adapted_points(tests: list[TestPoint], train: SolveSpec) -> list[TestPoint]:
+    """``tests`` re-resolved for a cell whose train solve was adapted to ``train``: the train
+    point and every factor point follow the final step count (or tolerance), not the initial one."""
+    out = []
+    for p in tests:
+        spec = p.spec
+        if p.is_train:
+            spec = replace(train, adjoint=False)
+        elif p.factor is not None and spec.steps is not None and train.steps is not None:
+            spec = replace(spec, steps=max(1, round(p.factor * train.steps)))
+        elif p.factor is not None and spec.steps is None and train.rtol is not None:
+            spec = replace(spec, rtol=p.factor * train.rtol, atol=p.factor * train.rtol)
+        out.append(TestPoint(spec, p.factor, p.is_train))
+    return _unique(out)
 
 
 @functools.lru_cache(maxsize=8)
@@ -147,6 +168,7 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
     failing model: divergence, solver failures and exceptions become statuses."""
     result = CellResult(cell, Status.OK)
     model = None
+    adapted: dict[str, Any] = {}
     try:
         data = load_data(cell.dataset, cell.seed)
         model = build_model(cell, data).to(device)
@@ -155,12 +177,16 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
                         progress=progress, desc=cell.label())
         result.train_seconds = time.perf_counter() - t0
         result.log, result.status, result.message = outcome.log, outcome.status, outcome.message
+        if outcome.adapted:  # factor test points follow the final step count / tolerance
+            tests = adapted_points(tests, replace(cell.train_spec, steps=outcome.final_steps,
+                                                  rtol=outcome.final_tol, atol=outcome.final_tol))
+            adapted = {"train_steps": outcome.final_steps, "train_tol": outcome.final_tol}
     except Exception as exc:  # noqa: BLE001 - any crash becomes a status of this cell
         result.status, result.message = _failure(exc)
     if model is not None:
         result.state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     for point in tests:
-        row = {**cell.columns(), **_test_columns(point)}
+        row = {**cell.columns(), **adapted, "adapted": bool(adapted), **_test_columns(point)}
         if result.status is not Status.OK or model is None:
             row.update(status=Status.SKIPPED.value, message=f"training: {result.status.value}")
         else:

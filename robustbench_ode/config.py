@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, create_model,
-                      field_validator, model_validator)
+                      field_validator, model_serializer, model_validator)
+
+from .adaptation import AdaptationConfig
 
 from .datasets import DATASETS
 from .models import MODELS
@@ -101,6 +103,15 @@ class TrainingConfig(_Frozen):
     gradient: Literal["backprop", "adjoint"] = "backprop"
     max_steps: Annotated[int, Field(gt=0, le=10_000_000)] = 10_000  # for adaptive solves
     eval_batch_size: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
+    adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_adaptation(self, handler):
+        # Without adaptation the dump (and so every cell key) stays what it was before the field.
+        data = handler(self)
+        if data.get("adaptation") is None:
+            data.pop("adaptation", None)
+        return data
 
 
 class TrainEntry(_Frozen):
@@ -168,6 +179,15 @@ class SuiteConfig(_Frozen):
     training: TrainingConfig = TrainingConfig()
     train: TrainGrid
     test: list[TestEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _adaptable(self):
+        adaptation = self.training.adaptation
+        for i, entry in enumerate(self.train.grid if adaptation else []):
+            why = adaptation.incompatibility(entry.solver)
+            if why:
+                raise ValueError(f"training.adaptation.mode (train.grid.{i}): {why}")
+        return self
 
 
 def _loc(err: dict) -> str:

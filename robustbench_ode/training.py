@@ -22,6 +22,10 @@ class TrainOutcome:
     status: Status = Status.OK
     message: str = ""
     log: list[dict[str, Any]] = field(default_factory=list)
+    # Set when the train solve was adapted during training (adaptation.py): the final values.
+    adapted: bool = False
+    final_steps: int | None = None
+    final_tol: float | None = None
 
 
 class BatchStream:
@@ -44,8 +48,12 @@ class BatchStream:
 
 
 def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: TrainingConfig, *,
-          seed: int, device: str = "cpu", progress: bool = False, desc: str = "") -> TrainOutcome:
+          seed: int, device: str = "cpu", progress: bool = False, desc: str = "",
+          adapt_from: float | None = None) -> TrainOutcome:
+    """``adapt_from``: with ``cfg.adaptation``, the step count / tolerance to continue from (the
+    last one in force before an interruption) instead of the initial one."""
     outcome = TrainOutcome()
+    controller = None
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     stream = BatchStream(len(data.y_train), cfg.batch_size, seed)
     model.train()
@@ -54,6 +62,18 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         idx = stream.next()
         x = data.prepare(data.x_train[idx].to(device, non_blocking=True))
         y = data.y_train[idx].to(device, non_blocking=True)
+        check: dict[str, Any] = {}
+        if cfg.adaptation is not None:
+            if controller is None:
+                from .adaptation import make_controller  # config imports adaptation: no cycle here
+
+                controller = make_controller(cfg.adaptation, model, x, spec)
+                if adapt_from is not None:
+                    controller.restore(adapt_from)
+            elif it % cfg.adaptation.check_every == 0:
+                check = controller.check(model, x, y, it).columns()
+            spec = controller.spec()
+            check.update(steps_in_force=spec.steps, tol_in_force=spec.rtol)
         t0 = time.perf_counter()
         logits, stats = model(x, spec)
         loss = F.cross_entropy(logits, y)
@@ -62,7 +82,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         loss_value = loss.item()
         row = {"iteration": it, "loss": loss_value,
                "accuracy": (logits.argmax(1) == y).float().mean().item(),
-               "nfe": stats.nfe, "steps": stats.steps, "solve_status": stats.status.value}
+               "nfe": stats.nfe, "steps": stats.steps, "solve_status": stats.status.value, **check}
         if not math.isfinite(loss_value) or stats.status is not Status.OK:
             row["seconds"] = time.perf_counter() - t0
             outcome.log.append(row)
@@ -76,4 +96,6 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         if progress and it % 50 == 0:
             bar.set_postfix(loss=f"{loss_value:.3f}", nfe=stats.nfe)
     bar.close()
+    if controller is not None:
+        outcome.adapted, outcome.final_steps, outcome.final_tol = True, spec.steps, spec.rtol
     return outcome
