@@ -12,10 +12,11 @@ from tqdm.auto import tqdm
 
 from .cell import CellResult, cells, run_cell, test_points
 from .config import SuiteConfig, SuiteError
+from .critical import write_critical
 from .meta import environment, now
 from .plots import accuracy_vs_test_steps
 from .status import Status
-from .tables import results_frame, training_frame, write_csv
+from .tables import read_results, results_frame, training_frame, write_csv
 
 
 @dataclass
@@ -53,6 +54,7 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
         _write_tables(report)  # after every cell: nothing computed is lost
     plot = accuracy_vs_test_steps(results_frame(r for res in report.results for r in res.rows),
                                   out_dir / "accuracy_vs_steps.png")
+    write_critical(read_results(out_dir / "results.csv"), out_dir)  # critical.py, if steps were swept
     meta.update(finished=now(), cells=len(todo), failed_cells=len(report.failed),
                 plots=[plot.name] if plot else [])
     _write_json(out_dir / "meta.json", meta)
