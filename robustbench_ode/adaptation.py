@@ -72,7 +72,8 @@ class AdaptationConfig(BaseModel):
     def step_factor(self, train_solver: str) -> int:
         if self.test_step_factor is not None:
             return self.test_step_factor
-        return 1 if SOLVERS.get(self.check_solver(train_solver)).order > SOLVERS.get(train_solver).order else 2
+        higher = SOLVERS.get(self.check_solver(train_solver)).order > SOLVERS.get(train_solver).order
+        return 1 if higher else 2
 
     def incompatibility(self, solver: str) -> str | None:
         """Why this mode cannot adapt ``solver`` (None if it can)."""
@@ -287,7 +288,8 @@ class ToleranceController:
 Controller = StepController | ToleranceController
 
 
-def make_controller(cfg: AdaptationConfig, model: ODEClassifier, x: torch.Tensor, spec: SolveSpec) -> Controller:
+def make_controller(cfg: AdaptationConfig, model: ODEClassifier, x: torch.Tensor,
+                    spec: SolveSpec) -> Controller:
     """The controller for a cell whose configured train solve is ``spec``; ``x`` is one batch
     (prepared input) for the starting-step heuristic."""
     if cfg.mode == "tolerance":
@@ -302,3 +304,15 @@ def make_controller(cfg: AdaptationConfig, model: ODEClassifier, x: torch.Tensor
     ctrl = StepController(cfg, spec.solver, h, t_span, spec.max_steps, spec.adjoint)
     ctrl.h = max(ctrl.h, length / cfg.max_steps_cap)  # the cap holds from the start
     return ctrl
+
+
+def resume_value(log: list[dict]) -> float | None:
+    """The step count / tolerance in force at the last logged iteration of an interrupted run:
+    pass it to ``train(..., adapt_from=...)`` so the restart continues from it, not from the
+    initial value."""
+    for row in reversed(log):
+        for key in ("steps_in_force", "tol_in_force"):
+            value = row.get(key)
+            if value is not None and value == value:  # not NaN
+                return value
+    return None

@@ -17,7 +17,6 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, create_mode
                       field_validator, model_serializer, model_validator)
 
 from .adaptation import AdaptationConfig
-
 from .datasets import DATASETS
 from .models import MODELS
 from .registry import Registry, UnknownNameError

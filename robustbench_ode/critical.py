@@ -41,7 +41,7 @@ def cell_drops(results: pd.DataFrame) -> pd.DataFrame:
     if "adapted" in df.columns:
         df = df[~df["adapted"].fillna(False).astype(bool)]
     rows = []
-    for (cell, *ident), part in df.groupby(["cell"] + KEYS + ["seed", "train_steps"], sort=False):
+    for (_cell, *ident), part in df.groupby(["cell"] + KEYS + ["seed", "train_steps"], sort=False):
         train = part[part["is_train_config"].astype(bool)]
         if train.empty:
             continue
@@ -103,3 +103,24 @@ def write_critical(results: pd.DataFrame, out_dir) -> object | None:
     path = Path(out_dir) / "critical.csv"
     write_csv(table, path)
     return path
+
+
+def adapted_vs_critical(results: pd.DataFrame, critical: pd.DataFrame, check_solver: str = "rk4",
+                        factor: float = 4.0) -> pd.DataFrame:
+    """Per adapted cell: its final step count, its train-configuration accuracy, its accuracy with
+    ``check_solver`` at ``factor`` x the final steps, the drop, and the ratio of the final step count
+    to the grid-searched critical one (the issue's acceptance measures)."""
+    df = results[results["adapted"].fillna(False).astype(bool) & (results["status"] == "ok")]
+    rows = []
+    for (_cell, *ident, seed), part in df.groupby(["cell"] + KEYS + ["seed"], sort=False):
+        train = part[part["is_train_config"].astype(bool)]
+        check = part[(part["test_solver"] == check_solver) & (part["test_factor"] == factor)]
+        crit = critical[(critical[KEYS] == pd.Series(dict(zip(KEYS, ident)))).all(axis=1)]
+        final = int(part["train_steps"].iloc[0])
+        base = float(train["accuracy"].iloc[0]) if len(train) else math.nan
+        acc = float(check["accuracy"].iloc[0]) if len(check) else math.nan
+        c = float(crit["critical_steps"].iloc[0]) if len(crit) else math.nan
+        rows.append(dict(zip(KEYS, ident), seed=seed, final_steps=final, train_accuracy=base,
+                         check=f"{check_solver}@{factor:g}x", check_accuracy=acc, drop=base - acc,
+                         critical_steps=c, ratio_to_critical=final / c if c else math.nan))
+    return pd.DataFrame(rows)

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from robustbench_ode import cell as cellmod
 from robustbench_ode.adaptation import (TEST_SOLVER, AdaptationConfig, StepController,
                                         ToleranceController, starting_step)
-from robustbench_ode import cell as cellmod
 from robustbench_ode.cell import adapted_points, cells
 from robustbench_ode.config import SuiteError, parse_suite
 from robustbench_ode.critical import critical_steps
@@ -222,3 +222,30 @@ def test_critical_step_count_and_its_seed_spread():
     assert (r.critical_steps_min, r.critical_steps_max, r.critical_seeds) == (4, 8, 2)
     assert r.critical_steps_mean == pytest.approx(6.0)
     assert critical_steps(pd.DataFrame(rows), tol=0.04).iloc[0].critical_steps == 4
+
+
+def test_a_restart_continues_from_the_last_step_count():
+    from robustbench_ode.adaptation import resume_value
+    from robustbench_ode.cell import build_model, load_data
+    from robustbench_ode.training import train
+
+    suite = parse_suite({**SUITE, "training": {**SUITE["training"], "iterations": 3}})
+    cell = cells(suite)[0]
+    data = load_data(cell.dataset, 0)
+    first = train(build_model(cell, data), data, cell.train_spec, cell.training, seed=0)
+    assert resume_value(first.log) == first.final_steps
+    again = train(build_model(cell, data), data, cell.train_spec, cell.training, seed=0, adapt_from=17)
+    assert [r["steps_in_force"] for r in again.log] == [17, 17, 17] and again.final_steps == 17
+
+
+def test_adaptation_plots(tmp_path):
+    from robustbench_ode.adaptation_plots import adapted_vs_fixed, steps_over_training
+
+    log = pd.DataFrame({"iteration": [0, 50, 100] * 2, "seed": [0] * 3 + [1] * 3,
+                        "steps_in_force": [8, 16, 12, 8, 8, 10], "tol_in_force": [None] * 6})
+    crit = pd.DataFrame([{"train_solver": "euler", "critical_steps": 8, "critical_steps_min": 4,
+                          "critical_steps_max": 16}])
+    assert steps_over_training(log, tmp_path / "a.png", crit).stat().st_size > 0
+    res = pd.DataFrame([_row(0, 8, "euler", n, 0.9, n == 8) for n in (4, 8, 16)])
+    assert adapted_vs_fixed(res.assign(train_steps=12), res, tmp_path / "b.png").stat().st_size > 0
+    assert steps_over_training(pd.DataFrame(), tmp_path / "c.png") is None
