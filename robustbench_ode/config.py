@@ -12,9 +12,10 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pydantic
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, create_model,
-                      field_validator, model_serializer, model_validator)
+                      field_validator, model_validator)
 
 from .adaptation import AdaptationConfig
 from .datasets import DATASETS
@@ -104,7 +105,7 @@ class TrainingConfig(_Frozen):
     eval_batch_size: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
     adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
 
-    @model_serializer(mode="wrap")
+    @pydantic.model_serializer(mode="wrap")
     def _drop_unset_adaptation(self, handler):
         # Without adaptation the dump (and so every cell key) stays what it was before the field.
         data = handler(self)

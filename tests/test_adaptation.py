@@ -11,8 +11,13 @@ import torch
 from torch import nn
 
 from robustbench_ode import cell as cellmod
-from robustbench_ode.adaptation import (TEST_SOLVER, AdaptationConfig, StepController,
-                                        ToleranceController, starting_step)
+from robustbench_ode.adaptation import (
+    TEST_SOLVER,
+    AdaptationConfig,
+    StepController,
+    ToleranceController,
+    starting_step,
+)
 from robustbench_ode.cell import adapted_points, cells
 from robustbench_ode.config import SuiteError, parse_suite
 from robustbench_ode.critical import critical_steps
