@@ -71,3 +71,16 @@ def adapted_vs_fixed(adapted: pd.DataFrame, fixed: pd.DataFrame, path: Path,
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def write_adaptation_plots(out_dir: Path) -> list[Path]:
+    """``adaptation_steps.png`` for a run with adapted cells (with its own ``critical.csv`` as the
+    band, when the same run also swept step counts); nothing otherwise."""
+    out_dir = Path(out_dir)
+    log_path, crit_path = out_dir / "training.csv", out_dir / "critical.csv"
+    if not log_path.is_file() or log_path.stat().st_size == 0:
+        return []
+    training = pd.read_csv(log_path)
+    critical = pd.read_csv(crit_path) if crit_path.is_file() else None
+    path = steps_over_training(training, out_dir / "adaptation_steps.png", critical)
+    return [path] if path else []

@@ -10,6 +10,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from .adaptation_plots import write_adaptation_plots
 from .cell import CellResult, cells, run_cell, test_points
 from .config import SuiteConfig, SuiteError
 from .critical import write_critical
@@ -55,6 +56,7 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
     plot = accuracy_vs_test_steps(results_frame(r for res in report.results for r in res.rows),
                                   out_dir / "accuracy_vs_steps.png")
     write_critical(read_results(out_dir / "results.csv"), out_dir)  # critical.py, if steps were swept
+    write_adaptation_plots(out_dir)  # adaptation_plots.py, if any cell was adapted
     meta.update(finished=now(), cells=len(todo), failed_cells=len(report.failed),
                 plots=[plot.name] if plot else [])
     _write_json(out_dir / "meta.json", meta)

@@ -203,6 +203,7 @@ def test_adapted_suite_end_to_end(tmp_path):
     rk4 = res[(res.test_solver == "rk4") & (res.test_factor == 4)]
     assert list(rk4["test_steps"]) == [4 * final]
     assert not (tmp_path / "critical.csv").exists()  # one adapted cell: no sweep
+    assert (tmp_path / "adaptation_steps.png").stat().st_size > 0
 
 
 def _row(seed, steps, solver, test_steps, acc, train=False):
