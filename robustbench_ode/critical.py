@@ -13,6 +13,10 @@ seeds, is at most ``tol`` (default 0.02, i.e. 2 points). The critical step count
 swept N does too: a model stuck at chance keeps its (chance) accuracy at any test step, so a lone
 coarse pass below a failing count is not taken as the critical point. The seed spread comes from
 the same rule applied to each seed's own drops.
+
+A model that did not learn (train-configuration accuracy more than ``learned_margin`` below the
+best one of its group) fails its check whatever its drop: its flat accuracy says nothing about
+ODE behaviour.
 """
 
 from __future__ import annotations
@@ -68,12 +72,15 @@ def _smallest_stable(drops: pd.Series, tol: float) -> float:
     return critical
 
 
-def critical_steps(results: pd.DataFrame, tol: float = 0.02) -> pd.DataFrame:
+def critical_steps(results: pd.DataFrame, tol: float = 0.02,
+                   learned_margin: float = 0.1) -> pd.DataFrame:
     """Per (dataset, model, train solver): the critical step count from seed-averaged drops, and
     the per-seed critical values' mean, std, min and max. Empty if the table sweeps no steps."""
     drops = cell_drops(results)
     out = []
     for ident, part in drops.groupby(KEYS, sort=False):
+        unlearned = part["train_accuracy"] < part["train_accuracy"].max() - learned_margin
+        part = part.assign(drop=part["drop"].mask(unlearned, math.inf))
         swept = sorted(int(s) for s in part["train_steps"].unique())
         if len(swept) < 2:
             continue  # one step count is no sweep

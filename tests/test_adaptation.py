@@ -255,3 +255,12 @@ def test_adaptation_plots(tmp_path):
     res = pd.DataFrame([_row(0, 8, "euler", n, 0.9, n == 8) for n in (4, 8, 16)])
     assert adapted_vs_fixed(res.assign(train_steps=12), res, tmp_path / "b.png").stat().st_size > 0
     assert steps_over_training(pd.DataFrame(), tmp_path / "c.png") is None
+
+
+def test_a_model_that_did_not_learn_is_not_critical():
+    rows = []
+    for steps, base, drop in [(4, 0.45, 0.0), (8, 0.9, 0.0), (16, 0.9, 0.0), (2, 0.9, 0.3)]:
+        rows += [_row(0, steps, "euler", steps, base, True), _row(0, steps, "euler", 2 * steps, base),
+                 _row(0, steps, "euler", 4 * steps, base - drop), _row(0, steps, "rk4", steps, base)]
+    assert critical_steps(pd.DataFrame(rows)).iloc[0].critical_steps == 8
+    assert critical_steps(pd.DataFrame(rows), learned_margin=0.5).iloc[0].critical_steps == 4
