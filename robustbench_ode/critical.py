@@ -15,8 +15,8 @@ coarse pass below a failing count is not taken as the critical point. The seed s
 the same rule applied to each seed's own drops.
 
 A model that did not learn (train-configuration accuracy more than ``learned_margin`` below the
-best one of its group) fails its check whatever its drop: its flat accuracy says nothing about
-ODE behaviour.
+best one of its group) is left out: its flat accuracy says nothing about ODE behaviour, and its
+failed training says nothing about the step count either.
 """
 
 from __future__ import annotations
@@ -80,11 +80,11 @@ def critical_steps(results: pd.DataFrame, tol: float = 0.02,
     out = []
     for ident, part in drops.groupby(KEYS, sort=False):
         unlearned = part["train_accuracy"] < part["train_accuracy"].max() - learned_margin
-        part = part.assign(drop=part["drop"].mask(unlearned, math.inf))
+        part = part.assign(drop=part["drop"].mask(unlearned))
         swept = sorted(int(s) for s in part["train_steps"].unique())
         if len(swept) < 2:
             continue  # one step count is no sweep
-        mean_drop = part.groupby("train_steps")["drop"].mean()
+        mean_drop = part.groupby("train_steps")["drop"].mean()  # NaN only if no seed learned
         per_seed = np.array([_smallest_stable(p.set_index("train_steps")["drop"], tol)
                              for _, p in part.groupby("seed")])
         finite = per_seed[np.isfinite(per_seed)]
