@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -104,13 +104,40 @@ def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
                                            max_steps=mx), f) for f in entry.tol_factors]
         elif not (entry.steps or entry.step_factors or entry.tol or entry.tol_factors):
             points.append(TestPoint(SolveSpec(entry.solver, max_steps=mx)))  # gridless: exact
+    ref = reference_spec(suite.reference.solver, suite.reference.tol, mx)
+    if getattr(suite.training, "adaptation", None):
+        # adapted cells dedupe after training (adapted_points), when the factor points are final
+        return points + [TestPoint(ref, None, False, True)]
+    return mark_reference(_unique(points), ref)
+
+
+def _unique(points: list[TestPoint]) -> list[TestPoint]:
     seen, unique = set(), []
     for p in points:  # two factors can round to the same step count: test it once
         k = (p.spec.solver, p.spec.steps, p.spec.rtol)
         if k not in seen:
             seen.add(k)
             unique.append(p)
-    return mark_reference(unique, reference_spec(suite.reference.solver, suite.reference.tol, mx))
+    return unique
+
+
+def adapted_points(tests: list[TestPoint], train: SolveSpec) -> list[TestPoint]:
+    """``tests`` re-resolved for a cell whose train solve was adapted to ``train``: the train
+    point and every factor point follow the final step count (or tolerance), not the initial one."""
+    out, ref = [], None
+    for p in tests:
+        if p.is_reference:
+            ref = p.spec
+            continue
+        spec = p.spec
+        if p.is_train:
+            spec = replace(train, adjoint=False)
+        elif p.factor is not None and spec.steps is not None and train.steps is not None:
+            spec = replace(spec, steps=max(1, round(p.factor * train.steps)))
+        elif p.factor is not None and spec.steps is None and train.rtol is not None:
+            spec = replace(spec, rtol=p.factor * train.rtol, atol=p.factor * train.rtol)
+        out.append(TestPoint(spec, p.factor, p.is_train))
+    return mark_reference(_unique(out), ref) if ref is not None else _unique(out)
 
 
 @functools.lru_cache(maxsize=8)
@@ -161,6 +188,7 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
     for resuming an interrupted training."""
     result = CellResult(cell, Status.OK)
     model = None
+    adapted: dict[str, Any] = {}
     try:
         data = load_data(cell.dataset, cell.seed)
         model = build_model(cell, data).to(device)
@@ -173,12 +201,16 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
             on_checkpoint=checkpoint.save if checkpoint is not None else None)
         result.train_seconds = time.perf_counter() - t0
         result.log, result.status, result.message = outcome.log, outcome.status, outcome.message
+        if outcome.adapted:  # factor test points follow the final step count / tolerance
+            tests = adapted_points(tests, replace(cell.train_spec, steps=outcome.final_steps,
+                                                  rtol=outcome.final_tol, atol=outcome.final_tol))
+            adapted = {"train_steps": outcome.final_steps, "train_tol": outcome.final_tol}
     except Exception as exc:  # noqa: BLE001 - any crash becomes a status of this cell
         result.status, result.message = _failure(exc)
     if model is not None:
         result.state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     for point in tests:
-        row = {**cell.columns(), **_test_columns(point)}
+        row = {**cell.columns(), **adapted, "adapted": bool(adapted), **_test_columns(point)}
         if result.status is not Status.OK or model is None:
             row.update(status=Status.SKIPPED.value, message=f"training: {result.status.value}")
         else:

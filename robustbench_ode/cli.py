@@ -134,6 +134,23 @@ def _need_results(path: str) -> None:
         raise SuiteError(f"{path}: no results.csv there (run a suite into it first)")
 
 
+def _critical(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .critical import adapted_vs_critical, critical_steps
+    from .tables import read_results
+
+    for path in filter(None, [args.results, args.adapted]):
+        if not Path(path).is_file():
+            raise SuiteError(f"{path}: no such results file")
+    table = critical_steps(read_results(Path(args.results)), tol=args.tol)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False) if not table.empty else "no swept train step counts")
+        if args.adapted:
+            print(adapted_vs_critical(read_results(Path(args.adapted)), table).to_string(index=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="robustbench-ode", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -181,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a")
     p.add_argument("b")
     p.set_defaults(func=_compare)
+    p = sub.add_parser("critical", help="critical step count from a sweep's results.csv")
+    p.add_argument("results", help="results.csv of a suite that sweeps train step counts")
+    p.add_argument("--adapted", help="results.csv of an adapted run to compare with it")
+    p.add_argument("--tol", type=float, default=0.02, help="allowed accuracy drop (default 0.02)")
+    p.set_defaults(func=_critical)
     return parser
 
 

@@ -12,6 +12,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pydantic
 import yaml
 from pydantic import (
     BaseModel,
@@ -23,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from .adaptation import AdaptationConfig
 from .datasets import DATASETS
 from .factory import import_factory, is_import_path, resolve
 from .models import MODELS
@@ -122,6 +124,15 @@ class TrainingConfig(_Frozen):
     # Save model, optimizer and batch-stream state this often (0: never), so a killed run resumes
     # where it stopped. Not part of the cell key: it does not change the result.
     checkpoint_every: Annotated[int, Field(ge=0, le=10_000_000)] = 1000
+    adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
+
+    @pydantic.model_serializer(mode="wrap")
+    def _drop_unset_adaptation(self, handler):
+        # Without adaptation the dump (and so every cell key) stays what it was before the field.
+        data = handler(self)
+        if data.get("adaptation") is None:
+            data.pop("adaptation", None)
+        return data
 
 
 class TrainEntry(_Frozen):
@@ -225,6 +236,15 @@ class SuiteConfig(_Frozen):
         n_tests = sum(len(e.steps or e.step_factors or e.tol or e.tol_factors or []) for e in self.test)
         if n_tests > MAX_TESTS:
             raise ValueError(f"test: {n_tests} test configurations per cell, at most {MAX_TESTS}")
+        return self
+
+    @model_validator(mode="after")
+    def _adaptable(self):
+        adaptation = self.training.adaptation
+        for i, entry in enumerate(self.train.grid if adaptation else []):
+            why = adaptation.incompatibility(entry.solver)
+            if why:
+                raise ValueError(f"training.adaptation.mode (train.grid.{i}): {why}")
         return self
 
 

@@ -14,6 +14,10 @@ Definitions (for one trained model, i.e. one cell; "ok rows" are its test rows w
 - ``drift``: mean relative distance of the final states, train configuration vs reference
   (measured in :mod:`robustbench_ode.metrics`, stored on the train row).
 - ``n_failed``: test rows whose status is not ok; ``failed_<status>``: the count per status.
+- ``critical_steps`` (and ``critical_steps_mean/std/min/max``, ``critical_seeds``,
+  ``swept_steps``, ``critical_tol``): where the run sweeps train step counts, the critical step
+  count of the model's (dataset, model, train solver) group, the same value on each of its rows
+  (definition in :mod:`robustbench_ode.critical`).
 
 Each metric group is one function of the cell's rows in :data:`METRICS`; adding columns (e.g.
 critical step sizes) is adding a function to that list.
@@ -88,7 +92,19 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
             row.update(metric(rows))
         out.append(row)
     df = pd.DataFrame(out)
+    df = _with_critical(df, results)
     for col in ("seed", "train_steps"):
         if col in df.columns:
             df[col] = pd.to_numeric(df[col]).astype("Int64")
     return df
+
+
+def _with_critical(summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    from .critical import KEYS, critical_steps  # critical imports the solver registry
+
+    if not set(KEYS) <= set(results.columns) or "is_train_config" not in results.columns:
+        return summary
+    critical = critical_steps(results)
+    if critical.empty:
+        return summary
+    return summary.merge(critical, on=KEYS, how="left")
