@@ -80,7 +80,10 @@ def write_adaptation_plots(out_dir: Path) -> list[Path]:
     log_path, crit_path = out_dir / "training.csv", out_dir / "critical.csv"
     if not log_path.is_file() or log_path.stat().st_size == 0:
         return []
-    training = pd.read_csv(log_path)
+    try:
+        training = pd.read_csv(log_path)
+    except pd.errors.EmptyDataError:  # no cell trained (e.g. models tested from a checkpoint)
+        return []
     critical = pd.read_csv(crit_path) if crit_path.is_file() else None
     path = steps_over_training(training, out_dir / "adaptation_steps.png", critical)
     return [path] if path else []
