@@ -1,4 +1,4 @@
-"""Command line: ``python -m robustbench_ode {list,validate,run,xor-fan}`` (alias ``robustbench-ode``).
+"""Command line of robustbench_ode: ``python -m robustbench_ode COMMAND`` (alias ``robustbench-ode``).
 
 Bad input (a bad suite file, an unknown name, a bad option) prints one line naming the problem
 and exits with code 2, never a traceback.
