@@ -187,7 +187,7 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
     (optional, e.g. :class:`~robustbench_ode.store.Checkpoint`) has ``load()`` and ``save(state)``
     for resuming an interrupted training."""
     result = CellResult(cell, Status.OK)
-    model = None
+    model = data = None
     adapted: dict[str, Any] = {}
     try:
         data = load_data(cell.dataset, cell.seed)
@@ -209,10 +209,23 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
         result.status, result.message = _failure(exc)
     if model is not None:
         result.state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    result.rows = result_rows(cell, model, data, tests, device, train_status=result.status,
+                            train_message=result.message, train_seconds=result.train_seconds,
+                            columns={**adapted, "adapted": bool(adapted)})
+    return result
+
+
+def result_rows(cell: CellConfig, model: ODEClassifier | None, data: DataSplits | None,
+              tests: list[TestPoint], device: str, *, train_status: Status, train_message: str,
+              train_seconds: float, columns: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One result row per test point: the trained model tested there (drift on the train row), or
+    ``skipped`` when training did not finish. ``columns`` override the cell's own (an adapted
+    cell's final train steps)."""
+    rows = []
     for point in tests:
-        row = {**cell.columns(), **adapted, "adapted": bool(adapted), **_test_columns(point)}
-        if result.status is not Status.OK or model is None:
-            row.update(status=Status.SKIPPED.value, message=f"training: {result.status.value}")
+        row = {**cell.columns(), **(columns or {}), **_test_columns(point)}
+        if train_status is not Status.OK or model is None:
+            row.update(status=Status.SKIPPED.value, message=f"training: {train_status.value}")
         else:
             try:
                 row.update(evaluate(model, data, point.spec, cell.training.eval_batch_size, device))
@@ -224,10 +237,10 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
             except Exception as exc:  # noqa: BLE001
                 status, message = _failure(exc)
                 row.update(status=status.value, message=message)
-        row.update(train_status=result.status.value, train_message=result.message,
-                   train_seconds=round(result.train_seconds, 3))
-        result.rows.append(row)
-    return result
+        row.update(train_status=train_status.value, train_message=train_message,
+                   train_seconds=round(train_seconds, 3))
+        rows.append(row)
+    return rows
 
 
 def _test_columns(point: TestPoint) -> dict[str, Any]:

@@ -135,12 +135,8 @@ class TrainingConfig(_Frozen):
         return data
 
 
-class TrainEntry(_Frozen):
-    """One train solver with the step counts (fixed-step) or tolerances (adaptive) to sweep."""
-
+class _SolverEntry(_Frozen):
     solver: str
-    steps: list[Steps] | None = Field(default=None, min_length=1)
-    tol: list[Tol] | None = Field(default=None, min_length=1)
 
     @field_validator("solver")
     @classmethod
@@ -148,6 +144,13 @@ class TrainEntry(_Frozen):
         if v not in SOLVERS:
             raise ValueError(SOLVERS.unknown_message(v))
         return v
+
+
+class TrainEntry(_SolverEntry):
+    """One train solver with the step counts (fixed-step) or tolerances (adaptive) to sweep."""
+
+    steps: list[Steps] | None = Field(default=None, min_length=1)
+    tol: list[Tol] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -166,24 +169,16 @@ class TrainGrid(_Frozen):
     grid: list[TrainEntry] = Field(min_length=1)
 
 
-class TestEntry(_Frozen):
+class TestEntry(_SolverEntry):
     """Test one solver at absolute ``steps``, at ``step_factors`` x the train steps, at absolute
     ``tol``, or at ``tol_factors`` x the train tolerance. Factor entries skip cells that have no
     train steps (resp. tolerance). A gridless reference solver (``exact``) is given alone:
     ``{solver: exact}``, one row."""
 
-    solver: str
     steps: list[Steps] | None = Field(default=None, min_length=1)
     step_factors: list[Factor] | None = Field(default=None, min_length=1)
     tol: list[Tol] | None = Field(default=None, min_length=1)
     tol_factors: list[Factor] | None = Field(default=None, min_length=1)
-
-    @field_validator("solver")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in SOLVERS:
-            raise ValueError(SOLVERS.unknown_message(v))
-        return v
 
     @model_validator(mode="after")
     def _one_of(self):

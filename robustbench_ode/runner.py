@@ -89,7 +89,8 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
             continue
         weights = stored.state_dict() if stored.status is Status.OK else None
         jobs.append((i, CellJob(cell, missing, device, state_dict=weights, train_status=stored.status,
-                                train_message=stored.message, train_seconds=stored.train_seconds)))
+                                train_message=stored.message, train_seconds=stored.train_seconds,
+                                columns=_adapted_columns(stored))))
     _write_tables(report, done)
     bar = tqdm(total=len(jobs), desc=f"suite {suite.name}", unit="cell", disable=not progress)
     for j, result in executor.run([job for _, job in jobs]):
@@ -161,19 +162,28 @@ def _record(store: CellStore, job: CellJob, result: CellResult, tests: list[Test
     return _assemble(stored, _resolved(tests, stored))
 
 
-def _resolved(tests: list[TestPoint], stored: StoredCell) -> list[TestPoint]:
-    """An adapted cell's factor points follow its final step count / tolerance (cell.py)."""
+def _adapted_columns(stored: StoredCell) -> dict | None:
+    """An adapted cell's final train steps / tol as stored; None for a cell that was not adapted."""
     row = stored.rows[0] if stored.rows else {}
     if str(row.get("adapted")).lower() not in ("true", "1", "1.0"):
-        return tests
+        return None
 
     def number(key, cast):
         value = row.get(key)
         return None if value is None or value != value or value == "" else cast(float(value))
 
+    return {"train_steps": number("train_steps", int), "train_tol": number("train_tol", float),
+            "adapted": True}
+
+
+def _resolved(tests: list[TestPoint], stored: StoredCell) -> list[TestPoint]:
+    """An adapted cell's factor points follow its final step count / tolerance (cell.py)."""
+    final = _adapted_columns(stored)
+    if final is None:
+        return tests
     train = next(p.spec for p in tests if p.is_train)
-    tol = number("train_tol", float)
-    return adapted_points(tests, replace(train, steps=number("train_steps", int), rtol=tol, atol=tol))
+    return adapted_points(tests, replace(train, steps=final["train_steps"], rtol=final["train_tol"],
+                                         atol=final["train_tol"]))
 
 
 def _assemble(stored: StoredCell, tests: list[TestPoint]) -> CellResult:

@@ -311,3 +311,17 @@ def test_adapted_suite_rerun_loads_every_row_from_the_store(tmp_path):
     assert len(again.loaded) == 1
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "results.csv"), table)
     assert table["adapted"].all() and len(table) == len(first.results[0].rows)
+
+
+def test_grown_grid_retests_an_adapted_cell_at_its_final_step_count(tmp_path):
+    from robustbench_ode.runner import run_suite
+
+    run_suite(parse_suite(SUITE), tmp_path, progress=False)
+    final = int(pd.read_csv(tmp_path / "training.csv")["steps_in_force"].iloc[-1])
+    grown = {**SUITE, "test": SUITE["test"] + [{"solver": "midpoint", "step_factors": [2]}]}
+    again = run_suite(parse_suite(grown), tmp_path, progress=False)
+    assert not again.trained and len(again.retested) == 1
+    res = pd.read_csv(tmp_path / "results.csv")
+    new = res[res.test_solver == "midpoint"]
+    assert list(new["test_steps"]) == [2 * final]
+    assert new["adapted"].all() and (res["train_steps"] == final).all()
