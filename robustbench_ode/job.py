@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .cell import CellConfig, CellResult, TestPoint, _failure, build_model, load_data, run_cell, result_rows
+from .cell import CellConfig, CellResult, TestPoint, _failure, build_model, load_data, result_rows, run_cell
 from .status import Status
 
 

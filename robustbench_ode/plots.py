@@ -20,10 +20,8 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
     df = results[results["status"] == "ok"].copy()
     if df.empty:
         return None
-    df["train"] = [f"{s} {int(n)}" if pd.notna(n) else f"{s} tol {t:g}"
-                   for s, n, t in zip(df.train_solver, df.train_steps, df.train_tol)]
-    order = (df.drop_duplicates("train").sort_values(["train_solver", "train_steps", "train_tol"])
-             ["train"].tolist())
+    df["train"] = _train_label(df)
+    order = _train_order(df)
     panels = []
     for solver, part in df.groupby("test_solver", sort=False):
         if part["test_steps"].notna().any():
@@ -57,6 +55,12 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
 def _train_label(df: pd.DataFrame) -> list[str]:
     return [f"{s} {int(n)}" if pd.notna(n) else f"{s} tol {t:g}"
             for s, n, t in zip(df.train_solver, df.train_steps, df.train_tol)]
+
+
+def _train_order(df: pd.DataFrame) -> list[str]:
+    """Train configurations in numeric order (2 before 128), not string order."""
+    keys = df.assign(train=_train_label(df)).drop_duplicates("train")
+    return keys.sort_values(["train_solver", "train_steps", "train_tol"])["train"].tolist()
 
 
 def _save(fig, path: Path) -> Path:
@@ -129,6 +133,7 @@ def training_curves(training: pd.DataFrame, path: Path) -> Path | None:
         return None
     df = training.copy()
     df["train"] = _train_label(df)
+    order = _train_order(df)
     metrics = [c for c in ("loss", "accuracy", "nfe", "steps") if c in df.columns
                and df[c].notna().any()]
     # Long runs are averaged into at most ~200 bins per model: readable, and fast to draw.
@@ -139,8 +144,8 @@ def training_curves(training: pd.DataFrame, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.2), squeeze=False)
     for ax, col in zip(axes[0], metrics):
         # The band spans the seeds (min to max): bootstrapped CIs at every bin take minutes.
-        sns.lineplot(data=df.astype({col: float}), x="iteration", y=col, hue="train", ax=ax,
-                     errorbar=("pi", 100), legend=ax is axes[0][-1])
+        sns.lineplot(data=df.astype({col: float}), x="iteration", y=col, hue="train",
+                     hue_order=order, ax=ax, errorbar=("pi", 100), legend=ax is axes[0][-1])
         if col in ("nfe", "steps"):
             ax.set_yscale("log")
         ax.set_title(col)
