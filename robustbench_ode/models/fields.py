@@ -63,12 +63,14 @@ class OttConv1d(nn.Module):
         if self.time_input:
             x = torch.cat([x, torch.full((z.shape[0], z.shape[-1]), _scalar(t), dtype=z.dtype,
                                          device=z.device)], 1)
-        h = torch.relu(torch.addmm(b1, x, w1))
-        h = torch.relu(torch.addmm(b2, h, w2))
+        # relu in place on addmm's fresh output: addmm's backward does not need it, one
+        # allocation fewer per layer
+        h = torch.addmm(b1, x, w1).relu_()
+        h = torch.addmm(b2, h, w2).relu_()
         return torch.addmm(b3, h, w3).view_as(z)
 
     def _dense_layers(self, length: int):
-        return tuple((_conv_as_matrix(c.weight, length, c.padding[0]).t(),
+        return tuple((_conv_as_matrix(c.weight, length, c.padding[0]).t().contiguous(),
                       c.bias.repeat_interleave(length))
                      for c in (self.conv1, self.conv2, self.conv3))
 
