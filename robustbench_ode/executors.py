@@ -2,9 +2,10 @@
 
 Each takes a list of jobs (:class:`~robustbench_ode.job.CellJob`, or a
 :class:`~robustbench_ode.seed_group.SeedGroupJob` whose result is a list of results) and yields
-``(index, CellResult)`` as jobs finish, in any order; the runner writes results and rebuilds the tables in suite order, so
-every executor produces the same tables. A job lost to the infrastructure (a dead worker process,
-a Ray task out of retries) comes back as a ``failed`` result, never as an exception.
+``(index, CellResult)`` as jobs finish, in any order; the runner writes results and rebuilds the
+tables in suite order, so every executor produces the same tables. A job lost to the
+infrastructure (a dead worker process, a Ray task out of retries) comes back as a ``failed``
+result, never as an exception.
 """
 
 from __future__ import annotations
