@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-slow lint bench perf clean data
+.PHONY: install test test-slow lint bench perf clean data baseline regress
 
 install:  ## create .venv and install the package with its dev extras
 	$(PY) -m venv $(VENV)
@@ -19,8 +19,9 @@ test-slow:  ## the long-running tests too
 lint:
 	$(BIN)/ruff check robustbench_ode tests
 
-bench:  ## the default suite on CPU: tables, plots and report under results/
+bench:  ## the default suites on CPU: tables, plots and report under results/
 	$(BIN)/python -m robustbench_ode run suites/quick.yaml --device cpu
+	$(BIN)/python -m robustbench_ode xor-fan suites/xor_fan.yaml --out results/xor_fan --no-progress
 
 perf:  ## speed benchmarks (pytest-benchmark), JSON under results/perf/
 	mkdir -p results/perf
@@ -31,6 +32,18 @@ perf:  ## speed benchmarks (pytest-benchmark), JSON under results/perf/
 data:  ## Fashion-MNIST from Debian's dataset-fashion-mnist, unpacked under data/ (needs root for apt)
 	apt-get install -y dataset-fashion-mnist
 	$(BIN)/python -m robustbench_ode.datasets.preparation --root data
+
+# One thread: results independent of the machine's core count (CPU float reductions).
+SMOKE := OMP_NUM_THREADS=1 $(BIN)/python -m robustbench_ode run suites/smoke.yaml --out results/smoke --no-progress --fresh
+
+baseline:  ## refresh results/baselines/ from the smoke suite (then commit it)
+	$(SMOKE)
+	mkdir -p results/baselines
+	cp results/smoke/results.csv results/baselines/smoke.csv
+
+regress:  ## the smoke suite against the committed baseline (what CI gates on)
+	$(SMOKE)
+	$(BIN)/python -m robustbench_ode regress results/smoke --baseline results/baselines/smoke.csv
 
 clean:
 	rm -rf results/smoke .pytest_cache

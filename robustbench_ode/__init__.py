@@ -22,3 +22,8 @@ from .status import Status  # noqa: E402
 __version__ = "0.1.0"
 __all__ = ["DATASETS", "MODELS", "SOLVERS", "DataSplits", "ODEClassifier", "Solution",
            "SolveSpec", "SolveStats", "Status", "__version__", "solve"]
+
+# After __version__: the benchmark imports the cell module, which reads it.
+from .benchmark import BenchmarkResult, benchmark  # noqa: E402
+
+__all__ += ["BenchmarkResult", "benchmark"]

@@ -12,7 +12,7 @@ import inspect
 import json
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -22,9 +22,12 @@ from . import __version__
 from .config import DatasetConfig, ModelConfig, SuiteConfig, TrainingConfig
 from .datasets import DATASETS, DataSplits
 from .evaluation import evaluate
+from .factory import resolve
+from .interface import as_classifier
+from .metrics import drift, mark_reference, reference_spec
 from .models import MODELS, ODEClassifier, SolveSpec
 from .status import Status
-from .training import train
+from .training import TrainOutcome, train
 
 
 class CellConfig(BaseModel):
@@ -71,6 +74,7 @@ class TestPoint:
     spec: SolveSpec
     factor: float | None = None  # the step or tol factor it came from, if any
     is_train: bool = False  # the train configuration itself
+    is_reference: bool = False  # the reference solve of the robustness metrics
 
 
 def cells(suite: SuiteConfig) -> list[CellConfig]:
@@ -100,6 +104,16 @@ def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
         elif entry.tol_factors and cell.tol is not None:
             points += [TestPoint(SolveSpec(entry.solver, rtol=f * cell.tol, atol=f * cell.tol,
                                            max_steps=mx), f) for f in entry.tol_factors]
+        elif not (entry.steps or entry.step_factors or entry.tol or entry.tol_factors):
+            points.append(TestPoint(SolveSpec(entry.solver, max_steps=mx)))  # gridless: exact
+    ref = reference_spec(suite.reference.solver, suite.reference.tol, mx)
+    if getattr(suite.training, "adaptation", None):
+        # adapted cells dedupe after training (adapted_points), when the factor points are final
+        return points + [TestPoint(ref, None, False, True)]
+    return mark_reference(_unique(points), ref)
+
+
+def _unique(points: list[TestPoint]) -> list[TestPoint]:
     seen, unique = set(), []
     for p in points:  # two factors can round to the same step count: test it once
         k = (p.spec.solver, p.spec.steps, p.spec.rtol)
@@ -107,6 +121,25 @@ def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
             seen.add(k)
             unique.append(p)
     return unique
+
+
+def adapted_points(tests: list[TestPoint], train: SolveSpec) -> list[TestPoint]:
+    """``tests`` re-resolved for a cell whose train solve was adapted to ``train``: the train
+    point and every factor point follow the final step count (or tolerance), not the initial one."""
+    out, ref = [], None
+    for p in tests:
+        if p.is_reference:
+            ref = p.spec
+            continue
+        spec = p.spec
+        if p.is_train:
+            spec = replace(train, adjoint=False)
+        elif p.factor is not None and spec.steps is not None and train.steps is not None:
+            spec = replace(spec, steps=max(1, round(p.factor * train.steps)))
+        elif p.factor is not None and spec.steps is None and train.rtol is not None:
+            spec = replace(spec, rtol=p.factor * train.rtol, atol=p.factor * train.rtol)
+        out.append(TestPoint(spec, p.factor, p.is_train))
+    return mark_reference(_unique(out), ref) if ref is not None else _unique(out)
 
 
 @functools.lru_cache(maxsize=8)
@@ -124,11 +157,21 @@ def build_model(cell: CellConfig, data: DataSplits) -> ODEClassifier:
     # The seed is set before the model is built, so it fixes the initialisation (the released
     # prototype set it afterwards).
     torch.manual_seed(cell.seed)
-    factory = MODELS.get(cell.model.name)
+    factory = resolve(MODELS, cell.model.name)
     params = dict(cell.model.params)
-    if not cell.training.fast and "fast" in inspect.signature(factory).parameters:
+    if not cell.training.fast and "fast" in _parameters(factory):
         params["fast"] = False  # training.fast: false switches every fast path off
-    return factory(data.in_shape, data.n_classes, **params)
+    model = factory(data.in_shape, data.n_classes, **params)
+    if cell.model.checkpoint:
+        model.load_state_dict(torch.load(cell.model.checkpoint, map_location="cpu", weights_only=True))
+    return as_classifier(model)
+
+
+def _parameters(factory) -> set[str]:
+    try:
+        return set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):  # a callable without a signature takes no ``fast``
+        return set()
 
 
 @dataclass
@@ -157,39 +200,64 @@ def run_cell(cell: CellConfig, tests: list[TestPoint], device: str = "cpu",
     (optional, e.g. :class:`~robustbench_ode.store.Checkpoint`) has ``load()`` and ``save(state)``
     for resuming an interrupted training."""
     result = CellResult(cell, Status.OK)
-    model = None
+    model = data = None
+    adapted: dict[str, Any] = {}
     try:
         data = load_data(cell.dataset, cell.seed)
         model = build_model(cell, data).to(device)
         t0 = time.perf_counter()
-        outcome = train(model, data, cell.train_spec, cell.training, seed=cell.seed, device=device,
-                        progress=progress, desc=cell.label(),
-                        resume=checkpoint.load() if checkpoint is not None else None,
-                        on_checkpoint=checkpoint.save if checkpoint is not None else None)
+        # A model given by checkpoint is already trained: test it as it is.
+        outcome = TrainOutcome() if cell.model.checkpoint else train(
+            model, data, cell.train_spec, cell.training, seed=cell.seed, device=device,
+            progress=progress, desc=cell.label(),
+            resume=checkpoint.load() if checkpoint is not None else None,
+            on_checkpoint=checkpoint.save if checkpoint is not None else None)
         result.train_seconds = time.perf_counter() - t0
         result.log, result.status, result.message = outcome.log, outcome.status, outcome.message
+        if outcome.adapted:  # factor test points follow the final step count / tolerance
+            tests = adapted_points(tests, replace(cell.train_spec, steps=outcome.final_steps,
+                                                  rtol=outcome.final_tol, atol=outcome.final_tol))
+            adapted = {"train_steps": outcome.final_steps, "train_tol": outcome.final_tol}
     except Exception as exc:  # noqa: BLE001 - any crash becomes a status of this cell
         result.status, result.message = _failure(exc)
     if model is not None:
         result.state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    result.rows = result_rows(cell, model, data, tests, device, train_status=result.status,
+                            train_message=result.message, train_seconds=result.train_seconds,
+                            columns={**adapted, "adapted": bool(adapted)})
+    return result
+
+
+def result_rows(cell: CellConfig, model: ODEClassifier | None, data: DataSplits | None,
+              tests: list[TestPoint], device: str, *, train_status: Status, train_message: str,
+              train_seconds: float, columns: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One result row per test point: the trained model tested there (drift on the train row), or
+    ``skipped`` when training did not finish. ``columns`` override the cell's own (an adapted
+    cell's final train steps)."""
+    rows = []
     for point in tests:
-        row = {**cell.columns(), **_test_columns(point)}
-        if result.status is not Status.OK or model is None:
-            row.update(status=Status.SKIPPED.value, message=f"training: {result.status.value}")
+        row = {**cell.columns(), **(columns or {}), **_test_columns(point)}
+        if train_status is not Status.OK or model is None:
+            row.update(status=Status.SKIPPED.value, message=f"training: {train_status.value}")
         else:
             try:
                 row.update(evaluate(model, data, point.spec, cell.training.eval_batch_size, device))
+                if point.is_train:
+                    ref = next((p.spec for p in tests if p.is_reference), None)
+                    if ref is not None:
+                        row.update(drift(model, data, point.spec, ref, cell.training.eval_batch_size,
+                                         device))
             except Exception as exc:  # noqa: BLE001
                 status, message = _failure(exc)
                 row.update(status=status.value, message=message)
-        row.update(train_status=result.status.value, train_message=result.message,
-                   train_seconds=round(result.train_seconds, 3))
-        result.rows.append(row)
-    return result
+        row.update(train_status=train_status.value, train_message=train_message,
+                   train_seconds=round(train_seconds, 3))
+        rows.append(row)
+    return rows
 
 
 def _test_columns(point: TestPoint) -> dict[str, Any]:
     spec = point.spec
     return {"test_solver": spec.solver, "test_steps": spec.steps,
             "test_tol": spec.rtol if spec.steps is None else None, "test_factor": point.factor,
-            "is_train_config": point.is_train}
+            "is_train_config": point.is_train, "is_reference": point.is_reference}

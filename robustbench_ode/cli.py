@@ -1,4 +1,4 @@
-"""Command line: ``python -m robustbench_ode {list,validate,run}`` (alias ``robustbench-ode``).
+"""Command line of robustbench_ode: ``python -m robustbench_ode COMMAND`` (alias ``robustbench-ode``).
 
 Bad input (a bad suite file, an unknown name, a bad option) prints one line naming the problem
 and exits with code 2, never a traceback.
@@ -68,6 +68,89 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if args.strict and failed else 0
 
 
+def _xor_fan(args: argparse.Namespace) -> int:
+    from .fan_plots import write_fan
+    from .runner import run_suite
+    from .tables import read_results
+
+    suite = load_suite(args.suite)
+    out = Path(args.out) if args.out else Path("results") / suite.name
+    report = run_suite(suite, out, device="cpu", progress=not args.no_progress,
+                       suite_text=Path(args.suite).read_text())
+    written = write_fan(report.results, read_results(out / "results.csv"), out)
+    print(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    _need_results(args.dir)
+    print(f"wrote {write_report(args.dir)}")
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import write_leaderboard
+
+    for d in args.dirs:
+        _need_results(d)
+    md_path, csv_path, md = write_leaderboard(args.dirs, args.out)
+    print(md)
+    print(f"wrote {md_path} and {csv_path}")
+    return 0
+
+
+def _regress(args: argparse.Namespace) -> int:
+    from .regression import load_table, regressions
+
+    _need_results(args.dir)
+    if not Path(args.baseline).is_file():
+        raise SuiteError(f"--baseline {args.baseline}: no such file")
+    found = regressions(load_table(args.dir), load_table(args.baseline), args.acc_tol, args.nfe_tol)
+    for r in found:
+        print(f"REGRESSION {r}")
+    print(f"{len(found)} regressions against {args.baseline}" if found
+          else f"no regressions against {args.baseline}")
+    return 1 if found else 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .regression import comparison, load_table
+
+    for d in (args.a, args.b):
+        _need_results(d)
+    with pd.option_context("display.width", 250, "display.max_rows", None,
+                           "display.max_colwidth", 120):
+        print(comparison(load_table(args.a), load_table(args.b)).to_string(index=False))
+    return 0
+
+
+def _need_results(path: str) -> None:
+    p = Path(path)
+    if not (p / "results.csv").is_file() and not (p.is_file() and p.suffix == ".csv"):
+        raise SuiteError(f"{path}: no results.csv there (run a suite into it first)")
+
+
+def _critical(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .critical import adapted_vs_critical, critical_steps
+    from .tables import read_results
+
+    for path in filter(None, [args.results, args.adapted]):
+        if not Path(path).is_file():
+            raise SuiteError(f"{path}: no such results file")
+    table = critical_steps(read_results(Path(args.results)), tol=args.tol)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False) if not table.empty else "no swept train step counts")
+        if args.adapted:
+            print(adapted_vs_critical(read_results(Path(args.adapted)), table).to_string(index=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="robustbench-ode", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -93,6 +176,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster to join: 'auto' or HOST:PORT (--executor ray)")
     p.add_argument("--gpus-per-cell", type=float, default=0.0, help="GPUs each Ray task declares")
     p.set_defaults(func=_run)
+    p = sub.add_parser("xor-fan", help="run a suite, then write trajectories and the fan pictures")
+    p.add_argument("suite", nargs="?", default="suites/xor_fan.yaml")
+    p.add_argument("--out", help="output directory (default results/<suite name>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_xor_fan)
+    p = sub.add_parser("report", help="write DIR/report.html (and summary.csv) from a run")
+    p.add_argument("dir")
+    p.set_defaults(func=_report)
+    p = sub.add_parser("leaderboard", help="rank trained configurations of runs, per dataset")
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--out", default=".", help="where leaderboard.md and .csv go (default .)")
+    p.set_defaults(func=_leaderboard)
+    p = sub.add_parser("regress", help="exit 1 listing regressions of a run against a baseline")
+    p.add_argument("dir")
+    p.add_argument("--baseline", required=True, help="a results.csv to compare with")
+    p.add_argument("--acc-tol", type=float, default=0.02, help="allowed accuracy drop (absolute)")
+    p.add_argument("--nfe-tol", type=float, default=0.10, help="allowed NFE rise (relative)")
+    p.set_defaults(func=_regress)
+    p = sub.add_parser("compare", help="print two runs' results side by side")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.set_defaults(func=_compare)
+    p = sub.add_parser("critical", help="critical step count from a sweep's results.csv")
+    p.add_argument("results", help="results.csv of a suite that sweeps train step counts")
+    p.add_argument("--adapted", help="results.csv of an adapted run to compare with it")
+    p.add_argument("--tol", type=float, default=0.02, help="allowed accuracy drop (default 0.02)")
+    p.set_defaults(func=_critical)
     return parser
 
 

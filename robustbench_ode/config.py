@@ -12,6 +12,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pydantic
 import yaml
 from pydantic import (
     BaseModel,
@@ -23,7 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+from .adaptation import AdaptationConfig
 from .datasets import DATASETS
+from .factory import import_factory, is_import_path, resolve
 from .models import MODELS
 from .registry import Registry, UnknownNameError
 from .solvers import SOLVERS
@@ -46,7 +49,7 @@ class _Frozen(BaseModel):
 
 def _params_model(registry: Registry, name: str, skip: int):
     """A pydantic model of a factory's keyword parameters (after its ``skip`` leading ones)."""
-    factory = registry.get(name)
+    factory = resolve(registry, name)
     hints = typing.get_type_hints(factory, include_extras=True)
     fields = {}
     for p in list(inspect.signature(factory).parameters.values())[skip:]:
@@ -67,6 +70,9 @@ class _Named(BaseModel):
     @classmethod
     def _known(cls, name: str) -> str:
         registry = cls.__private_attributes__["_registry"].default
+        if is_import_path(name):  # package.module:factory
+            import_factory(name)
+            return name
         if name not in registry:
             raise ValueError(registry.unknown_message(name))
         return name
@@ -99,6 +105,8 @@ class DatasetConfig(_Named):
 class ModelConfig(_Named):
     _registry = MODELS
     _skip = 2  # in_shape, n_classes
+    # A state_dict file (torch.save): test this trained model on the grid instead of training one.
+    checkpoint: str | None = None
 
 
 class TrainingConfig(_Frozen):
@@ -121,14 +129,19 @@ class TrainingConfig(_Frozen):
     # model. ``false`` runs the plain path (for debugging); results differ only by float rounding,
     # so it is not part of the cell key.
     fast: bool = True
+    adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
+
+    @pydantic.model_serializer(mode="wrap")
+    def _drop_unset_adaptation(self, handler):
+        # Without adaptation the dump (and so every cell key) stays what it was before the field.
+        data = handler(self)
+        if data.get("adaptation") is None:
+            data.pop("adaptation", None)
+        return data
 
 
-class TrainEntry(_Frozen):
-    """One train solver with the step counts (fixed-step) or tolerances (adaptive) to sweep."""
-
+class _SolverEntry(_Frozen):
     solver: str
-    steps: list[Steps] | None = Field(default=None, min_length=1)
-    tol: list[Tol] | None = Field(default=None, min_length=1)
 
     @field_validator("solver")
     @classmethod
@@ -137,9 +150,18 @@ class TrainEntry(_Frozen):
             raise ValueError(SOLVERS.unknown_message(v))
         return v
 
+
+class TrainEntry(_SolverEntry):
+    """One train solver with the step counts (fixed-step) or tolerances (adaptive) to sweep."""
+
+    steps: list[Steps] | None = Field(default=None, min_length=1)
+    tol: list[Tol] | None = Field(default=None, min_length=1)
+
     @model_validator(mode="after")
     def _one_of(self):
         adaptive = SOLVERS.get(self.solver).adaptive
+        if getattr(SOLVERS.get(self.solver), "gridless", False):
+            raise ValueError(f"solver {self.solver!r} is a test reference only, not a train solver")
         if (self.steps is None) == (self.tol is None):
             raise ValueError("give exactly one of steps, tol")
         if self.tol is not None and not adaptive:
@@ -152,32 +174,47 @@ class TrainGrid(_Frozen):
     grid: list[TrainEntry] = Field(min_length=1)
 
 
-class TestEntry(_Frozen):
+class TestEntry(_SolverEntry):
     """Test one solver at absolute ``steps``, at ``step_factors`` x the train steps, at absolute
     ``tol``, or at ``tol_factors`` x the train tolerance. Factor entries skip cells that have no
-    train steps (resp. tolerance)."""
+    train steps (resp. tolerance). A gridless reference solver (``exact``) is given alone:
+    ``{solver: exact}``, one row."""
 
-    solver: str
     steps: list[Steps] | None = Field(default=None, min_length=1)
     step_factors: list[Factor] | None = Field(default=None, min_length=1)
     tol: list[Tol] | None = Field(default=None, min_length=1)
     tol_factors: list[Factor] | None = Field(default=None, min_length=1)
 
-    @field_validator("solver")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in SOLVERS:
-            raise ValueError(SOLVERS.unknown_message(v))
-        return v
-
     @model_validator(mode="after")
     def _one_of(self):
         given = [k for k in ("steps", "step_factors", "tol", "tol_factors") if getattr(self, k)]
+        if getattr(SOLVERS.get(self.solver), "gridless", False):  # e.g. exact: one row, no grid
+            if given:
+                raise ValueError(f"solver {self.solver!r} takes no {given[0]}: "
+                                 f"write {{solver: {self.solver}}}")
+            return self
         if len(given) != 1:
             raise ValueError("give exactly one of steps, step_factors, tol, tol_factors")
         if given[0].startswith("tol") and not SOLVERS.get(self.solver).adaptive:
             raise ValueError(f"solver {self.solver!r} is fixed-step: give steps or step_factors")
         return self
+
+
+class ReferenceConfig(_Frozen):
+    """The reference solve every trained model is also tested with (the robustness metrics'
+    "true ODE" answer): an adaptive solver at a tight tolerance."""
+
+    solver: str = "dopri5"
+    tol: Tol = 1e-7
+
+    @field_validator("solver")
+    @classmethod
+    def _adaptive(cls, v: str) -> str:
+        if v not in SOLVERS:
+            raise ValueError(SOLVERS.unknown_message(v))
+        if not SOLVERS.get(v).adaptive:
+            raise ValueError(f"solver {v!r} is fixed-step: the reference needs an adaptive solver")
+        return v
 
 
 class SuiteConfig(_Frozen):
@@ -188,6 +225,7 @@ class SuiteConfig(_Frozen):
     training: TrainingConfig = TrainingConfig()
     train: TrainGrid
     test: list[TestEntry] = Field(min_length=1)
+    reference: ReferenceConfig = ReferenceConfig()
 
     @model_validator(mode="after")
     def _not_absurd(self):
@@ -198,6 +236,15 @@ class SuiteConfig(_Frozen):
         n_tests = sum(len(e.steps or e.step_factors or e.tol or e.tol_factors or []) for e in self.test)
         if n_tests > MAX_TESTS:
             raise ValueError(f"test: {n_tests} test configurations per cell, at most {MAX_TESTS}")
+        return self
+
+    @model_validator(mode="after")
+    def _adaptable(self):
+        adaptation = self.training.adaptation
+        for i, entry in enumerate(self.train.grid if adaptation else []):
+            why = adaptation.incompatibility(entry.solver)
+            if why:
+                raise ValueError(f"training.adaptation.mode (train.grid.{i}): {why}")
         return self
 
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from .cell import CellConfig, CellResult, TestPoint, _failure, _test_columns, build_model, load_data, run_cell
-from .evaluation import evaluate
+from .cell import CellConfig, CellResult, TestPoint, _failure, build_model, load_data, run_cell, result_rows
 from .status import Status
 
 
@@ -30,6 +29,7 @@ class CellJob:
     train_status: Status = Status.OK
     train_message: str = ""
     train_seconds: float = 0.0
+    columns: dict[str, Any] | None = None  # stored row columns to keep (an adapted cell's final steps)
 
     @property
     def retest(self) -> bool:
@@ -61,20 +61,9 @@ class CellJob:
             except Exception as exc:  # noqa: BLE001 - a model that cannot be rebuilt is a failure
                 result.status, result.message = _failure(exc)
                 model = None
-        for point in self.tests:
-            row: dict[str, Any] = {**self.cell.columns(), **_test_columns(point)}
-            if model is None:
-                row.update(status=Status.SKIPPED.value, message=f"training: {result.status.value}")
-            else:
-                try:
-                    row.update(evaluate(model, data, point.spec, self.cell.training.eval_batch_size,
-                                        self.device))
-                except Exception as exc:  # noqa: BLE001
-                    status, message = _failure(exc)
-                    row.update(status=status.value, message=message)
-            row.update(train_status=self.train_status.value, train_message=self.train_message,
-                       train_seconds=round(self.train_seconds, 3))
-            result.rows.append(row)
+        result.rows = result_rows(self.cell, model, data, self.tests, self.device,
+                                train_status=result.status, train_message=self.train_message,
+                                train_seconds=self.train_seconds, columns=self.columns)
         return result
 
 

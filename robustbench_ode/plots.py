@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -51,3 +52,101 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _train_label(df: pd.DataFrame) -> list[str]:
+    return [f"{s} {int(n)}" if pd.notna(n) else f"{s} tol {t:g}"
+            for s, n, t in zip(df.train_solver, df.train_steps, df.train_tol)]
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
+    """Train steps (rows) x test steps (columns), one panel per fixed-step test solver; colour is
+    the test accuracy, averaged over seeds. Only fixed-step train and test rows take part."""
+    df = results[(results["status"] == "ok") & results["train_steps"].notna()
+                 & results["test_steps"].notna()].copy()
+    if df.empty:
+        return None
+    df["train"] = [f"{s} {int(n)}" for s, n in zip(df.train_solver, df.train_steps)]
+    solvers = list(dict.fromkeys(df["test_solver"]))
+    fig, axes = plt.subplots(1, len(solvers), figsize=(1.2 + 3.6 * len(solvers), 0.6 + 0.45 *
+                                                        df["train"].nunique() + 1.5), squeeze=False)
+    order = df.sort_values(["train_solver", "train_steps"])["train"].drop_duplicates().tolist()
+    for ax, solver in zip(axes[0], solvers):
+        grid = (df[df["test_solver"] == solver].astype({"test_steps": int})
+                .pivot_table(index="train", columns="test_steps", values="accuracy", aggfunc="mean")
+                .reindex([o for o in order if o in set(df.loc[df.test_solver == solver, "train"])]))
+        sns.heatmap(grid, vmin=0.0, vmax=1.0, cmap="viridis", annot=grid.shape[1] <= 12, fmt=".2f",
+                    annot_kws={"size": 7}, cbar=ax is axes[0][-1], ax=ax)
+        ax.set_title(f"test solver: {solver}")
+        ax.set_xlabel("test steps")
+        ax.set_ylabel("trained with" if ax is axes[0][0] else "")
+    return _save(fig, path)
+
+
+def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
+    """Test error against NFE per batch solve, one curve per test solver, one panel per train
+    configuration (seeds averaged): what a learned model costs at each accuracy."""
+    df = results[(results["status"] == "ok") & results["nfe"].notna()].copy()
+    if df.empty:
+        return None
+    df["train"] = _train_label(df)
+    df["error"] = 1.0 - df["accuracy"]
+    trains = df.sort_values(["train_solver", "train_steps", "train_tol"])["train"].drop_duplicates()
+    n = len(trains)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False,
+                             sharey=True)
+    solvers = list(dict.fromkeys(df["test_solver"]))
+    palette = dict(zip(solvers, sns.color_palette("tab10", len(solvers))))
+    for ax, train in zip(axes.flat, trains):
+        part = (df[df["train"] == train].groupby(["test_solver", "nfe"], as_index=False)["error"]
+                .mean().sort_values("nfe"))
+        sns.lineplot(data=part, x="nfe", y="error", hue="test_solver", hue_order=solvers,
+                     palette=palette, marker="o", ax=ax, legend=ax is axes.flat[0])
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_title(f"trained with {train}")
+        ax.set_xlabel("NFE per solve")
+        ax.set_ylabel("test error")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return _save(fig, path)
+
+
+def training_curves(training: pd.DataFrame, path: Path) -> Path | None:
+    """Loss, accuracy, NFE and (where a column ``step_count`` or ``steps`` exists) the step count
+    against iteration, one line per train configuration (the seeds' range as a band)."""
+    if training.empty or "iteration" not in training.columns:
+        return None
+    df = training.copy()
+    df["train"] = _train_label(df)
+    metrics = [c for c in ("loss", "accuracy", "nfe", "steps") if c in df.columns
+               and df[c].notna().any()]
+    # Long runs are averaged into at most ~200 bins per model: readable, and fast to draw.
+    width = max(1, int(df["iteration"].max()) // 200 + 1)
+    df["iteration"] = df["iteration"] // width * width
+    by = [c for c in ("cell", "train", "seed") if c in df.columns]
+    df = df.groupby(by + ["iteration"], as_index=False, dropna=False)[metrics].mean()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.2), squeeze=False)
+    for ax, col in zip(axes[0], metrics):
+        # The band spans the seeds (min to max): bootstrapped CIs at every bin take minutes.
+        sns.lineplot(data=df.astype({col: float}), x="iteration", y=col, hue="train", ax=ax,
+                     errorbar=("pi", 100), legend=ax is axes[0][-1])
+        if col in ("nfe", "steps"):
+            ax.set_yscale("log")
+        ax.set_title(col)
+        ax.grid(alpha=0.3)
+    legend = axes[0][-1].get_legend()
+    if legend is not None:
+        legend.set_title("trained with")
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
+    return _save(fig, path)

@@ -9,7 +9,7 @@ default, see :mod:`robustbench_ode.executors`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -17,16 +17,19 @@ import yaml
 from tqdm.auto import tqdm
 
 from .acceleration import throughput_summary
-from .cell import CellResult, TestPoint, _test_columns, cells, load_data, test_points
+from .adaptation_plots import write_adaptation_plots
+from .cell import CellResult, TestPoint, _test_columns, adapted_points, cells, load_data, test_points
 from .config import SuiteConfig, SuiteError
+from .critical import write_critical
 from .executors import Executor, LocalExecutor
 from .job import CellJob
 from .meta import environment, now
 from .plots import accuracy_vs_test_steps
+from .report import write_report_safely
 from .seed_group import plan
 from .status import Status
 from .store import CellStore, StoredCell, row_key, test_point_key
-from .tables import results_frame, training_frame, write_csv
+from .tables import read_results, results_frame, training_frame, write_csv
 
 
 @dataclass
@@ -78,6 +81,7 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
             jobs.append((i, CellJob(cell, tests[i], device, store_root=str(out_dir.resolve()))))
             continue
         stored = store.load(cell.key)
+        tests[i] = _resolved(tests[i], stored)
         have = {row_key(r) for r in stored.rows}
         missing = [p for p in tests[i] if test_point_key(p) not in have]
         if not missing:
@@ -86,7 +90,8 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
             continue
         weights = stored.state_dict() if stored.status is Status.OK else None
         jobs.append((i, CellJob(cell, missing, device, state_dict=weights, train_status=stored.status,
-                                train_message=stored.message, train_seconds=stored.train_seconds)))
+                                train_message=stored.message, train_seconds=stored.train_seconds,
+                                columns=_adapted_columns(stored))))
     _write_tables(report, done)
     bar = tqdm(total=len(jobs), desc=f"suite {suite.name}", unit="cell", disable=not progress)
     # Cells that differ only by seed run as one unit (seed_group.py); a unit returns a list
@@ -102,11 +107,14 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
     report.results = [r for r in done if r is not None]
     plot = accuracy_vs_test_steps(results_frame(r for res in report.results for r in res.rows),
                                   out_dir / "accuracy_vs_steps.png")
+    write_critical(read_results(out_dir / "results.csv"), out_dir)  # critical.py, if steps were swept
+    write_adaptation_plots(out_dir)  # adaptation_plots.py, if any cell was adapted
     meta.update(finished=now(), cells=len(todo), failed_cells=len(report.failed),
                 trained=len(report.trained), retested=len(report.retested), loaded=len(report.loaded),
                 plots=[plot.name] if plot else [],
                 **throughput_summary([r.log for r in report.results], suite.training.batch_size))
     _write_json(out_dir / "meta.json", meta)
+    write_report_safely(out_dir)
     return report
 
 
@@ -155,7 +163,32 @@ def _record(store: CellStore, job: CellJob, result: CellResult, tests: list[Test
         store.save(result)
         report.trained.append(key)
     # what the table shows is what the store holds: a rerun rebuilds the very same table
-    return _assemble(store.load(key), tests)
+    stored = store.load(key)
+    return _assemble(stored, _resolved(tests, stored))
+
+
+def _adapted_columns(stored: StoredCell) -> dict | None:
+    """An adapted cell's final train steps / tol as stored; None for a cell that was not adapted."""
+    row = stored.rows[0] if stored.rows else {}
+    if str(row.get("adapted")).lower() not in ("true", "1", "1.0"):
+        return None
+
+    def number(key, cast):
+        value = row.get(key)
+        return None if value is None or value != value or value == "" else cast(float(value))
+
+    return {"train_steps": number("train_steps", int), "train_tol": number("train_tol", float),
+            "adapted": True}
+
+
+def _resolved(tests: list[TestPoint], stored: StoredCell) -> list[TestPoint]:
+    """An adapted cell's factor points follow its final step count / tolerance (cell.py)."""
+    final = _adapted_columns(stored)
+    if final is None:
+        return tests
+    train = next(p.spec for p in tests if p.is_train)
+    return adapted_points(tests, replace(train, steps=final["train_steps"], rtol=final["train_tol"],
+                                         atol=final["train_tol"]))
 
 
 def _assemble(stored: StoredCell, tests: list[TestPoint]) -> CellResult:

@@ -11,7 +11,7 @@ stacked parameters takes each seed's own steps. Each seed's result equals its se
 float rounding (tests/test_fast_paths.py). Afterwards every cell is unstacked, tested and stored
 exactly as if it had trained alone.
 
-Only fixed-step, backprop training of models whose field has a stacked form (``OttConv1d``'s
+Only fixed-step, backprop, non-adapted training of models whose field has a stacked form (``OttConv1d``'s
 fast path and ``MLP``) is grouped, with ``training.fast`` on; everything else runs per seed.
 A group writes no mid-training checkpoints (a killed group retrains from the start); a cell that
 already has a checkpoint from an earlier run is not grouped, so it resumes as before.
@@ -39,6 +39,7 @@ from .models import ODEClassifier, SolveSpec
 from .models.fields import MLP, OttConv1d, _conv_as_matrix
 from .solve import solve
 from .solvers import SOLVERS
+from .solvers.base import FixedStepSolver
 from .status import Status
 from .training import BatchStream, TrainOutcome
 
@@ -49,6 +50,8 @@ StackedField = Callable[[float, torch.Tensor], torch.Tensor]
 
 
 def stackable(model: ODEClassifier) -> bool:
+    if not isinstance(model, ODEClassifier):
+        return False
     field = model.block.field
     field_ok = (isinstance(field, OttConv1d) and field.fast) or isinstance(field, MLP)
     return (field_ok and isinstance(model.head, nn.Linear)
@@ -187,9 +190,11 @@ def train_group(models: list[ODEClassifier], datas: list[DataSplits], seeds: lis
 def group_key(job: CellJob) -> str | None:
     """Jobs with equal keys can train as one group; None: this job runs on its own."""
     cell, cfg = job.cell, job.cell.training
-    if (job.retest or not cfg.fast or cell.steps is None or SOLVERS.get(cell.solver).adaptive
+    if (job.retest or not cfg.fast or cell.steps is None
+            or not isinstance(SOLVERS.get(cell.solver), FixedStepSolver)
             or cfg.gradient != "backprop"
-            or cfg.amp or cfg.compile or cfg.channels_last or cell.model.name not in GROUPABLE_MODELS):
+            or cfg.amp or cfg.compile or cfg.channels_last or cfg.adaptation is not None
+            or cell.model.checkpoint or cell.model.name not in GROUPABLE_MODELS):
         return None
     if job.store_root is not None:
         from .store import CellStore
@@ -228,7 +233,7 @@ class SeedGroupJob:
         for job, outcome, state in zip(self.jobs, outcomes, states):
             tested = CellJob(job.cell, job.tests, job.device, state_dict=state,
                              train_status=outcome.status, train_message=outcome.message,
-                             train_seconds=seconds).run()
+                             train_seconds=seconds, columns={"adapted": False}).run()
             tested.log, tested.state_dict = outcome.log, state
             results.append(tested)
         return results

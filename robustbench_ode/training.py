@@ -23,6 +23,10 @@ class TrainOutcome:
     status: Status = Status.OK
     message: str = ""
     log: list[dict[str, Any]] = field(default_factory=list)
+    # Set when the train solve was adapted during training (adaptation.py): the final values.
+    adapted: bool = False
+    final_steps: int | None = None
+    final_tol: float | None = None
 
 
 class BatchStream:
@@ -55,10 +59,14 @@ class BatchStream:
 def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: TrainingConfig, *,
           seed: int, device: str = "cpu", progress: bool = False, desc: str = "",
           resume: dict[str, Any] | None = None,
-          on_checkpoint: Callable[[dict[str, Any]], None] | None = None) -> TrainOutcome:
+          on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+          adapt_from: float | None = None) -> TrainOutcome:
     """``resume`` is a state a previous run handed to ``on_checkpoint`` (called every
-    ``cfg.checkpoint_every`` iterations); continuing from it gives the uninterrupted result."""
+    ``cfg.checkpoint_every`` iterations); continuing from it gives the uninterrupted result, the
+    adaptation controller's state included. ``adapt_from``: with ``cfg.adaptation`` and no
+    checkpoint, the step count / tolerance to continue from instead of the initial one."""
     outcome = TrainOutcome()
+    controller = None
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     stream = BatchStream(len(data.y_train), cfg.batch_size, seed)
     start = 0
@@ -76,6 +84,22 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         idx = stream.next()
         x, y = batches.get(idx)
         x = memory_format(data.prepare(x), cfg)
+        check: dict[str, Any] = {}
+        if cfg.adaptation is not None:
+            if controller is None:
+                from .adaptation import make_controller  # config imports adaptation: no cycle here
+
+                controller = make_controller(cfg.adaptation, model, x, spec)
+                if resume is not None and resume.get("adaptation"):
+                    controller.load_state(resume["adaptation"])
+                elif adapt_from is not None:
+                    controller.restore(adapt_from)
+            # on the iteration grid, not relative to the start: a resumed run checks where an
+            # uninterrupted one does
+            if it > 0 and it % cfg.adaptation.check_every == 0:
+                check = controller.check(model, x, y, it).columns()
+            spec = controller.spec()
+            check.update(steps_in_force=spec.steps, tol_in_force=spec.rtol)
         clock.start()
         with autocast(cfg, device):
             logits, stats = model(x, spec)
@@ -85,7 +109,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         loss_value = loss.item()
         row = {"iteration": it, "loss": loss_value,
                "accuracy": (logits.argmax(1) == y).float().mean().item(),
-               "nfe": stats.nfe, "steps": stats.steps, "solve_status": stats.status.value}
+               "nfe": stats.nfe, "steps": stats.steps, "solve_status": stats.status.value, **check}
         if not math.isfinite(loss_value) or stats.status is not Status.OK:
             row["seconds"] = clock.stop()
             outcome.log.append(row)
@@ -102,6 +126,9 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
             bar.set_postfix(loss=f"{loss_value:.3f}", nfe=stats.nfe)
         if on_checkpoint is not None and every and (it + 1) % every == 0 and it + 1 < cfg.iterations:
             on_checkpoint({"iteration": it + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                           "stream": stream.state(), "log": outcome.log})
+                           "stream": stream.state(), "log": outcome.log,
+                           "adaptation": controller.state() if controller is not None else None})
     bar.close()
+    if controller is not None:
+        outcome.adapted, outcome.final_steps, outcome.final_tol = True, spec.steps, spec.rtol
     return outcome

@@ -82,11 +82,13 @@ def test_grid_expansion_and_factors():
     pts = cellmod.test_points(suite, euler2)
     assert pts[0].is_train and pts[0].spec.steps == 2
     labels = [p.spec.label() for p in pts]
-    # factors 0.5, 1, 2 of 2 steps -> 1, (2 = train config, deduplicated), 4; tol factors skipped
-    assert labels == ["euler@2", "euler@1", "euler@4", "rk4@8"]
+    # factors 0.5, 1, 2 of 2 steps -> 1, (2 = train config, deduplicated), 4; tol factors skipped;
+    # the reference solve (dopri5 at 1e-7 by default) comes last
+    assert labels == ["euler@2", "euler@1", "euler@4", "rk4@8", "dopri5@tol1e-07"]
     dopri = next(c for c in todo if c.tol is not None)
     labels = [p.spec.label() for p in cellmod.test_points(suite, dopri)]
-    assert labels == ["dopri5@tol0.001", "rk4@8", "dopri5@tol0.0001", "dopri5@tol0.01"]
+    assert labels == ["dopri5@tol0.001", "rk4@8", "dopri5@tol0.0001", "dopri5@tol0.01",
+                      "dopri5@tol1e-07"]
 
 
 def test_cell_key_is_stable_and_content_based():

@@ -18,9 +18,10 @@ from robustbench_ode.models import MODELS, SolveSpec
 from robustbench_ode.runner import run_suite
 from robustbench_ode.seed_group import SeedGroupJob, plan, stackable, train_group
 from robustbench_ode.solvers import SOLVERS
+from robustbench_ode.solvers.base import FixedStepSolver
 from robustbench_ode.training import train
 
-FIXED = [name for name in SOLVERS.names() if not SOLVERS.get(name).adaptive]
+FIXED = [n for n in SOLVERS.names() if isinstance(SOLVERS.get(n), FixedStepSolver)]
 
 
 def plain_loop(f, z0, tableau, steps, t1=1.0):
@@ -122,9 +123,10 @@ def test_plan_groups_only_cells_that_differ_by_seed_and_may():
     units = plan(jobs(fixed))
     assert [members for members, _ in units] == [[0, 1, 2], [3, 4]]
     assert all(isinstance(u, SeedGroupJob) for _, u in units)
-    # fast off, adaptive training, a conv2d model, adjoint, re-tests: each on its own
+    # fast off, adjoint, step adaptation, adaptive training, re-tests: each on its own
     for cs in (_cells({"name": "ott_conv1d"}, fast=False),
-               _cells({"name": "ott_conv1d"}, gradient="adjoint")):
+               _cells({"name": "ott_conv1d"}, gradient="adjoint"),
+               _cells({"name": "ott_conv1d"}, solver="euler", adaptation={"mode": "step"})):
         assert [m for m, _ in plan(jobs(cs))] == [[0], [1], [2]]
     adaptive = [c.model_copy(update={"solver": "dopri5", "steps": None, "tol": 1e-3}) for c in fixed[:2]]
     assert [m for m, _ in plan(jobs(adaptive))] == [[0], [1]]

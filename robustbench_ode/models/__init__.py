@@ -2,6 +2,7 @@
 
 from .catalog import BUILTIN_MODELS, MODELS
 from .classifier import AugmentChannels, ODEBlock, ODEClassifier, Reshape, SolveSpec, init_weights
+from .elliptic_fan import EllipticFan, elliptic_fan
 from .fields import MLP, OttConv1d, OttConv2d
 
 
@@ -9,7 +10,10 @@ def register_all() -> None:
     for name, (factory, description) in BUILTIN_MODELS.items():
         if name not in MODELS:
             MODELS.register(name, factory, description)
+    if "elliptic_fan" not in MODELS:
+        MODELS.register("elliptic_fan", elliptic_fan,
+                        "2-D rotation on concentric ellipses, speed growing with radius; exact flow")
 
 
-__all__ = ["MLP", "MODELS", "AugmentChannels", "ODEBlock", "ODEClassifier", "OttConv1d",
+__all__ = ["MLP", "MODELS", "AugmentChannels", "EllipticFan", "ODEBlock", "ODEClassifier", "OttConv1d",
            "OttConv2d", "Reshape", "SolveSpec", "init_weights", "register_all"]

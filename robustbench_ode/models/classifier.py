@@ -32,6 +32,8 @@ class SolveSpec:
         return self.rtol
 
     def label(self) -> str:
+        if self.steps is None and self.rtol is None:  # a gridless reference such as exact
+            return self.solver
         return f"{self.solver}@{self.steps}" if self.steps is not None else f"{self.solver}@tol{self.rtol:g}"
 
 

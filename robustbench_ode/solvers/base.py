@@ -32,7 +32,8 @@ class Solver:
     @property
     def description(self) -> str:
         kind = "adaptive" if self.adaptive else "fixed-step"
-        return f"order {self.order}, {self.stages} stages, {kind}; {self.reference}"
+        stages = f"{self.stages} stage" + ("s" if self.stages != 1 else "")
+        return f"order {self.order}, {stages}, {kind}; {self.reference}"
 
     def solve(self, f: VectorField, z0: torch.Tensor, t_span: tuple[float, float], *,
               steps: int | None = None, rtol: float | None = None, atol: float | None = None,

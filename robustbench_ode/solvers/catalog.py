@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..registry import Registry
 from . import tableau as tb
 from .base import AdaptiveSolver, FixedStepSolver, Solver
+from .exact import EXACT
 
 SOLVERS: Registry[Solver] = Registry("solver")
 
@@ -28,6 +29,6 @@ _ADAPTIVE = [
 
 
 def register_all() -> None:
-    for solver in _FIXED + _ADAPTIVE:
+    for solver in _FIXED + _ADAPTIVE + [EXACT]:
         if solver.name not in SOLVERS:
             SOLVERS.register(solver.name, solver, solver.description)

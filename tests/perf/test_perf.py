@@ -28,6 +28,7 @@ from robustbench_ode.evaluation import evaluate
 from robustbench_ode.models import SolveSpec
 from robustbench_ode.seed_group import train_group
 from robustbench_ode.solvers import SOLVERS
+from robustbench_ode.solvers.base import FixedStepSolver
 from robustbench_ode.training import train
 
 pytestmark = pytest.mark.perf
@@ -115,7 +116,7 @@ def _hand_written(name):
     return {"euler": euler, "midpoint": midpoint, "heun": heun, "rk4": rk4, "rk4_38": rk4_38}[name]
 
 
-FIXED = [n for n in SOLVERS.names() if not SOLVERS.get(n).adaptive]
+FIXED = [n for n in SOLVERS.names() if isinstance(SOLVERS.get(n), FixedStepSolver)]
 
 
 @pytest.fixture(scope="module")

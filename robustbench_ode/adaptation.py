@@ -1,0 +1,332 @@
+"""Step-size and tolerance adaptation during training (Ott et al., PROTOCOL.md).
+
+Every ``check_every`` iterations, on the current training batch, the train solver's accuracy is
+compared with a more accurate test solver's. A gap above ``threshold`` halves the step (or the
+tolerance); otherwise a step 1.1x larger is tried and kept only if it still agrees.
+
+The state in force for fixed-step training is an integer step count ``N = ceil(T / h)`` with all
+steps equal; ``h`` itself is kept as a float so that repeated 1.1x growth can cross integer
+boundaries (growing N directly by ``ceil(N / 1.1)`` would be stuck at N <= 10 forever).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .models import ODEClassifier, SolveSpec
+from .solvers import SOLVERS
+
+# The more accurate solver each train solver is checked against (PROTOCOL.md): a higher order at
+# the same step, or, where no higher fixed-step order is registered, the same order at a finer step.
+TEST_SOLVER = {"euler": "midpoint", "midpoint": "rk4", "heun": "rk4", "rk4": "rk4", "rk4_38": "rk4"}
+# Adaptive train solvers are checked against dopri5 at tol x this ratio (fehlberg2: tol/5).
+TOL_RATIO = {"fehlberg2": 0.2}
+DEFAULT_TOL_RATIO = 0.1
+
+
+class AdaptationConfig(BaseModel):
+    """``adaptation:`` in a suite's ``training`` section. ``mode: step`` for fixed-step train
+    solvers, ``mode: tolerance`` for adaptive ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["step", "tolerance"]
+    check_every: Annotated[int, Field(gt=0, le=1_000_000)] = 50
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    growth: Annotated[float, Field(gt=1.0, le=10.0)] = 1.1
+    # heuristic: Hairer-Norsett-Wanner starting step (step mode) / initial_tol (tolerance mode);
+    # grid: the grid's steps / tol value of the cell.
+    start: Literal["heuristic", "grid"] = "heuristic"
+    max_steps_cap: Annotated[int, Field(gt=0, le=1_000_000)] = 500
+    # Tolerances of the weighted norm in the starting-step heuristic (sc_i = atol + rtol |y0_i|).
+    heuristic_tol: Annotated[float, Field(gt=0.0, le=1e3)] = 0.01
+    initial_tol: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-6
+    min_tol: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-12
+    # Check solver; None: TEST_SOLVER for step mode, dopri5 for tolerance mode.
+    test_solver: str | None = None
+    # Test steps = factor x train steps; None: 1 if the test solver has a higher order, else 2.
+    test_step_factor: Annotated[int, Field(gt=0, le=1024)] | None = None
+    # Tolerance mode: growth is reverted when the train NFE has not changed over this many checks.
+    nfe_window: Annotated[int, Field(gt=1, le=1000)] = 5
+
+    @field_validator("test_solver")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        if v is not None and v not in SOLVERS:
+            raise ValueError(SOLVERS.unknown_message(v))
+        return v
+
+    def check_solver(self, train_solver: str) -> str:
+        if self.test_solver is not None:
+            return self.test_solver
+        if self.mode == "tolerance":
+            return "dopri5"
+        return TEST_SOLVER.get(train_solver, "rk4")
+
+    def step_factor(self, train_solver: str) -> int:
+        if self.test_step_factor is not None:
+            return self.test_step_factor
+        higher = SOLVERS.get(self.check_solver(train_solver)).order > SOLVERS.get(train_solver).order
+        return 1 if higher else 2
+
+    def incompatibility(self, solver: str) -> str | None:
+        """Why this mode cannot adapt ``solver`` (None if it can)."""
+        adaptive = SOLVERS.get(solver).adaptive
+        if self.mode == "step" and adaptive:
+            return f"mode 'step' needs a fixed-step train solver, got adaptive {solver!r}"
+        if self.mode == "tolerance" and not adaptive:
+            return f"mode 'tolerance' needs an adaptive train solver, got fixed-step {solver!r}"
+        check = self.check_solver(solver)
+        if self.mode == "step" and SOLVERS.get(check).adaptive and self.test_solver is not None:
+            return None  # an adaptive check solver on a fixed grid is allowed
+        if self.mode == "tolerance" and not SOLVERS.get(check).adaptive:
+            return f"test_solver {check!r} is fixed-step: tolerance mode needs an adaptive one"
+        return None
+
+
+@dataclass
+class Decision:
+    """One check: the two accuracies, the trial (if a growth was tried) and the outcome."""
+
+    iteration: int
+    action: str  # halve | halve_capped | grow | keep | revert
+    acc_train: float
+    acc_test: float
+    acc_trial: float | None
+    before: float  # step count or tolerance before the check
+    after: float
+    nfe: int  # function evaluations spent by the check's extra solves
+
+    def columns(self) -> dict:
+        return {"check_acc_train": self.acc_train, "check_acc_test": self.acc_test,
+                "check_acc_trial": self.acc_trial, "check_decision": self.action,
+                "check_nfe": self.nfe}
+
+
+def _rms(v: torch.Tensor, scale: torch.Tensor) -> float:
+    return float(torch.sqrt(torch.mean((v / scale) ** 2)))
+
+
+@torch.no_grad()
+def starting_step(model: ODEClassifier, x: torch.Tensor, order: int, rtol: float = 0.01,
+                  atol: float = 0.01) -> float:
+    """The starting-step heuristic of Hairer, Norsett & Wanner (Solving ODEs I, II.4, p. 169) on
+    one batch, with the weighted RMS norm sc_i = atol + rtol |y0_i| over the whole batch."""
+    block = model.block
+    t0, t1 = block.t_span
+    y0 = model.input_map(x)
+    f = block.field
+    scale = atol + rtol * y0.abs()
+    f0 = f(t0, y0)
+    d0, d1 = _rms(y0, scale), _rms(f0, scale)
+    h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+    y1 = y0 + h0 * f0  # one explicit Euler step
+    d2 = _rms(f(t0 + h0, y1) - f0, scale) / h0
+    if max(d1, d2) <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / (order + 1))
+    return min(100 * h0, h1, t1 - t0)
+
+
+def _accuracy(model: ODEClassifier, x: torch.Tensor, y: torch.Tensor, spec: SolveSpec) -> tuple[float, int]:
+    logits, stats = model(x, spec)
+    if not bool(torch.isfinite(logits).all()):
+        return 0.0, stats.nfe  # a failed solve disagrees with everything
+    return float((logits.argmax(1) == y).float().mean()), stats.nfe
+
+
+@dataclass
+class StepController:
+    """Step adaptation for a fixed-step train solver; ``spec`` is the SolveSpec in force."""
+
+    cfg: AdaptationConfig
+    solver: str
+    h: float
+    t_span: tuple[float, float] = (0.0, 1.0)
+    max_steps: int = 10_000
+    adjoint: bool = False
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def length(self) -> float:
+        return self.t_span[1] - self.t_span[0]
+
+    def count(self, h: float) -> int:
+        # the tiny slack keeps h = T / N from rounding up to N + 1
+        return max(1, min(self.cfg.max_steps_cap, math.ceil(self.length / h - 1e-9)))
+
+    @property
+    def steps(self) -> int:
+        return self.count(self.h)
+
+    @property
+    def value(self) -> float:
+        return self.steps
+
+    def spec(self, steps: int | None = None) -> SolveSpec:
+        return SolveSpec(self.solver, steps=steps or self.steps, max_steps=self.max_steps,
+                         adjoint=self.adjoint)
+
+    def restore(self, steps: int) -> None:
+        """Continue from a step count in force (e.g. the last one logged before an interruption)."""
+        self.h = self.length / steps
+
+    def state(self) -> dict:
+        """What a checkpoint keeps: the float step, not only the count in force."""
+        return {"h": float(self.h)}
+
+    def load_state(self, state: dict) -> None:
+        self.h = float(state["h"])
+
+    @torch.no_grad()
+    def check(self, model: ODEClassifier, x: torch.Tensor, y: torch.Tensor, iteration: int) -> Decision:
+        was_training = model.training
+        model.eval()
+        try:
+            n = self.steps
+            check = SolveSpec(self.cfg.check_solver(self.solver),
+                              steps=n * self.cfg.step_factor(self.solver), max_steps=self.max_steps)
+            acc_train, nfe_a = _accuracy(model, x, y, self.spec(n))
+            acc_test, nfe_b = _accuracy(model, x, y, check)
+            nfe, trial = nfe_a + nfe_b, None
+            if abs(acc_test - acc_train) > self.cfg.threshold:
+                min_h = self.length / self.cfg.max_steps_cap
+                action = "halve" if self.h / 2 >= min_h * (1 - 1e-9) else "halve_capped"
+                self.h = max(self.h / 2, min_h)
+            else:
+                h_new = min(self.cfg.growth * self.h, self.length)
+                n_new = self.count(h_new)
+                if n_new == n:  # same grid: the check just passed at this very step count
+                    self.h, action = h_new, "grow"
+                else:
+                    trial, nfe_c = _accuracy(model, x, y, self.spec(n_new))
+                    nfe += nfe_c
+                    if abs(acc_test - trial) <= self.cfg.threshold:
+                        self.h, action = h_new, "grow"
+                    else:
+                        action = "keep"
+            decision = Decision(iteration, action, acc_train, acc_test, trial, n, self.steps, nfe)
+        finally:
+            model.train(was_training)
+        self.decisions.append(decision)
+        return decision
+
+
+@dataclass
+class ToleranceController:
+    """Tolerance adaptation for an adaptive train solver (rtol = atol = tol)."""
+
+    cfg: AdaptationConfig
+    solver: str
+    tol: float
+    max_steps: int = 10_000
+    adjoint: bool = False
+    decisions: list[Decision] = field(default_factory=list)
+    nfe_history: deque = field(default_factory=deque)
+
+    @property
+    def steps(self) -> None:
+        return None
+
+    @property
+    def value(self) -> float:
+        return self.tol
+
+    def spec(self, tol: float | None = None) -> SolveSpec:
+        tol = tol or self.tol
+        return SolveSpec(self.solver, rtol=tol, atol=tol, max_steps=self.max_steps, adjoint=self.adjoint)
+
+    def restore(self, tol: float) -> None:
+        self.tol = tol
+
+    def state(self) -> dict:
+        return {"tol": float(self.tol), "nfe_history": [int(n) for n in self.nfe_history]}
+
+    def load_state(self, state: dict) -> None:
+        self.tol = float(state["tol"])
+        self.nfe_history = deque(state["nfe_history"], maxlen=self.nfe_history.maxlen)
+
+    def _test(self, model, x, y, nfe_train: int) -> tuple[float, int]:
+        """The check solver at a tolerance tightened until it spends more NFE than the train solve."""
+        ratio = TOL_RATIO.get(self.solver, DEFAULT_TOL_RATIO)
+        solver = self.cfg.check_solver(self.solver)
+        tol, spent = self.tol * ratio, 0
+        while True:
+            tol = max(tol, self.cfg.min_tol)
+            acc, nfe = _accuracy(model, x, y, SolveSpec(solver, rtol=tol, atol=tol, max_steps=self.max_steps))
+            spent += nfe
+            if nfe > nfe_train or tol <= self.cfg.min_tol:
+                return acc, spent
+            tol *= ratio
+
+    @torch.no_grad()
+    def check(self, model: ODEClassifier, x: torch.Tensor, y: torch.Tensor, iteration: int) -> Decision:
+        was_training = model.training
+        model.eval()
+        try:
+            before = self.tol
+            # The train solve of this very check gives the current iteration's NFE (the reference
+            # read a stale buffer slot instead).
+            acc_train, nfe_train = _accuracy(model, x, y, self.spec())
+            acc_test, nfe_test = self._test(model, x, y, nfe_train)
+            nfe, trial = nfe_train + nfe_test, None
+            self.nfe_history.append(nfe_train)
+            while len(self.nfe_history) > self.cfg.nfe_window:
+                self.nfe_history.popleft()
+            if abs(acc_test - acc_train) > self.cfg.threshold:
+                self.tol, action = max(self.tol / 2, self.cfg.min_tol), "halve"
+            else:
+                tol_new = min(self.cfg.growth * self.tol, 0.5)
+                trial, nfe_c = _accuracy(model, x, y, self.spec(tol_new))
+                nfe += nfe_c
+                flat = (len(self.nfe_history) == self.cfg.nfe_window
+                        and len(set(self.nfe_history)) == 1)
+                if abs(acc_test - trial) > self.cfg.threshold or flat:
+                    action = "revert"
+                else:
+                    self.tol, action = tol_new, "grow"
+            decision = Decision(iteration, action, acc_train, acc_test, trial, before, self.tol, nfe)
+        finally:
+            model.train(was_training)
+        self.decisions.append(decision)
+        return decision
+
+
+Controller = StepController | ToleranceController
+
+
+def make_controller(cfg: AdaptationConfig, model: ODEClassifier, x: torch.Tensor,
+                    spec: SolveSpec) -> Controller:
+    """The controller for a cell whose configured train solve is ``spec``; ``x`` is one batch
+    (prepared input) for the starting-step heuristic."""
+    if cfg.mode == "tolerance":
+        tol = spec.rtol if cfg.start == "grid" and spec.rtol is not None else cfg.initial_tol
+        return ToleranceController(cfg, spec.solver, tol, spec.max_steps, spec.adjoint)
+    t_span = model.block.t_span
+    length = t_span[1] - t_span[0]
+    if cfg.start == "grid" and spec.steps is not None:
+        h = length / spec.steps
+    else:
+        h = starting_step(model, x, SOLVERS.get(spec.solver).order, cfg.heuristic_tol, cfg.heuristic_tol)
+    ctrl = StepController(cfg, spec.solver, h, t_span, spec.max_steps, spec.adjoint)
+    ctrl.h = max(ctrl.h, length / cfg.max_steps_cap)  # the cap holds from the start
+    return ctrl
+
+
+def resume_value(log: list[dict]) -> float | None:
+    """The step count / tolerance in force at the last logged iteration of an interrupted run:
+    pass it to ``train(..., adapt_from=...)`` so the restart continues from it, not from the
+    initial value."""
+    for row in reversed(log):
+        for key in ("steps_in_force", "tol_in_force"):
+            value = row.get(key)
+            if value is not None and value == value:  # not NaN
+                return value
+    return None

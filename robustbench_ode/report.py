@@ -1,0 +1,115 @@
+"""``DIR/report.html``: one self-contained page (images embedded as base64) built from a run
+directory's tables alone: the suite, the environment, the summary, the plots and the failed cells.
+
+Also writes ``DIR/summary.csv`` and the plots as PNG files beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from . import plots
+from .summary import summarize
+from .tables import read_results, write_csv
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.5em; text-align: right; }
+th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
+img { max-width: 100%; display: block; margin: 0.5em 0; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+.muted { color: #777; }
+"""
+
+# Shown in the summary table of the report (the CSV keeps every column).
+_SUMMARY_SHOWN = ["dataset", "model", "train_solver", "train_steps", "train_tol", "seed",
+                  "train_status", "acc_train", "acc_ref", "ode_gap", "worst_drop", "nfe_train",
+                  "nfe_ref", "drift", "n_failed"]
+
+_PLOTS = [
+    ("accuracy_vs_steps.png", "Accuracy against test steps", "results", plots.accuracy_vs_test_steps),
+    ("transfer_heatmap.png", "Transfer heatmap (train steps x test steps)", "results",
+     plots.transfer_heatmap),
+    ("work_precision.png", "Work-precision of the learned models", "results", plots.work_precision),
+    ("training_curves.png", "Training curves", "training", plots.training_curves),
+]
+
+
+def _table(df: pd.DataFrame) -> str:
+    # Formatted here: nullable ints would print <NA>, and floats want 4 significant digits.
+    def text(v) -> str:
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            return ""
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return df.map(text).to_html(index=False, border=0, escape=True)
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Build ``run_dir/report.html`` (and ``summary.csv``, the PNGs) from the run's files."""
+    run_dir = Path(run_dir)
+    results = read_results(run_dir / "results.csv")
+    training_path = run_dir / "training.csv"
+    training = (pd.read_csv(training_path) if training_path.is_file()
+                and training_path.stat().st_size > 1 else pd.DataFrame())
+    summary = summarize(results)
+    write_csv(summary, run_dir / "summary.csv")
+    meta = json.loads((run_dir / "meta.json").read_text()) if (run_dir / "meta.json").is_file() else {}
+    suite_text = (run_dir / "suite.yaml").read_text() if (run_dir / "suite.yaml").is_file() else ""
+    title = f"robustbench_ode report: {meta.get('suite', run_dir.name)}"
+
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f'<p class="muted">{len(summary)} trained models, {len(results)} test rows, '
+             f"{int((results['status'] != 'ok').sum())} failed test rows.</p>",
+             "<h2>Summary</h2>",
+             '<p class="muted">ode_gap = acc_train - acc_ref; worst_drop = acc_train - worst '
+             "accuracy on the test grid; drift = mean relative distance of the final states, "
+             "train configuration vs reference solve.</p>",
+             _table(summary[[c for c in _SUMMARY_SHOWN if c in summary.columns]])]
+    frames = {"results": results, "training": training}
+    for name, heading, source, plot in _PLOTS:
+        path = plot(frames[source], run_dir / name)
+        if path is not None:
+            parts += [f"<h2>{html.escape(heading)}</h2>", _image(path)]
+    failed = results[results["status"] != "ok"]
+    parts.append("<h2>Failed cells</h2>")
+    if failed.empty:
+        parts.append("<p>None: every test row has status ok.</p>")
+    else:
+        cols = [c for c in ("dataset", "train_solver", "train_steps", "train_tol", "seed",
+                            "test_solver", "test_steps", "test_tol", "status", "message")
+                if c in failed.columns]
+        parts.append(_table(failed[cols]))
+    parts += ["<h2>Suite</h2>", f"<pre>{html.escape(suite_text)}</pre>",
+              "<h2>Environment</h2>",
+              _table(pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}))]
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+    out = run_dir / "report.html"
+    tmp = out.with_name(".report.html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def write_report_safely(run_dir: str | Path) -> Path | None:
+    """For the end of a run: a report that cannot be built is a warning, not a failed suite
+    (the tables are already written, and ``report DIR`` can retry)."""
+    try:
+        return write_report(run_dir)
+    except Exception as exc:  # noqa: BLE001
+        print(f"robustbench-ode: warning: report not written: {type(exc).__name__}: {exc}")
+        return None

@@ -1,0 +1,110 @@
+"""``summary.csv``: one row per trained model, the robustness metrics read off ``results.csv``.
+
+Definitions (for one trained model, i.e. one cell; "ok rows" are its test rows with status ok):
+
+- ``acc_train``: test accuracy at the train configuration (the row with ``is_train_config``).
+- ``acc_ref``: test accuracy under the reference solve (the row with ``is_reference``; dopri5 at
+  rtol = atol = 1e-7 unless the suite's ``reference`` section says otherwise).
+- ``ode_gap``: ``acc_train - acc_ref``. Near 0: the model behaves as an ODE; large and positive:
+  it learned the discrete map of its train solver.
+- ``worst_drop``: ``acc_train - min(accuracy over the ok rows)``, the largest loss of accuracy
+  anywhere on the test grid (0 if no row is worse than the train configuration; negative never,
+  since the train row is itself one of the rows).
+- ``nfe_train``, ``nfe_ref``: function evaluations per batch solve at those two rows.
+- ``drift``: mean relative distance of the final states, train configuration vs reference
+  (measured in :mod:`robustbench_ode.metrics`, stored on the train row).
+- ``n_failed``: test rows whose status is not ok; ``failed_<status>``: the count per status.
+- ``critical_steps`` (and ``critical_steps_mean/std/min/max``, ``critical_seeds``,
+  ``swept_steps``, ``critical_tol``): where the run sweeps train step counts, the critical step
+  count of the model's (dataset, model, train solver) group, the same value on each of its rows
+  (definition in :mod:`robustbench_ode.critical`).
+
+Each metric group is one function of the cell's rows in :data:`METRICS`; adding columns (e.g.
+critical step sizes) is adding a function to that list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from .status import Status
+
+# The columns that identify a trained model, in the order they lead the summary.
+ID_COLUMNS = ["dataset", "model", "train_solver", "train_steps", "train_tol", "seed"]
+
+NAN = float("nan")
+
+
+def flagged(col: pd.Series) -> pd.Series:
+    """A boolean flag column as read back from CSV (bools, strings or NaN for old tables)."""
+    return col.astype(str).isin(["True", "true", "1", "1.0"])
+
+
+def _one(rows: pd.DataFrame, flag: str, col: str) -> float:
+    if flag not in rows.columns:
+        return NAN
+    hit = rows[flagged(rows[flag]) & (rows["status"] == "ok")]
+    return float(hit[col].iloc[0]) if len(hit) and col in hit.columns else NAN
+
+
+def accuracy_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    acc_train = _one(rows, "is_train_config", "accuracy")
+    acc_ref = _one(rows, "is_reference", "accuracy")
+    ok = rows.loc[rows["status"] == "ok", "accuracy"].dropna()
+    return {"acc_train": acc_train, "acc_ref": acc_ref, "ode_gap": acc_train - acc_ref,
+            "worst_drop": acc_train - float(ok.min()) if len(ok) else NAN}
+
+
+def cost_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    return {"nfe_train": _one(rows, "is_train_config", "nfe"),
+            "nfe_ref": _one(rows, "is_reference", "nfe"),
+            "drift": _one(rows, "is_train_config", "drift")}
+
+
+def failure_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    counts = rows["status"].value_counts()
+    out: dict[str, Any] = {"n_tests": len(rows), "n_failed": int((rows["status"] != "ok").sum())}
+    for status in Status:
+        if status is not Status.OK:
+            out[f"failed_{status.value}"] = int(counts.get(status.value, 0))
+    return out
+
+
+METRICS: list[Callable[[pd.DataFrame], dict[str, Any]]] = [accuracy_metrics, cost_metrics,
+                                                           failure_metrics]
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per trained model (``cell``), the identifying columns then every metric."""
+    if results.empty:
+        return pd.DataFrame(columns=["cell", *ID_COLUMNS])
+    key = "cell" if "cell" in results.columns else ID_COLUMNS
+    out = []
+    for _, rows in results.groupby(key, sort=False, dropna=False):
+        first = rows.iloc[0]
+        row: dict[str, Any] = {c: first[c] for c in ["cell", *ID_COLUMNS] if c in rows.columns}
+        if "train_status" in rows.columns:
+            row["train_status"] = first["train_status"]
+        for metric in METRICS:
+            row.update(metric(rows))
+        out.append(row)
+    df = pd.DataFrame(out)
+    df = _with_critical(df, results)
+    for col in ("seed", "train_steps"):
+        if col in df.columns:
+            df[col] = pd.to_numeric(df[col]).astype("Int64")
+    return df
+
+
+def _with_critical(summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    from .critical import KEYS, critical_steps  # critical imports the solver registry
+
+    if not set(KEYS) <= set(results.columns) or "is_train_config" not in results.columns:
+        return summary
+    critical = critical_steps(results)
+    if critical.empty:
+        return summary
+    return summary.merge(critical, on=KEYS, how="left")

@@ -1,0 +1,70 @@
+"""A suite naming a model defined outside the package by import path, with a checkpoint."""
+
+import pytest
+import torch
+from torch import nn
+
+from robustbench_ode import benchmark
+from robustbench_ode.cell import cells, load_data
+from robustbench_ode.config import SuiteError, parse_suite
+from robustbench_ode.runner import run_suite
+
+
+class Field(nn.Module):
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, 2))
+
+    def forward(self, t, z):
+        return self.net(z)
+
+
+class Outside(nn.Module):
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.input_map, self.field, self.head = nn.Identity(), Field(hidden), nn.Linear(2, 2)
+
+
+def make(in_shape, n_classes, hidden: int = 8):
+    return Outside(hidden)
+
+
+def suite(model: dict) -> dict:
+    return {"name": "outside", "dataset": {"name": "moons", "n_train": 16, "n_test": 64},
+            "model": model, "training": {"iterations": 2, "batch_size": 8},
+            "train": {"grid": [{"solver": "euler", "steps": [2]}]},
+            "test": [{"solver": "euler", "steps": [1, 8]}]}
+
+
+def test_checkpointed_model_is_tested_not_trained(tmp_path):
+    torch.manual_seed(3)
+    trained = Outside(8)
+    torch.save(trained.state_dict(), tmp_path / "model.pt")
+    cfg = parse_suite(suite({"name": f"{__name__}:make", "checkpoint": str(tmp_path / "model.pt")}))
+    report = run_suite(cfg, tmp_path / "run", progress=False)
+    (res,) = report.results
+    assert res.log == [] and all(row["status"] == "ok" for row in res.rows)
+    # the same numbers as benchmark() on the same model and data
+    data = load_data(cells(cfg)[0].dataset, 0)
+    direct = benchmark(trained, data, [{"solver": "euler", "steps": [1, 8]}],
+                       train={"solver": "euler", "steps": 2}).table
+    assert [r["accuracy"] for r in res.rows] == pytest.approx(list(direct["accuracy"]))
+    assert (tmp_path / "run" / "report.html").is_file()
+
+
+def test_imported_model_without_checkpoint_is_trained(tmp_path):
+    cfg = parse_suite(suite({"name": f"{__name__}:make", "hidden": 4}))
+    assert cfg.model.params == {"hidden": 4}
+    (res,) = run_suite(cfg, tmp_path / "run", progress=False).results
+    assert len(res.log) == 2 and res.status.value == "ok"
+
+
+@pytest.mark.parametrize("model, words", [
+    ({"name": "no_such_module_xyz:make"}, ["model.name", "cannot import"]),
+    ({"name": f"{__name__}:nothing"}, ["model.name", "cannot import"]),
+    ({"name": f"{__name__}:make", "width": 3}, ["model.width", "unknown key"]),
+])
+def test_bad_import_path_is_a_suite_error(model, words):
+    with pytest.raises(SuiteError) as err:
+        parse_suite(suite(model))
+    assert all(w in str(err.value) for w in words)
