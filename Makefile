@@ -26,6 +26,8 @@ bench:  ## the default suites on CPU: tables, plots and report under results/
 perf:  ## speed benchmarks (pytest-benchmark), JSON under results/perf/
 	mkdir -p results/perf
 	$(BIN)/python -m pytest -q -m perf --benchmark-enable --benchmark-json=results/perf/benchmarks.json tests/perf
+	$(BIN)/python tests/perf/ratios.py results/perf/benchmarks.json > results/perf/ratios.md
+	cat results/perf/ratios.md
 
 data:  ## Fashion-MNIST from Debian's dataset-fashion-mnist, unpacked under data/ (needs root for apt)
 	apt-get install -y dataset-fashion-mnist

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import time
 import traceback
@@ -43,9 +44,10 @@ class CellConfig(BaseModel):
     @property
     def key(self) -> str:
         """Stable content hash of everything that determines the trained model."""
-        # checkpoint_every only says how often to save, channels_last and compile only how fast to
-        # compute: the same model comes out either way
-        speed_only = {"checkpoint_every", "channels_last", "compile"}
+        # checkpoint_every only says how often to save, channels_last, compile and fast only how
+        # fast to compute: the same model comes out either way (fast: the same function and
+        # optimiser, equal up to float rounding; see docs/performance.md)
+        speed_only = {"checkpoint_every", "channels_last", "compile", "fast"}
         cell = self.model_dump(mode="json", exclude={"training": speed_only})
         payload = json.dumps({"cell": cell, "version": __version__}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -155,10 +157,21 @@ def build_model(cell: CellConfig, data: DataSplits) -> ODEClassifier:
     # The seed is set before the model is built, so it fixes the initialisation (the released
     # prototype set it afterwards).
     torch.manual_seed(cell.seed)
-    model = resolve(MODELS, cell.model.name)(data.in_shape, data.n_classes, **cell.model.params)
+    factory = resolve(MODELS, cell.model.name)
+    params = dict(cell.model.params)
+    if not cell.training.fast and "fast" in _parameters(factory):
+        params["fast"] = False  # training.fast: false switches every fast path off
+    model = factory(data.in_shape, data.n_classes, **params)
     if cell.model.checkpoint:
         model.load_state_dict(torch.load(cell.model.checkpoint, map_location="cpu", weights_only=True))
     return as_classifier(model)
+
+
+def _parameters(factory) -> set[str]:
+    try:
+        return set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):  # a callable without a signature takes no ``fast``
+        return set()
 
 
 @dataclass

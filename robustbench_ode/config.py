@@ -124,6 +124,11 @@ class TrainingConfig(_Frozen):
     # Save model, optimizer and batch-stream state this often (0: never), so a killed run resumes
     # where it stopped. Not part of the cell key: it does not change the result.
     checkpoint_every: Annotated[int, Field(ge=0, le=10_000_000)] = 1000
+    # The CPU fast paths (docs/performance.md): models whose factory takes ``fast`` evaluate their
+    # field as matrix products, and cells that differ only by seed train together as one stacked
+    # model. ``false`` runs the plain path (for debugging); results differ only by float rounding,
+    # so it is not part of the cell key.
+    fast: bool = True
     adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
 
     @pydantic.model_serializer(mode="wrap")

@@ -1,9 +1,11 @@
 """Executors: where cells run. In-process, a local process pool, or Ray tasks on a cluster.
 
-Each takes a list of :class:`~robustbench_ode.job.CellJob` and yields ``(index, CellResult)`` as
-jobs finish, in any order; the runner writes results and rebuilds the tables in suite order, so
-every executor produces the same tables. A job lost to the infrastructure (a dead worker process,
-a Ray task out of retries) comes back as a ``failed`` result, never as an exception.
+Each takes a list of jobs (:class:`~robustbench_ode.job.CellJob`, or a
+:class:`~robustbench_ode.seed_group.SeedGroupJob` whose result is a list of results) and yields
+``(index, CellResult)`` as jobs finish, in any order; the runner writes results and rebuilds the
+tables in suite order, so every executor produces the same tables. A job lost to the
+infrastructure (a dead worker process, a Ray task out of retries) comes back as a ``failed``
+result, never as an exception.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ class Executor(Protocol):
     def run(self, jobs: list[CellJob]) -> Iterator[tuple[int, CellResult]]: ...
 
 
-def lost(job: CellJob, why: str) -> CellResult:
-    """A job the infrastructure lost: one failed row per test point, so the table shows it."""
+def lost(job: CellJob, why: str) -> CellResult | list[CellResult]:
+    """A job the infrastructure lost: one failed row per test point, so the table shows it (a
+    seed group: one such result per cell)."""
+    if hasattr(job, "jobs"):
+        return [lost(member, why) for member in job.jobs]
     message = f"executor: {why}"[:300]
     rows = [{**job.cell.columns(), **_test_columns(p), "status": Status.FAILED.value, "message": message,
              "train_status": Status.FAILED.value, "train_message": message} for p in job.tests]

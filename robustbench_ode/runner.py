@@ -26,6 +26,7 @@ from .job import CellJob
 from .meta import environment, now
 from .plots import accuracy_vs_test_steps
 from .report import write_report_safely
+from .seed_group import plan
 from .status import Status
 from .store import CellStore, StoredCell, row_key, test_point_key
 from .tables import read_results, results_frame, training_frame, write_csv
@@ -93,11 +94,15 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
                                 columns=_adapted_columns(stored))))
     _write_tables(report, done)
     bar = tqdm(total=len(jobs), desc=f"suite {suite.name}", unit="cell", disable=not progress)
-    for j, result in executor.run([job for _, job in jobs]):
-        i, job = jobs[j]
-        done[i] = _record(store, job, result, tests[i], report)
-        _write_tables(report, done)  # after every cell: nothing computed is lost
-        bar.update()
+    # Cells that differ only by seed run as one unit (seed_group.py); a unit returns a list
+    units = plan([job for _, job in jobs])
+    for u, unit_result in executor.run([unit for _, unit in units]):
+        members = units[u][0]
+        for j, result in zip(members, unit_result if isinstance(unit_result, list) else [unit_result]):
+            i, job = jobs[j]
+            done[i] = _record(store, job, result, tests[i], report)
+            bar.update()
+        _write_tables(report, done)  # after every unit: nothing computed is lost
     bar.close()
     report.results = [r for r in done if r is not None]
     plot = accuracy_vs_test_steps(results_frame(r for res in report.results for r in res.rows),

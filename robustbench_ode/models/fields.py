@@ -26,14 +26,16 @@ def _conv_as_matrix(weight: torch.Tensor, length: int, padding: int) -> torch.Te
     """The dense matrix of a stride-1 Conv1d on signals of ``length``, channel-major flattening.
 
     Written by hand because no library turns a convolution into its (tiny) Toeplitz matrix. On
-    length-2 signals one matrix product is several times faster than a Conv1d call.
+    length-2 signals one matrix product is several times faster than a Conv1d call. Leading
+    dimensions of ``weight`` (stacked seeds, see :mod:`robustbench_ode.seed_group`) are kept.
     """
-    c_out, c_in, k = weight.shape
+    *lead, c_out, c_in, k = weight.shape
     pos = torch.arange(length, device=weight.device)
     # shift[k, l, m] = 1 where output position l reads input position m through kernel tap k
     shift = (pos[None, None, :] == pos[None, :, None] + torch.arange(k, device=weight.device)
              [:, None, None] - padding).to(weight.dtype)
-    return torch.einsum("oik,klm->olim", weight, shift).reshape(c_out * length, c_in * length)
+    return torch.einsum("...oik,klm->...olim", weight, shift).reshape(
+        *lead, c_out * length, c_in * length)
 
 
 class OttConv1d(nn.Module):
@@ -63,12 +65,14 @@ class OttConv1d(nn.Module):
         if self.time_input:
             x = torch.cat([x, torch.full((z.shape[0], z.shape[-1]), _scalar(t), dtype=z.dtype,
                                          device=z.device)], 1)
-        h = torch.relu(torch.addmm(b1, x, w1))
-        h = torch.relu(torch.addmm(b2, h, w2))
+        # relu in place on addmm's fresh output: addmm's backward does not need it, one
+        # allocation fewer per layer
+        h = torch.addmm(b1, x, w1).relu_()
+        h = torch.addmm(b2, h, w2).relu_()
         return torch.addmm(b3, h, w3).view_as(z)
 
     def _dense_layers(self, length: int):
-        return tuple((_conv_as_matrix(c.weight, length, c.padding[0]).t(),
+        return tuple((_conv_as_matrix(c.weight, length, c.padding[0]).t().contiguous(),
                       c.bias.repeat_interleave(length))
                      for c in (self.conv1, self.conv2, self.conv3))
 

@@ -71,6 +71,17 @@ def _finite_status(z: torch.Tensor) -> Status:
     return Status.OK if bool(torch.isfinite(z).all()) else Status.NON_FINITE
 
 
+def _combine(z: torch.Tensor, ks: list[torch.Tensor], terms: list[tuple[int, float]]) -> torch.Tensor:
+    """z + sum of alpha * ks[j] over ``terms``; z itself when there are none."""
+    if not terms:
+        return z
+    (j, alpha), rest = terms[0], terms[1:]
+    out = torch.add(z, ks[j], alpha=alpha)
+    for j, alpha in rest:
+        out.add_(ks[j], alpha=alpha)
+    return out
+
+
 @dataclass(frozen=True)
 class FixedStepSolver(Solver):
     """An explicit Runge-Kutta method on N equal steps of (t1 - t0) / N.
@@ -96,23 +107,21 @@ class FixedStepSolver(Solver):
         h = (t1 - t0) / steps
         tab = self.tableau
         assert tab is not None
-        # Drop zero coefficients once, so Euler costs one f call and one axpy per step.
-        rows = [[(j, aij) for j, aij in enumerate(row) if aij != 0.0] for row in tab.a]
-        weights = [(i, bi) for i, bi in enumerate(tab.b) if bi != 0.0]
+        # Drop zero coefficients once and fold h into them, so Euler costs one f call and one
+        # fused add per step. Each stage input and the update start with one out-of-place
+        # ``torch.add(z, k, alpha=...)`` and accumulate further terms in place into that fresh
+        # tensor: safe under autograd (add's backward needs neither its inputs nor its output)
+        # and one allocation per combination instead of one per term.
+        rows = [[(j, h * aij) for j, aij in enumerate(row) if aij != 0.0] for row in tab.a]
+        weights = [(i, h * bi) for i, bi in enumerate(tab.b) if bi != 0.0]
+        nodes = [ci * h for ci in tab.c]
         z = z0
         for n in range(steps):
             t = t0 + n * h  # not accumulated: no drift in t over many steps
             ks: list[torch.Tensor] = []
             for i in range(tab.stages):
-                zi = z
-                for j, aij in rows[i]:
-                    zi = zi + (h * aij) * ks[j]
-                ks.append(f(t + tab.c[i] * h, zi))
-            incr = None
-            for i, bi in weights:
-                term = ks[i] * (h * bi)
-                incr = term if incr is None else incr + term
-            z = z + incr
+                ks.append(f(t + nodes[i], _combine(z, ks, rows[i])))
+            z = _combine(z, ks, weights)
         stats = SolveStats(nfe=steps * tab.stages, steps=steps, status=_finite_status(z))
         return Solution(z, stats)
 

@@ -1,0 +1,170 @@
+"""Every fast path equals its plain path up to float rounding: the fixed-step loop, OttConv1d's
+matrix-product field (with gradients), seed-batched training (weights, losses, divergence), the
+planner that groups cells, and a whole suite run with ``training.fast`` on and off."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+
+from robustbench_ode import seed_group
+from robustbench_ode.cell import CellConfig, build_model, load_data
+from robustbench_ode.config import DatasetConfig, ModelConfig, TrainingConfig, parse_suite
+from robustbench_ode.job import CellJob
+from robustbench_ode.models import MODELS, SolveSpec
+from robustbench_ode.runner import run_suite
+from robustbench_ode.seed_group import SeedGroupJob, plan, stackable, train_group
+from robustbench_ode.solvers import SOLVERS
+from robustbench_ode.solvers.base import FixedStepSolver
+from robustbench_ode.training import train
+
+FIXED = [n for n in SOLVERS.names() if isinstance(SOLVERS.get(n), FixedStepSolver)]
+
+
+def plain_loop(f, z0, tableau, steps, t1=1.0):
+    """The textbook loop: z_{n+1} = z_n + h * sum_i b_i k_i, every coefficient used."""
+    h, z = t1 / steps, z0
+    for n in range(steps):
+        ks = []
+        for i in range(tableau.stages):
+            zi = z + h * sum((a * k for a, k in zip(tableau.a[i], ks)), torch.zeros_like(z))
+            ks.append(f(n * h + tableau.c[i] * h, zi))
+        z = z + h * sum((b * k for b, k in zip(tableau.b, ks)), torch.zeros_like(z))
+    return z
+
+
+@pytest.mark.parametrize("name", FIXED)
+def test_fixed_step_solve_equals_plain_loop_with_gradients(name):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    f = lambda t, z: net(z) * (1.0 + t)  # time-dependent, so the nodes c matter
+    z0 = torch.randn(5, 3, requires_grad=True)
+    solver = SOLVERS.get(name)
+    sol = solver.solve(f, z0, (0.0, 1.0), steps=7)
+    ref = plain_loop(f, z0, solver.tableau, 7)
+    assert sol.stats.nfe == 7 * solver.stages and sol.stats.steps == 7
+    assert torch.allclose(sol.z, ref, atol=1e-6)
+    ga = torch.autograd.grad(sol.z.square().sum(), [z0, *net.parameters()])
+    gb = torch.autograd.grad(ref.square().sum(), [z0, *net.parameters()])
+    for a, b in zip(ga, gb):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("time_input", [False, True])
+def test_fast_conv1d_gradients_equal_conv1d(time_input):
+    torch.manual_seed(1)
+    fast = MODELS.get("ott_conv1d")((2,), 2, width=8, time_input=time_input, fast=True)
+    slow = MODELS.get("ott_conv1d")((2,), 2, width=8, time_input=time_input, fast=False)
+    slow.load_state_dict(fast.state_dict())
+    x, spec = torch.randn(16, 2), SolveSpec("midpoint", steps=3)
+    grads = []
+    for model in (fast, slow):
+        logits, _ = model(x, spec)
+        grads.append(torch.autograd.grad(logits.square().sum(), list(model.parameters())))
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def _cells(model: dict, n: int = 3, solver: str = "rk4", steps: int = 3, **training):
+    tc = TrainingConfig(**{"iterations": 25, "batch_size": 32, "lr": 0.01, **training})
+    return [CellConfig(dataset=DatasetConfig(name="sphere2", n_train=160, n_test=64),
+                       model=ModelConfig(**model), training=tc, solver=solver, steps=steps, seed=s)
+            for s in range(n)]
+
+
+@pytest.mark.parametrize("model", [{"name": "ott_conv1d", "width": 8},
+                                   {"name": "ott_conv1d", "width": 8, "time_input": True, "augment": 1},
+                                   {"name": "mlp", "hidden": 16, "time_input": True}])
+def test_seed_group_equals_separate_runs(model):
+    group = _cells(model)
+    datas = [load_data(c.dataset, c.seed) for c in group]
+    models = [build_model(c, d) for c, d in zip(group, datas)]
+    assert all(stackable(m) for m in models)
+    outcomes, states = train_group(models, datas, [c.seed for c in group], group[0].train_spec,
+                                   group[0].training)
+    for cell, data, outcome, state in zip(group, datas, outcomes, states):
+        alone = build_model(cell, data)
+        ref = train(alone, data, cell.train_spec, cell.training, seed=cell.seed)
+        assert outcome.status is ref.status and len(outcome.log) == len(ref.log) == 25
+        for a, b in zip(outcome.log, ref.log):
+            assert a["loss"] == pytest.approx(b["loss"], abs=1e-6)
+            assert a["accuracy"] == b["accuracy"] and a["nfe"] == b["nfe"]
+        for k, v in alone.state_dict().items():
+            assert torch.allclose(state[k], v, atol=1e-6), k
+    # the seeds really differ: the group did not train one model three times
+    assert not torch.equal(states[0]["head.weight"], states[1]["head.weight"])
+
+
+def test_a_diverging_seed_stops_alone_as_in_its_own_run():
+    group = _cells({"name": "ott_conv1d", "width": 8}, solver="euler", steps=2)
+    datas = [load_data(c.dataset, c.seed) for c in group]
+    bad = datas[1].x_train.clone()
+    bad[:, 0] = float("nan")  # seed 1's data makes its loss NaN at the first iteration
+    datas[1] = dataclasses.replace(datas[1], x_train=bad)
+    models = [build_model(c, d) for c, d in zip(group, datas)]
+    outcomes, states = train_group(models, datas, [0, 1, 2], group[0].train_spec, group[0].training)
+    for cell, data, outcome, state in zip(group, datas, outcomes, states):
+        alone = build_model(cell, data)
+        ref = train(alone, data, cell.train_spec, cell.training, seed=cell.seed)
+        assert (outcome.status, outcome.message, len(outcome.log)) == (ref.status, ref.message, len(ref.log))
+        for k, v in alone.state_dict().items():
+            assert torch.allclose(state[k], v, atol=1e-6, equal_nan=True), k
+    assert outcomes[1].status.value == "diverged" and outcomes[0].status.value == "ok"
+
+
+def test_plan_groups_only_cells_that_differ_by_seed_and_may():
+    def jobs(cs):
+        return [CellJob(c, []) for c in cs]
+
+    fixed = _cells({"name": "ott_conv1d"}, n=3) + _cells({"name": "ott_conv1d"}, n=2, steps=4)
+    units = plan(jobs(fixed))
+    assert [members for members, _ in units] == [[0, 1, 2], [3, 4]]
+    assert all(isinstance(u, SeedGroupJob) for _, u in units)
+    # fast off, adjoint, step adaptation, adaptive training, re-tests: each on its own
+    for cs in (_cells({"name": "ott_conv1d"}, fast=False),
+               _cells({"name": "ott_conv1d"}, gradient="adjoint"),
+               _cells({"name": "ott_conv1d"}, solver="euler", adaptation={"mode": "step"})):
+        assert [m for m, _ in plan(jobs(cs))] == [[0], [1], [2]]
+    adaptive = [c.model_copy(update={"solver": "dopri5", "steps": None, "tol": 1e-3}) for c in fixed[:2]]
+    assert [m for m, _ in plan(jobs(adaptive))] == [[0], [1]]
+    retests = [CellJob(c, [], state_dict={}) for c in fixed[:2]]
+    assert [m for m, _ in plan(retests)] == [[0], [1]]
+
+
+def test_fast_false_builds_the_plain_field_and_keeps_the_key():
+    on, off = _cells({"name": "ott_conv1d"}, n=1)[0], _cells({"name": "ott_conv1d"}, n=1, fast=False)[0]
+    assert on.key == off.key  # same model up to float rounding: same stored cell
+    data = load_data(on.dataset, 0)
+    assert build_model(on, data).block.field.fast and not build_model(off, data).block.field.fast
+
+
+SUITE = {
+    "name": "fast-paths",
+    "dataset": {"name": "sphere2", "n_train": 96, "n_test": 48},
+    "model": {"name": "ott_conv1d", "width": 4},
+    "training": {"iterations": 8, "batch_size": 32, "lr": 0.01},
+    "train": {"seeds": [0, 1], "grid": [{"solver": "euler", "steps": [1, 2]}]},
+    "test": [{"solver": "euler", "step_factors": [1, 2]}, {"solver": "dopri5", "tol": [1e-3]}],
+}
+
+
+def test_suite_tables_equal_with_fast_on_and_off(tmp_path, monkeypatch):
+    groups = []
+    real = seed_group.train_group
+    monkeypatch.setattr(seed_group, "train_group", lambda models, *a, **k: groups.append(len(models))
+                        or real(models, *a, **k))
+    frames = {}
+    for fast in (True, False):
+        suite = parse_suite({**SUITE, "training": {**SUITE["training"], "fast": fast}})
+        report = run_suite(suite, tmp_path / str(fast), progress=False)
+        assert len(report.trained) == 4 and not report.failed
+        frames[fast] = (pd.read_csv(tmp_path / str(fast) / "results.csv"),
+                        pd.read_csv(tmp_path / str(fast) / "training.csv"))
+    (res_on, log_on), (res_off, log_off) = frames[True], frames[False]
+    assert list(res_on["cell"]) == list(res_off["cell"])
+    assert (res_on["accuracy"] - res_off["accuracy"]).abs().max() <= 1 / 48 + 1e-9
+    assert (log_on["loss"] - log_off["loss"]).abs().max() < 1e-5
+    assert groups == [2, 2]  # fast: each step count's two seeds trained as one group; plain: none
