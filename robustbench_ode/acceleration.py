@@ -35,7 +35,7 @@ def prepare_model(model: nn.Module, cfg: TrainingConfig) -> nn.Module:
     if cfg.compile:
         # Only the field: the solver loop around it is Python with data-dependent step control,
         # which would break the graph; the field is what runs NFE times per iteration.
-        model.block.field.compile()
+        model.block.field.compile(mode=cfg.compile_mode)
     return model
 
 

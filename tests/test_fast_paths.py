@@ -168,3 +168,15 @@ def test_suite_tables_equal_with_fast_on_and_off(tmp_path, monkeypatch):
     assert (res_on["accuracy"] - res_off["accuracy"]).abs().max() <= 1 / 48 + 1e-9
     assert (log_on["loss"] - log_off["loss"]).abs().max() < 1e-5
     assert groups == [2, 2]  # fast: each step count's two seeds trained as one group; plain: none
+
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compile_mode_reaches_torch_compile(mode, monkeypatch):
+    from robustbench_ode.acceleration import prepare_model
+    from robustbench_ode.config import TrainingConfig
+
+    seen = {}
+    model = MODELS.get("mlp")((2,), 2)
+    monkeypatch.setattr(model.block.field, "compile", lambda **kw: seen.update(kw))
+    prepare_model(model, TrainingConfig(compile=True, compile_mode=mode))
+    assert seen == {"mode": mode}
