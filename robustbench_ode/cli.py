@@ -147,7 +147,20 @@ def _critical(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False) if not table.empty else "no swept train step counts")
         if args.adapted:
-            print(adapted_vs_critical(read_results(Path(args.adapted)), table).to_string(index=False))
+            adapted = read_results(Path(args.adapted))
+            print(adapted_vs_critical(adapted, table).to_string(index=False))
+    if args.adapted:
+        from .adaptation_plots import adapted_vs_fixed, steps_over_training
+
+        # The pictures belong to the adapted run: written beside its results.csv.
+        out = Path(args.adapted).parent
+        log = out / "training.csv"
+        written = [adapted_vs_fixed(adapted, read_results(Path(args.results)),
+                                    out / "adapted_vs_fixed.png")]
+        if log.is_file() and log.stat().st_size:
+            written.append(steps_over_training(pd.read_csv(log), out / "adaptation_steps.png", table))
+        for path in filter(None, written):
+            print(f"wrote {path}")
     return 0
 
 

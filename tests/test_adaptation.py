@@ -325,3 +325,20 @@ def test_grown_grid_retests_an_adapted_cell_at_its_final_step_count(tmp_path):
     new = res[res.test_solver == "midpoint"]
     assert list(new["test_steps"]) == [2 * final]
     assert new["adapted"].all() and (res["train_steps"] == final).all()
+
+
+def test_critical_command_writes_the_adaptation_figures(tmp_path, capsys):
+    from robustbench_ode.cli import main
+    from robustbench_ode.runner import run_suite
+
+    sweep = {**SUITE, "name": "sweep", "training": {k: v for k, v in SUITE["training"].items()
+                                                    if k != "adaptation"},
+             "train": {"grid": [{"solver": "euler", "steps": [1, 2]}]}}
+    run_suite(parse_suite(sweep), tmp_path / "sweep", progress=False)
+    run_suite(parse_suite(SUITE), tmp_path / "adapted", progress=False)
+    assert main(["critical", str(tmp_path / "sweep" / "results.csv"),
+                 "--adapted", str(tmp_path / "adapted" / "results.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "ratio_to_critical" in out
+    for name in ("adapted_vs_fixed.png", "adaptation_steps.png"):
+        assert (tmp_path / "adapted" / name).stat().st_size > 1000
