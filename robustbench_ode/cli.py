@@ -164,6 +164,26 @@ def _critical(args: argparse.Namespace) -> int:
     return 0
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text}: must be a finite number >= 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="robustbench-ode", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -184,10 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 if any cell or test row failed")
     p.add_argument("--executor", default="local", choices=["local", "process", "ray"],
                    help="where cells run (default: in this process)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=_positive_int, default=1,
                    help="parallel cells: a local process pool, or the CPUs of a local Ray instance")
     p.add_argument("--address", help="Ray cluster to join: 'auto' or HOST:PORT (--executor ray)")
-    p.add_argument("--gpus-per-cell", type=float, default=0.0, help="GPUs each Ray task declares")
+    p.add_argument("--gpus-per-cell", type=_non_negative, default=0.0, help="GPUs each Ray task declares")
     p.set_defaults(func=_run)
     p = sub.add_parser("xor-fan", help="run a suite, then write trajectories and the fan pictures")
     p.add_argument("suite", nargs="?", default="suites/xor_fan.yaml")
@@ -204,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("regress", help="exit 1 listing regressions of a run against a baseline")
     p.add_argument("dir")
     p.add_argument("--baseline", required=True, help="a results.csv to compare with")
-    p.add_argument("--acc-tol", type=float, default=0.02, help="allowed accuracy drop (absolute)")
-    p.add_argument("--nfe-tol", type=float, default=0.10, help="allowed NFE rise (relative)")
+    p.add_argument("--acc-tol", type=_non_negative, default=0.02, help="allowed accuracy drop (absolute)")
+    p.add_argument("--nfe-tol", type=_non_negative, default=0.10, help="allowed NFE rise (relative)")
     p.set_defaults(func=_regress)
     p = sub.add_parser("compare", help="print two runs' results side by side")
     p.add_argument("a")
@@ -214,13 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("critical", help="critical step count from a sweep's results.csv")
     p.add_argument("results", help="results.csv of a suite that sweeps train step counts")
     p.add_argument("--adapted", help="results.csv of an adapted run to compare with it")
-    p.add_argument("--tol", type=float, default=0.02, help="allowed accuracy drop (default 0.02)")
+    p.add_argument("--tol", type=_non_negative, default=0.02, help="allowed accuracy drop (default 0.02)")
     p.set_defaults(func=_critical)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a bad option (2, one line already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:
         return args.func(args)
     except SuiteError as exc:

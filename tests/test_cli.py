@@ -130,3 +130,16 @@ def test_failing_cells_are_statuses_and_the_suite_goes_on(tmp_path, capsys):
     assert (dopri["train_status"] == "max_steps").all()
     assert (dopri["status"] == "skipped").all()
     assert df[df["train_solver"] == "euler"]["accuracy"].notna().any()
+
+
+@pytest.mark.parametrize("argv", [
+    ["regress", "results/smoke", "--baseline", "b.csv", "--acc-tol", "-1"],
+    ["regress", "results/smoke", "--baseline", "b.csv", "--nfe-tol", "nan"],
+    ["critical", "r.csv", "--tol", "-0.5"],
+    ["run", "suites/smoke.yaml", "--gpus-per-cell", "-1"],
+    ["run", "suites/smoke.yaml", "--workers", "0"],
+])
+def test_negative_option_values_exit_2_with_one_line(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
