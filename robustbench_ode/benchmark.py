@@ -24,13 +24,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .cell import test_points
+from .cell import _test_columns, test_points
 from .config import ReferenceConfig, TestEntry
 from .datasets import DataSplits
-from .evaluation import evaluate
 from .interface import as_classifier
 from .meta import environment, now
-from .metrics import drift
+from .metrics import evaluate_with_drift
 from .status import Status
 from .summary import summarize
 from .tables import results_frame, write_csv
@@ -86,19 +85,13 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     ident = {"cell": name, "dataset": name, "model": type(model).__name__, "seed": 0,
              "train_solver": train_cfg.solver, "train_steps": train_cfg.steps,
              "train_tol": train_cfg.tol}
-    ref = next(p.spec for p in points if p.is_reference)
     rows = []
-    for point in points:
-        spec = point.spec
-        row = {**ident, "test_solver": spec.solver, "test_steps": spec.steps,
-               "test_tol": spec.rtol if spec.steps is None else None, "test_factor": point.factor,
-               "is_train_config": point.is_train, "is_reference": point.is_reference}
-        try:
-            row.update(evaluate(net, data, spec, batch_size, device))
-            if point.is_train:
-                row.update(drift(net, data, spec, ref, batch_size, device))
-        except Exception as exc:  # noqa: BLE001 - a failing configuration is a row, not a crash
-            row.update(status=Status.FAILED.value, message=f"{type(exc).__name__}: {exc}"[:300])
+    for point, outcome in zip(points, evaluate_with_drift(net, data, points, batch_size, device)):
+        row = {**ident, **_test_columns(point)}
+        if isinstance(outcome, Exception):  # a failing configuration is a row, not a crash
+            row.update(status=Status.FAILED.value, message=f"{type(outcome).__name__}: {outcome}"[:300])
+        else:
+            row.update(outcome)
         rows.append(row)
     table = results_frame(rows)
     result = BenchmarkResult(table, summarize(table))

@@ -21,10 +21,9 @@ from pydantic import BaseModel, ConfigDict
 from . import __version__
 from .config import DatasetConfig, ModelConfig, SuiteConfig, TrainingConfig
 from .datasets import DATASETS, DataSplits
-from .evaluation import evaluate
 from .factory import resolve
 from .interface import as_classifier
-from .metrics import drift, mark_reference, reference_spec
+from .metrics import evaluate_with_drift, mark_reference, reference_spec
 from .models import MODELS, ODEClassifier, SolveSpec
 from .status import Status
 from .training import TrainOutcome, train
@@ -234,22 +233,19 @@ def result_rows(cell: CellConfig, model: ODEClassifier | None, data: DataSplits 
     """One result row per test point: the trained model tested there (drift on the train row), or
     ``skipped`` when training did not finish. ``columns`` override the cell's own (an adapted
     cell's final train steps)."""
+    trained = train_status is Status.OK and model is not None
+    tested = (evaluate_with_drift(model, data, tests, cell.training.eval_batch_size, device)
+              if trained else [None] * len(tests))
     rows = []
-    for point in tests:
+    for point, outcome in zip(tests, tested):
         row = {**cell.columns(), **(columns or {}), **_test_columns(point)}
-        if train_status is not Status.OK or model is None:
+        if not trained:
             row.update(status=Status.SKIPPED.value, message=f"training: {train_status.value}")
+        elif isinstance(outcome, Exception):
+            status, message = _failure(outcome)
+            row.update(status=status.value, message=message)
         else:
-            try:
-                row.update(evaluate(model, data, point.spec, cell.training.eval_batch_size, device))
-                if point.is_train:
-                    ref = next((p.spec for p in tests if p.is_reference), None)
-                    if ref is not None:
-                        row.update(drift(model, data, point.spec, ref, cell.training.eval_batch_size,
-                                         device))
-            except Exception as exc:  # noqa: BLE001
-                status, message = _failure(exc)
-                row.update(status=status.value, message=message)
+            row.update(outcome)
         row.update(train_status=train_status.value, train_message=train_message,
                    train_seconds=round(train_seconds, 3))
         rows.append(row)

@@ -15,9 +15,12 @@ from .status import Status
 
 @torch.no_grad()
 def evaluate(model: ODEClassifier, data: DataSplits, spec: SolveSpec, batch_size: int,
-             device: str = "cpu") -> dict[str, Any]:
+             device: str = "cpu", states: list[torch.Tensor] | None = None) -> dict[str, Any]:
     """Accuracy and mean loss over every test sample (the last partial batch counts its own
-    size), NFE and steps per batch solve (mean over batches), and the worst status seen."""
+    size), NFE and steps per batch solve (mean over batches), and the worst status seen.
+
+    ``states``: if given, the final states z(T) of every test sample are appended to it
+    (flattened, on the CPU), so drift needs no second solve; emptied if any batch failed."""
     model.eval()
     n = len(data.y_test)
     correct, loss_sum, nfe, steps, acc, rej, batches = 0, 0.0, 0, 0, 0, 0, 0
@@ -26,7 +29,7 @@ def evaluate(model: ODEClassifier, data: DataSplits, spec: SolveSpec, batch_size
     for start in range(0, n, batch_size):
         x = data.prepare(data.x_test[start:start + batch_size].to(device, non_blocking=True))
         y = data.y_test[start:start + batch_size].to(device, non_blocking=True)
-        logits, stats = model(x, spec)
+        z, stats = model.final_state(x, spec)
         batches += 1
         nfe, steps = nfe + stats.nfe, steps + stats.steps
         acc, rej = acc + (stats.accepted or 0), rej + (stats.rejected or 0)
@@ -34,9 +37,14 @@ def evaluate(model: ODEClassifier, data: DataSplits, spec: SolveSpec, batch_size
             if stats.status.severity > status.severity:
                 status, message = stats.status, stats.message
             continue
+        logits = model.logits(z)
+        if states is not None:
+            states.append(z.flatten(1).cpu())
         correct += int((logits.argmax(1) == y).sum())
         loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
     ok = status is Status.OK
+    if states is not None and not ok:
+        states.clear()
     adaptive = spec.adaptive
     return {"accuracy": correct / n if ok else float("nan"),
             "loss": loss_sum / n if ok else float("nan"),

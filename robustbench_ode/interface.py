@@ -29,15 +29,18 @@ class _Pieces(nn.Module):
 
     def forward(self, x: torch.Tensor, spec: SolveSpec):
         z, stats = self.block(self.input_map(x), spec)
-        return self.head(z), stats
+        return self.logits(z), stats
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(z)
 
     def final_state(self, x: torch.Tensor, spec: SolveSpec):
         return self.block(self.input_map(x), spec)
 
 
 def as_classifier(model: nn.Module) -> nn.Module:
-    """The model as evaluation calls it: ``forward(x, spec) -> (logits, stats)`` and
-    ``final_state(x, spec)``; a package ODEClassifier is returned as it is."""
+    """The model as evaluation calls it: ``forward(x, spec) -> (logits, stats)``,
+    ``final_state(x, spec)`` and ``logits(z)``; a package ODEClassifier is returned as it is."""
     return model if isinstance(model, ODEClassifier) else _Pieces(model)
 
 

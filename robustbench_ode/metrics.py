@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .datasets import DataSplits
+from .evaluation import evaluate
 from .models import SolveSpec
 from .status import Status
 
@@ -69,9 +70,41 @@ def relative_distance(z: torch.Tensor, z_ref: torch.Tensor) -> float:
 
 def drift(model: torch.nn.Module, data: DataSplits, spec: SolveSpec, ref: SolveSpec,
           batch_size: int, device: str = "cpu") -> dict[str, Any]:
-    """``{"drift": value}`` on the test split; NaN when either solve fails."""
+    """``{"drift": value}`` on the test split, solving both configurations; NaN when either fails.
+    The harness gets the states from its evaluation instead (:func:`drift_between`)."""
     z, _ = final_states(model, data, spec, batch_size, device)
     z_ref = final_states(model, data, ref, batch_size, device)[0] if z is not None else None
+    return drift_between(z, z_ref)
+
+
+def drift_between(z: torch.Tensor | None, z_ref: torch.Tensor | None) -> dict[str, Any]:
+    """``{"drift": value}`` from final states already computed; NaN when either is missing."""
     if z is None or z_ref is None:
         return {"drift": float("nan")}
     return {"drift": relative_distance(z, z_ref)}
+
+
+def evaluate_with_drift(model: torch.nn.Module, data: DataSplits, points: list, batch_size: int,
+                        device: str = "cpu") -> list[dict[str, Any]]:
+    """Each test point evaluated (``points`` are :class:`robustbench_ode.cell.TestPoint`); the
+    train point's row also gets the drift to the reference point, from the states the two
+    evaluations kept. A point whose evaluation raises gets the exception in place of its row."""
+    rows: list = []
+    finals: dict[str, torch.Tensor | None] = {}
+    train_row = None
+    for point in points:
+        keep = [] if point.is_train or point.is_reference else None
+        try:
+            row = evaluate(model, data, point.spec, batch_size, device, states=keep)
+        except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
+            rows.append(exc)
+            continue
+        z = torch.cat(keep) if keep else None
+        if point.is_train:
+            finals["train"], train_row = z, row
+        if point.is_reference:
+            finals["ref"] = z
+        rows.append(row)
+    if train_row is not None and any(p.is_reference for p in points):
+        train_row.update(drift_between(finals.get("train"), finals.get("ref")))
+    return rows

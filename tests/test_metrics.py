@@ -154,3 +154,26 @@ def test_failed_reference_gives_nan_not_a_crash(data):
     s = result.summary.iloc[0]
     assert math.isnan(s["acc_ref"]) and math.isnan(s["ode_gap"]) and math.isnan(s["drift"])
     assert s["failed_max_steps"] == 1
+
+
+def test_harness_drift_reuses_the_evaluated_states(data):
+    """evaluate_with_drift gives the drift of the two separate solves, without solving again:
+    the field is called exactly as often as the rows' NFE say."""
+    from robustbench_ode.cell import TestPoint
+    from robustbench_ode.metrics import evaluate_with_drift
+
+    x, y = data
+    net = LinearModel()
+    calls = []
+    net.field.register_forward_hook(lambda *_: calls.append(1))
+    model, d = as_classifier(net), splits(x, y)
+    train = SolveSpec("euler", steps=2)
+    points = [TestPoint(train, None, True), TestPoint(SolveSpec("rk4", steps=4)),
+              TestPoint(REF, None, False, True)]
+    rows = evaluate_with_drift(model, d, points, batch_size=128)
+    batches = math.ceil(len(y) / 128)
+    assert len(calls) == pytest.approx(sum(r["nfe"] for r in rows) * batches)
+    calls.clear()
+    expected = drift(model, d, train, REF, batch_size=128)["drift"]
+    assert rows[0]["drift"] == pytest.approx(expected, rel=1e-6) and expected > 0.01
+    assert "drift" not in rows[1] and "drift" not in rows[2]

@@ -70,7 +70,11 @@ class ODEClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, spec: SolveSpec) -> tuple[torch.Tensor, SolveStats]:
         z, stats = self.block(self.input_map(x), spec)
-        return self.head(z.flatten(1)), stats
+        return self.logits(z), stats
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The classifier applied to final states z(T)."""
+        return self.head(z.flatten(1))
 
     def final_state(self, x: torch.Tensor, spec: SolveSpec) -> tuple[torch.Tensor, SolveStats]:
         return self.block(self.input_map(x), spec)
