@@ -149,7 +149,9 @@ class TrainingConfig(_Frozen):
     batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 128
     lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
     weight_decay: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
-    gradient: Literal["backprop", "adjoint"] = "backprop"
+    # autograd: backpropagate through the solver's operations; adjoint: torchdiffeq's adjoint ODE
+    # (memory independent of the step count, more field evaluations; gradient.py measures both)
+    gradient: Literal["autograd", "adjoint"] = "autograd"
     max_steps: Annotated[int, Field(gt=0, le=10_000_000)] = 10_000  # for adaptive solves
     eval_batch_size: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
     # The fast GPU path (acceleration.py); all off by default. Testing always runs in fp32.
@@ -170,6 +172,11 @@ class TrainingConfig(_Frozen):
     adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
     # The name in the tables' ``training`` column when a suite lists several trainings.
     label: Label | None = None
+
+    @field_validator("gradient", mode="before")
+    @classmethod
+    def _old_name(cls, v):
+        return "autograd" if v == "backprop" else v  # the name suites used before 0.2
 
     @pydantic.model_serializer(mode="wrap")
     def _drop_unset(self, handler):
@@ -311,6 +318,17 @@ class SuiteConfig(_Frozen):
         n_tests = sum(len(e.steps or e.step_factors or e.tol or e.tol_factors or []) for e in self.test)
         if n_tests > MAX_TESTS:
             raise ValueError(f"test: {n_tests} test configurations per cell, at most {MAX_TESTS}")
+        return self
+
+    @model_validator(mode="after")
+    def _differentiable(self):
+        for training in self.training:
+            for i, entry in enumerate(self.train.grid if training.gradient == "adjoint" else []):
+                solver = SOLVERS.get(entry.solver)
+                if solver.torchdiffeq_method is None:
+                    twin = " (rk4_38 is torchdiffeq's rk4)" if entry.solver == "rk4" else ""
+                    raise ValueError(f"training.gradient (train.grid.{i}.solver): adjoint needs a "
+                                     f"method torchdiffeq has; {entry.solver!r} has none{twin}")
         return self
 
     @model_validator(mode="after")
