@@ -270,6 +270,15 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
+def _check_train_rule(suite: SuiteConfig) -> None:
+    """A model factory may constrain how it is trained (``factory.train_rule(params, grid,
+    training)`` returns why not, or None): the ResNet baselines train only as Euler at h = 1/blocks."""
+    rule = getattr(resolve(MODELS, suite.model.name), "train_rule", None)
+    why = rule(suite.model.params, suite.train.grid, suite.training) if rule is not None else None
+    if why:
+        raise SuiteError(why)
+
+
 def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
     if not isinstance(data, dict):
         raise SuiteError(f"{source}: the suite must be a YAML mapping, got {type(data).__name__}")
@@ -277,6 +286,7 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
         suite = SuiteConfig.model_validate(data)
         suite.dataset.check_params("dataset")
         suite.model.check_params("model")
+        _check_train_rule(suite)
     except ValidationError as exc:
         raise SuiteError(f"{source}: {format_validation_error(exc)}") from None
     except (SuiteError, UnknownNameError) as exc:
