@@ -41,15 +41,16 @@ Depth = Annotated[int, Field(ge=1, le=64)]
 Augment = Annotated[int, Field(ge=0, le=1024)]
 Activation = Literal["relu", "tanh", "softplus", "elu"]
 
-# Block boundaries in units of blocks: t within BOUNDARY_EPS / N below k/N counts as block k.
-# The fixed-step loop computes t = t0 + n h in float64 (rounding ~1e-16), but torchdiffeq hands
-# the field float32 times (the state's dtype): near t = 1 their rounding is ~6e-8, i.e. ~6e-8 N
-# blocks, so the guard must exceed that for any sensible N, and stay far below one block.
-BOUNDARY_EPS = 1e-4
+# Block boundaries, as a fraction of [t0, t1]: t less than BOUNDARY_EPS (t1 - t0) below k/N counts
+# as block k. The fixed-step loop computes t = t0 + n h in float64 (rounding ~1e-16), but
+# torchdiffeq hands the field float32 times (the state's dtype), off by up to ~1.2e-7 near t = 1:
+# the guard must exceed that. It also moves every jump of the ODE that much earlier, so it is kept
+# small: a 1e-4 guard (in blocks) shifted dopri5's integral of a 4-block step function by 1e-4.
+BOUNDARY_EPS = 1e-6
 
 
 class PiecewiseField(nn.Module):
-    """dz/dt = f_{k(t)}(z) with k(t) = min(floor((t - t0) N / (t1 - t0) + eps), N - 1).
+    """dz/dt = f_{k(t)}(z) with k(t) = min(floor(N ((t - t0) / (t1 - t0) + eps)), N - 1).
 
     Block k owns [t0 + k h, t0 + (k+1) h), h = (t1 - t0) / N. A stage evaluated exactly at a
     boundary (rk4's last stage, midpoint at a coarse step that spans two blocks, an adaptive step
@@ -70,7 +71,7 @@ class PiecewiseField(nn.Module):
         t = float(t.detach()) if isinstance(t, torch.Tensor) else float(t)
         t0, t1 = self.t_span
         n = len(self.fields)
-        k = math.floor((t - t0) * n / (t1 - t0) + BOUNDARY_EPS)
+        k = math.floor(n * ((t - t0) / (t1 - t0) + BOUNDARY_EPS))
         return min(max(k, 0), n - 1)
 
     def forward(self, t, z: torch.Tensor) -> torch.Tensor:
