@@ -161,8 +161,13 @@ def build_model(cell: CellConfig, data: DataSplits) -> ODEClassifier:
     torch.manual_seed(cell.seed)
     factory = resolve(MODELS, cell.model.name)
     params = dict(cell.model.params)
-    if not cell.training.fast and "fast" in _parameters(factory):
+    takes = _parameters(factory)
+    if not cell.training.fast and "fast" in takes:
         params["fast"] = False  # training.fast: false switches every fast path off
+    if "blocks" in takes and params.get("blocks") is None:
+        # a discrete network (the ResNet baselines) left unsized is as deep as its train steps:
+        # N blocks are Euler with N steps
+        params["blocks"] = cell.steps
     model = factory(data.in_shape, data.n_classes, **params)
     if cell.model.checkpoint:
         model.load_state_dict(torch.load(cell.model.checkpoint, map_location="cpu", weights_only=True))

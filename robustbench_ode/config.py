@@ -366,6 +366,18 @@ def format_validation_error(exc: ValidationError, prefix: str = "",
     return "; ".join(parts)
 
 
+def _check_train_rule(suite: SuiteConfig, single: tuple[str, ...]) -> None:
+    """A model factory may constrain how it is trained (``factory.train_rule(params, grid,
+    training)`` returns why not, or None): the ResNet baselines train only as Euler at h = 1/blocks."""
+    for i, model in enumerate(suite.model):
+        rule = getattr(resolve(MODELS, model.name), "train_rule", None)
+        for training in suite.training if rule is not None else []:
+            why = rule(model.params, suite.train.grid, training)
+            if why:
+                where = "" if "model" in single else f" (model.{i})"
+                raise SuiteError(f"{why}{where}")
+
+
 def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
     if not isinstance(data, dict):
         raise SuiteError(f"{source}: the suite must be a YAML mapping, got {type(data).__name__}")
@@ -375,6 +387,7 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
         for axis in ("dataset", "model"):
             for i, entry in enumerate(getattr(suite, axis)):
                 entry.check_params(axis if axis in single else f"{axis}.{i}")
+        _check_train_rule(suite, single)
     except ValidationError as exc:
         raise SuiteError(f"{source}: {format_validation_error(exc, single=single)}") from None
     except (SuiteError, UnknownNameError) as exc:

@@ -35,7 +35,7 @@ from .cell import CellResult, build_model, load_data
 from .config import TrainingConfig
 from .datasets import DataSplits
 from .job import CellJob
-from .models import ODEClassifier, SolveSpec
+from .models import ODEClassifier, ResNetClassifier, SolveSpec
 from .models.fields import MLP, OttConv1d, _conv_as_matrix
 from .solve import solve
 from .solvers import SOLVERS
@@ -50,7 +50,9 @@ StackedField = Callable[[float, torch.Tensor], torch.Tensor]
 
 
 def stackable(model: ODEClassifier) -> bool:
-    if not isinstance(model, ODEClassifier):
+    # A ResNet baseline trains through its own discrete loop, not a solve: the stacked forward
+    # would train something else (resnet_shared's field is an OttConv1d, so check the class).
+    if not isinstance(model, ODEClassifier) or isinstance(model, ResNetClassifier):
         return False
     field = model.block.field
     field_ok = (isinstance(field, OttConv1d) and field.fast) or isinstance(field, MLP)

@@ -45,7 +45,7 @@ def _bad(mutate):
     (lambda d: d["training"].update(itertions=5), "training.itertions: unknown key"),
     (lambda d: d["model"].update(widht=5), "model.widht: unknown key"),
     (lambda d: d["dataset"].update(name="sphere3"), "dataset.name: unknown dataset 'sphere3'"),
-    (lambda d: d["model"].update(name="resnet"), "model.name: unknown model"),
+    (lambda d: d["model"].update(name="resnet9"), "model.name: unknown model"),  # resnet exists
     (lambda d: d["train"]["grid"][0].update(solver="rk45"), "train.grid.0.solver: unknown solver"),
     (lambda d: d["test"][1].update(solver="eulr"), "did you mean 'euler'"),
     (lambda d: d["train"]["grid"][0].update(steps=[2, 0]), "train.grid.0.steps.1"),

@@ -4,6 +4,7 @@ from .catalog import BUILTIN_MODELS, MODELS
 from .classifier import AugmentChannels, ODEBlock, ODEClassifier, Reshape, SolveSpec, init_weights
 from .elliptic_fan import EllipticFan, elliptic_fan
 from .fields import MLP, OttConv1d, OttConv2d
+from .resnet import PiecewiseField, ResNetClassifier, resnet, resnet_shared
 
 
 def register_all() -> None:
@@ -13,7 +14,17 @@ def register_all() -> None:
     if "elliptic_fan" not in MODELS:
         MODELS.register("elliptic_fan", elliptic_fan,
                         "2-D rotation on concentric ellipses, speed growing with radius; exact flow")
+    resnets = {
+        "resnet_shared": (resnet_shared, "a base model's field as N residual blocks z + f(z)/N, one "
+                          "shared field (Euler at h = 1/N); tested as the ODE dz/dt = f(z)"),
+        "resnet": (resnet, "a base model's field as N residual blocks with separate weights; "
+                   "tested as the piecewise-constant-in-time ODE dz/dt = f_k(t)(z)"),
+    }
+    for name, (factory, description) in resnets.items():
+        if name not in MODELS:
+            MODELS.register(name, factory, description)
 
 
 __all__ = ["MLP", "MODELS", "AugmentChannels", "EllipticFan", "ODEBlock", "ODEClassifier", "OttConv1d",
-           "OttConv2d", "Reshape", "SolveSpec", "init_weights", "register_all"]
+           "OttConv2d", "PiecewiseField", "Reshape", "ResNetClassifier", "SolveSpec", "init_weights",
+           "register_all"]
