@@ -29,6 +29,7 @@ from .datasets import DATASETS
 from .factory import import_factory, is_import_path, resolve
 from .models import MODELS
 from .registry import Registry, UnknownNameError
+from .regularization import RegularizationConfig
 from .solvers import SOLVERS
 
 
@@ -170,6 +171,8 @@ class TrainingConfig(_Frozen):
     # so it is not part of the cell key.
     fast: bool = True
     adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
+    # kinetic-energy and Jacobian-Frobenius penalties (regularization.py, Finlay et al. 2020)
+    regularization: RegularizationConfig | None = None
     # The name in the tables' ``training`` column when a suite lists several trainings.
     label: Label | None = None
 
@@ -182,7 +185,7 @@ class TrainingConfig(_Frozen):
     def _drop_unset(self, handler):
         # Unset optional fields stay out of the dump, so every cell key stays what it was before
         # the field existed.
-        return _drop_none(handler(self), ("adaptation", "label"))
+        return _drop_none(handler(self), ("adaptation", "label", "regularization"))
 
     @property
     def display(self) -> str:

@@ -211,6 +211,8 @@ def check_training(name: str, params: dict[str, Any], grid: list, training: Any)
                     f"(got {wrong[0]})")
     if getattr(training, "adaptation", None) is not None:
         return f"training.adaptation: {name} has a fixed number of blocks; its steps cannot adapt"
+    if getattr(training, "regularization", None) is not None:
+        return f"training.regularization: {name} trains as discrete blocks; there is no flow to regularise"
     if getattr(training, "gradient", "autograd") != "autograd":
         return f"training.gradient: {name} trains by autograd through its blocks (no solve, no adjoint)"
     try:
