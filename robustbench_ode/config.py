@@ -175,6 +175,8 @@ class TrainingConfig(_Frozen):
     regularization: RegularizationConfig | None = None
     # The name in the tables' ``training`` column when a suite lists several trainings.
     label: Label | None = None
+    # Train only these datasets (labels or names) this way; default: every dataset.
+    datasets: list[str] | None = Field(default=None, min_length=1)
 
     @field_validator("gradient", mode="before")
     @classmethod
@@ -185,7 +187,7 @@ class TrainingConfig(_Frozen):
     def _drop_unset(self, handler):
         # Unset optional fields stay out of the dump, so every cell key stays what it was before
         # the field existed.
-        return _drop_none(handler(self), ("adaptation", "label", "regularization"))
+        return _drop_none(handler(self), ("adaptation", "label", "regularization", "datasets"))
 
     @property
     def display(self) -> str:
@@ -274,7 +276,8 @@ AXES = ("dataset", "model", "training")  # each one entry or a list of entries: 
 
 class SuiteConfig(_Frozen):
     """``dataset``, ``model`` and ``training`` each take one entry or a list; the suite's cells are
-    the product of the lists (a model's ``datasets`` narrows its pairs) x train grid x seeds."""
+    the product of the lists (a model's or training's ``datasets`` narrows its pairs) x train grid
+    x seeds."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)]
     description: str = ""
@@ -299,17 +302,22 @@ class SuiteConfig(_Frozen):
                 raise ValueError(f"{axis}: {len(names)} entries, {twice[0]!r} names more than one: "
                                  f"give each a distinct label")
         known = [d.display for d in self.dataset]
-        for i, m in enumerate(self.model):
-            for d in m.datasets or []:
-                if d not in known:
-                    raise ValueError(f"model.{i}.datasets: unknown dataset {d!r} "
-                                     f"(this suite's: {', '.join(known)})")
+        for axis in ("model", "training"):
+            for i, entry in enumerate(getattr(self, axis)):
+                for d in entry.datasets or []:
+                    if d not in known:
+                        raise ValueError(f"{axis}.{i}.datasets: unknown dataset {d!r} "
+                                         f"(this suite's: {', '.join(known)})")
+        if not self.pairs():
+            raise ValueError("model.datasets / training.datasets: no dataset is left with both a "
+                             "model and a training")
         return self
 
     def pairs(self) -> list[tuple[DatasetConfig, ModelConfig, TrainingConfig]]:
         """The (dataset, model, training) combinations this suite trains, in file order."""
         return [(d, m, t) for d in self.dataset for m in self.model for t in self.training
-                if m.datasets is None or d.display in m.datasets]
+                if (m.datasets is None or d.display in m.datasets)
+                and (t.datasets is None or d.display in t.datasets)]
 
     @model_validator(mode="after")
     def _not_absurd(self):

@@ -153,3 +153,16 @@ def test_unset_labels_leave_cell_keys_alone():
     labelled = copy.deepcopy(BASE)
     labelled["model"]["label"] = "mine"
     assert cells(parse_suite(labelled))[0].key != plain.key  # a label names the cell's rows
+
+
+def test_a_training_can_be_narrowed_to_some_datasets():
+    suite = parse_suite(_variants(
+        dataset=[{"name": "sphere2"}, {"name": "annuli"}],
+        training=[{"iterations": 2, "label": "short"},
+                  {"iterations": 5, "label": "long", "datasets": ["annuli"]}]))
+    pairs = {(c.dataset.name, c.training.label) for c in cells(suite)}
+    assert pairs == {("sphere2", "short"), ("annuli", "short"), ("annuli", "long")}
+    with pytest.raises(SuiteError, match="no dataset is left"):
+        parse_suite(_variants(dataset=[{"name": "sphere2"}, {"name": "annuli"}],
+                              model={"name": "mlp", "datasets": ["sphere2"]},
+                              training={"iterations": 2, "datasets": ["annuli"]}))
