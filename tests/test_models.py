@@ -1,3 +1,5 @@
+import inspect
+
 import pytest
 import torch
 
@@ -128,3 +130,24 @@ def test_models_train_on_sphere2_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.05
+
+
+AUGMENTABLE = [n for n in MODELS.names() if "augment" in inspect.signature(MODELS.get(n)).parameters]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SolveSpec.label)
+@pytest.mark.parametrize("name", AUGMENTABLE)
+def test_augmented_models_pad_zeros_and_train(name, spec):
+    """ANODE (Dupont et al. 2019): ``augment`` appends zero dimensions / channels to the state."""
+    torch.manual_seed(0)
+    params = {**SMALL.get(name, {}), "augment": 2}
+    plain = MODELS.get(name)(_shape(name), 3, **SMALL.get(name, {}))
+    model = MODELS.get(name)(_shape(name), 3, **params)
+    x = torch.randn(4, *_shape(name))
+    z0, z0_plain = model.input_map(x), plain.input_map(x)
+    assert z0.shape[1] == z0_plain.shape[1] + 2  # dimensions (vectors) or channels (images)
+    assert torch.count_nonzero(z0[:, z0_plain.shape[1]:]) == 0  # the extra room starts at zero
+    logits, stats = model(x, spec)
+    assert logits.shape == (4, 3) and torch.isfinite(logits).all() and stats.status is Status.OK
+    logits.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.block.field.parameters())
