@@ -45,11 +45,28 @@ class FieldCalls:
             self._handle.remove()
 
 
+class _Held:
+    """What autograd stores in place of a saved tensor while the probe records."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+
 class SavedTensors:
-    """``with probe.recording(params): loss = ...`` then ``probe.mb``: megabytes autograd saved."""
+    """``with probe.recording(params): loss = ...``, then ``loss.backward()``, then
+    ``probe.release()``; ``probe.mb``: megabytes autograd saved for that backward pass.
+
+    A pack hook that keeps the tensor itself makes a reference cycle through the tensor's own
+    autograd node (an op that saves its output), which Python's collector cannot see: graph parts
+    the backward pass never visits (an adaptive solver's step-size control) would leak every
+    iteration. So the tensor sits in a holder, and :meth:`release` empties the holders once the
+    backward pass is done, which breaks every such cycle."""
 
     def __init__(self) -> None:
         self.bytes = 0
+        self._held: list[_Held] = []
 
     @property
     def mb(self) -> float:
@@ -57,17 +74,27 @@ class SavedTensors:
 
     @contextlib.contextmanager
     def recording(self, parameters: Iterator[torch.Tensor]) -> Iterator[SavedTensors]:
+        self.release()
         skip = {p.untyped_storage().data_ptr() for p in parameters}
         seen: set[int] = set()
         self.bytes = 0
 
-        def pack(t: torch.Tensor) -> torch.Tensor:
+        def pack(t: torch.Tensor) -> _Held:
             storage = t.untyped_storage()
             ptr = storage.data_ptr()
             if ptr not in skip and ptr not in seen:
                 seen.add(ptr)
                 self.bytes += storage.nbytes()
-            return t
+            held = _Held(t)
+            self._held.append(held)
+            return held
 
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda held: held.tensor):
             yield self
+
+    def release(self) -> None:
+        """After the backward pass: drop the recorded tensors (a later backward through this
+        graph is no longer possible)."""
+        for held in self._held:
+            held.tensor = None
+        self._held.clear()

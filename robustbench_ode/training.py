@@ -119,6 +119,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         opt.zero_grad(set_to_none=True)
         forward_calls = calls.calls
         loss.backward()
+        saved.release()
         loss_value = loss.item()
         row = {"iteration": it, "loss": loss_value,
                "accuracy": (logits.argmax(1) == y).float().mean().item(),
@@ -144,6 +145,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
                            "adaptation": controller.state() if controller is not None else None})
     bar.close()
     calls.close()
+    saved.release()
     if controller is not None:
         outcome.adapted, outcome.final_steps, outcome.final_tol = True, spec.steps, spec.rtol
     return outcome

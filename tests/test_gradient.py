@@ -70,3 +70,24 @@ def test_adjoint_needs_a_torchdiffeq_method_and_backprop_is_the_old_name():
     old = copy.deepcopy(SUITE)
     old["training"] = {"gradient": "backprop"}
     assert parse_suite(old).training[0].gradient == "autograd"
+
+
+def test_memory_probe_leaves_no_reference_cycle():
+    """A graph part the backward pass never visits (exp saves its own output) must be freed."""
+    import gc
+    import weakref
+
+    from robustbench_ode.gradient import SavedTensors
+
+    w = torch.randn(3, requires_grad=True)
+    probe = SavedTensors()
+    with probe.recording([w]):
+        side = torch.exp(w * 2)
+        loss = (w * torch.tanh(w)).sum()
+    assert probe.bytes > 0  # tanh's output and w * 2 were counted; w itself was not
+    ref = weakref.ref(side)
+    loss.backward()
+    probe.release()
+    del side
+    gc.collect()
+    assert ref() is None
