@@ -158,8 +158,11 @@ def build_model(cell: CellConfig, data: DataSplits) -> ODEClassifier:
     torch.manual_seed(cell.seed)
     factory = resolve(MODELS, cell.model.name)
     params = dict(cell.model.params)
-    if not cell.training.fast and "fast" in _parameters(factory):
+    accepted = _parameters(factory)
+    if not cell.training.fast and "fast" in accepted:
         params["fast"] = False  # training.fast: false switches every fast path off
+    if "times" in accepted:  # a trajectory model solves through the dataset's observation times
+        params["times"] = data.times
     model = factory(data.in_shape, data.n_classes, **params)
     if cell.model.checkpoint:
         model.load_state_dict(torch.load(cell.model.checkpoint, map_location="cpu", weights_only=True))

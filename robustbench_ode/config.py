@@ -47,12 +47,19 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Factory parameters the harness fills in from the data, never the suite (cell.build_model).
+PROVIDED = frozenset({"times"})
+
+
 def _params_model(registry: Registry, name: str, skip: int):
-    """A pydantic model of a factory's keyword parameters (after its ``skip`` leading ones)."""
+    """A pydantic model of a factory's keyword parameters (after its ``skip`` leading ones and
+    those in :data:`PROVIDED`)."""
     factory = resolve(registry, name)
     hints = typing.get_type_hints(factory, include_extras=True)
     fields = {}
     for p in list(inspect.signature(factory).parameters.values())[skip:]:
+        if p.name in PROVIDED:
+            continue
         ann = hints.get(p.name, Any)
         fields[p.name] = (ann, p.default if p.default is not inspect.Parameter.empty else ...)
     return create_model(f"{name}_params", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
@@ -270,6 +277,33 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
+def dataset_task(name: str) -> str:
+    """``classification`` or ``regression``, read off the factory (no data is generated)."""
+    return getattr(resolve(DATASETS, name), "task", "classification")
+
+
+def fits_trajectories(name: str) -> bool:
+    """A model whose factory takes the observation times fits trajectories (models/trajectory.py)."""
+    try:
+        return "times" in inspect.signature(resolve(MODELS, name)).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_task(suite: SuiteConfig) -> None:
+    """A classifier on trajectories or a trajectory model on labels cannot run: say so up front."""
+    task, data, model = dataset_task(suite.dataset.name), suite.dataset.name, suite.model.name
+    if fits_trajectories(model) and task != "regression":
+        raise SuiteError(f"model.name: model {model!r} fits trajectories; dataset {data!r} is a "
+                         "classification dataset (use a time-series dataset: lotka_volterra, van_der_pol)")
+    if not fits_trajectories(model) and task == "regression":
+        raise SuiteError(f"model.name: model {model!r} is a classifier; dataset {data!r} is a "
+                         "time-series regression dataset (use model 'trajectory')")
+    if task == "regression" and suite.training.adaptation is not None:
+        raise SuiteError("training.adaptation: adaptation compares accuracies; not available for "
+                         f"the regression dataset {data!r}")
+
+
 def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
     if not isinstance(data, dict):
         raise SuiteError(f"{source}: the suite must be a YAML mapping, got {type(data).__name__}")
@@ -277,6 +311,7 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
         suite = SuiteConfig.model_validate(data)
         suite.dataset.check_params("dataset")
         suite.model.check_params("model")
+        _check_task(suite)
     except ValidationError as exc:
         raise SuiteError(f"{source}: {format_validation_error(exc)}") from None
     except (SuiteError, UnknownNameError) as exc:

@@ -1,4 +1,5 @@
-"""The training loop: Adam on cross-entropy, one solve per iteration, a per-iteration log."""
+"""The training loop: Adam on cross-entropy (classification) or on the mean squared trajectory
+error (time-series regression), one solve per iteration, a per-iteration log."""
 
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
     every = getattr(cfg, "checkpoint_every", 0)
     batches, clock = HostBatches(data, cfg.batch_size, device), Clock(device)
     prepare_model(model, cfg)
+    regression = data.task == "regression"
     model.train()
     bar = tqdm(range(start, cfg.iterations), desc=desc, leave=False, disable=not progress, unit="it")
     for it in bar:
@@ -103,12 +105,18 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         clock.start()
         with autocast(cfg, device):
             logits, stats = model(x, spec)
-        loss = F.cross_entropy(logits.float(), y)
+        if regression:  # mean over samples, observation times and state dimensions
+            loss = F.mse_loss(logits.float(), y)
+        else:
+            loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         loss_value = loss.item()
-        row = {"iteration": it, "loss": loss_value,
-               "accuracy": (logits.argmax(1) == y).float().mean().item(),
+        if regression:
+            scores = {"accuracy": math.nan, "mse": loss_value}
+        else:
+            scores = {"accuracy": (logits.argmax(1) == y).float().mean().item()}
+        row = {"iteration": it, "loss": loss_value, **scores,
                "nfe": stats.nfe, "steps": stats.steps, "solve_status": stats.status.value, **check}
         if not math.isfinite(loss_value) or stats.status is not Status.OK:
             row["seconds"] = clock.stop()

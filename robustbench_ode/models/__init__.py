@@ -4,6 +4,7 @@ from .catalog import BUILTIN_MODELS, MODELS
 from .classifier import AugmentChannels, ODEBlock, ODEClassifier, Reshape, SolveSpec, init_weights
 from .elliptic_fan import EllipticFan, elliptic_fan
 from .fields import MLP, OttConv1d, OttConv2d
+from .trajectory import TrajectoryModel, allocate_steps, trajectory
 
 
 def register_all() -> None:
@@ -13,7 +14,12 @@ def register_all() -> None:
     if "elliptic_fan" not in MODELS:
         MODELS.register("elliptic_fan", elliptic_fan,
                         "2-D rotation on concentric ellipses, speed growing with radius; exact flow")
+    if "trajectory" not in MODELS:
+        MODELS.register("trajectory", trajectory,
+                        "latent-free MLP field on the observed state, solved through the observation "
+                        "times; time-series regression")
 
 
 __all__ = ["MLP", "MODELS", "AugmentChannels", "EllipticFan", "ODEBlock", "ODEClassifier", "OttConv1d",
-           "OttConv2d", "Reshape", "SolveSpec", "init_weights", "register_all"]
+           "OttConv2d", "Reshape", "SolveSpec", "TrajectoryModel", "allocate_steps", "init_weights",
+           "register_all", "trajectory"]
