@@ -92,9 +92,11 @@ def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
     if df.empty:
         return None
     value, label = score(df)
-    # accuracy on its fixed [0, 1] scale; trajectory errors on a log scale of their own range
+    # accuracy on its fixed [0, 1] scale; trajectory errors on a log scale spanning every panel
+    # (one colour bar serves them all)
     scale = (dict(vmin=0.0, vmax=1.0, fmt=".2f") if value == "accuracy"
-             else dict(norm=LogNorm(), fmt=".1e", cbar_kws={"label": label}))
+             else dict(norm=LogNorm(df[value].min(), df[value].max()), fmt=".1e",
+                       cbar_kws={"label": label}))
     df["train"] = [f"{s} {int(n)}" for s, n in zip(df.train_solver, df.train_steps)]
     solvers = list(dict.fromkeys(df["test_solver"]))
     fig, axes = plt.subplots(1, len(solvers), figsize=(1.2 + 3.6 * len(solvers), 0.6 + 0.45 *
