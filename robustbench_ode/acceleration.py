@@ -99,11 +99,13 @@ class Clock:
         return torch.cuda.max_memory_allocated(self.device) / 2**20 if self.cuda else None
 
 
-def throughput_summary(logs: list[list[dict[str, Any]]], batch_size: int) -> dict[str, Any]:
-    """Images/s over all timed iterations of a run and the largest peak GPU memory, for meta.json."""
-    rows = [r for log in logs for r in log if r.get("seconds")]
-    seconds = sum(r["seconds"] for r in rows)
-    peaks = [r["peak_gpu_mb"] for r in rows if r.get("peak_gpu_mb") is not None]
+def throughput_summary(logs: list[tuple[list[dict[str, Any]], int]]) -> dict[str, Any]:
+    """Images/s over all timed iterations of a run and the largest peak GPU memory, for meta.json.
+    ``logs``: each training log with its batch size."""
+    rows = [(r, batch) for log, batch in logs for r in log if r.get("seconds")]
+    seconds = sum(r["seconds"] for r, _ in rows)
+    images = sum(batch for _, batch in rows)
+    peaks = [r["peak_gpu_mb"] for r, _ in rows if r.get("peak_gpu_mb") is not None]
     return {"train_iterations": len(rows), "train_seconds": round(seconds, 3),
-            "train_images_per_s": round(len(rows) * batch_size / seconds, 1) if seconds else None,
+            "train_images_per_s": round(images / seconds, 1) if seconds else None,
             "peak_gpu_mb": round(max(peaks), 1) if peaks else None}

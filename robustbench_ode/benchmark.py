@@ -75,12 +75,12 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     data = _as_data(test_data)
     net = as_classifier(model).to(device)
     entries = [TestEntry(**e) for e in (DEFAULT_GRID if grid is None else grid)]
-    train_cfg = SimpleNamespace(solver=train["solver"], steps=train.get("steps"), tol=train.get("tol"))
+    train_cfg = SimpleNamespace(solver=train["solver"], steps=train.get("steps"), tol=train.get("tol"),
+                                training=SimpleNamespace(max_steps=max_steps))
     if (train_cfg.steps is None) == (train_cfg.tol is None):
         raise ValueError("train: give exactly one of steps, tol")
     # test_points reads only these attributes of a suite and a cell.
-    suite = SimpleNamespace(training=SimpleNamespace(max_steps=max_steps), test=entries,
-                            reference=ReferenceConfig(**(reference or {})))
+    suite = SimpleNamespace(test=entries, reference=ReferenceConfig(**(reference or {})))
     points = test_points(suite, train_cfg)
     ident = {"cell": name, "dataset": name, "model": type(model).__name__, "seed": 0,
              "train_solver": train_cfg.solver, "train_steps": train_cfg.steps,

@@ -59,13 +59,15 @@ class CellConfig(BaseModel):
 
     def label(self) -> str:
         cfg = f"steps={self.steps}" if self.steps is not None else f"tol={self.tol:g}"
-        return f"{self.dataset.name}/{self.model.name} {self.solver} {cfg} seed={self.seed}"
+        training = f" [{self.training.label}]" if self.training.label else ""
+        return (f"{self.dataset.display}/{self.model.display}{training} {self.solver} {cfg} "
+                f"seed={self.seed}")
 
     def columns(self) -> dict[str, Any]:
         """The identifying columns every result row of this cell carries."""
-        return {"cell": self.key, "dataset": self.dataset.name, "model": self.model.name,
-                "seed": self.seed, "train_solver": self.solver, "train_steps": self.steps,
-                "train_tol": self.tol}
+        return {"cell": self.key, "dataset": self.dataset.display, "model": self.model.display,
+                "training": self.training.display, "seed": self.seed, "train_solver": self.solver,
+                "train_steps": self.steps, "train_tol": self.tol}
 
 
 @dataclass(frozen=True)
@@ -78,18 +80,19 @@ class TestPoint:
 
 def cells(suite: SuiteConfig) -> list[CellConfig]:
     out = []
-    for entry in suite.train.grid:
-        for value in entry.steps or entry.tol:
-            for seed in suite.train.seeds:
-                kw = {"steps": value} if entry.steps else {"tol": value}
-                out.append(CellConfig(dataset=suite.dataset, model=suite.model,
-                                      training=suite.training, solver=entry.solver, seed=seed, **kw))
+    for dataset, model, training in suite.pairs():
+        for entry in suite.train.grid:
+            for value in entry.steps or entry.tol:
+                for seed in suite.train.seeds:
+                    kw = {"steps": value} if entry.steps else {"tol": value}
+                    out.append(CellConfig(dataset=dataset, model=model, training=training,
+                                          solver=entry.solver, seed=seed, **kw))
     return out
 
 
 def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
     """The suite's test grid resolved for one cell; the train configuration always comes first."""
-    mx = suite.training.max_steps
+    mx = cell.training.max_steps
     points = [TestPoint(SolveSpec(cell.solver, cell.steps, cell.tol, cell.tol, mx), None, True)]
     for entry in suite.test:
         if entry.steps:
@@ -106,7 +109,7 @@ def test_points(suite: SuiteConfig, cell: CellConfig) -> list[TestPoint]:
         elif not (entry.steps or entry.step_factors or entry.tol or entry.tol_factors):
             points.append(TestPoint(SolveSpec(entry.solver, max_steps=mx)))  # gridless: exact
     ref = reference_spec(suite.reference.solver, suite.reference.tol, mx)
-    if getattr(suite.training, "adaptation", None):
+    if getattr(cell.training, "adaptation", None):
         # adapted cells dedupe after training (adapted_points), when the factor points are final
         return points + [TestPoint(ref, None, False, True)]
     return mark_reference(_unique(points), ref)

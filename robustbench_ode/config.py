@@ -102,11 +102,33 @@ class _Named(BaseModel):
         return dict(self.model_extra or {})
 
 
+Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.+-]+$", max_length=60)]
+
+
+def _drop_none(data: dict, keys: tuple[str, ...]) -> dict:
+    # Optional naming fields stay out of the dump (and so out of every cell key) until set.
+    for k in keys:
+        if data.get(k) is None:
+            data.pop(k, None)
+    return data
+
+
 class DatasetConfig(_Named):
     _registry = DATASETS
     _skip = 1  # seed
     # Which seed generates the data: the cell's seed (default) or a fixed one for every cell.
     data_seed: int | None = Field(default=None, ge=0)
+    # The name in the tables' ``dataset`` column (default: ``name``); needed when a suite lists the
+    # same dataset twice with different parameters.
+    label: Label | None = None
+
+    @pydantic.model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _drop_none(handler(self), ("label",))
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
 
 
 class ModelConfig(_Named):
@@ -114,6 +136,19 @@ class ModelConfig(_Named):
     _skip = 2  # in_shape, n_classes
     # A state_dict file (torch.save): test this trained model on the grid instead of training one.
     checkpoint: str | None = None
+    # The name in the tables' ``model`` column (default: ``name``), e.g. node / anode for two
+    # entries of the same family.
+    label: Label | None = None
+    # Pair this model only with these datasets (their labels or names); default: every dataset.
+    datasets: list[str] | None = Field(default=None, min_length=1)
+
+    @pydantic.model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _drop_none(handler(self), ("label", "datasets"))
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
 
 
 class TrainingConfig(_Frozen):
@@ -121,7 +156,9 @@ class TrainingConfig(_Frozen):
     batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 128
     lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
     weight_decay: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
-    gradient: Literal["backprop", "adjoint"] = "backprop"
+    # autograd: backpropagate through the solver's operations; adjoint: torchdiffeq's adjoint ODE
+    # (memory independent of the step count, more field evaluations; gradient.py measures both)
+    gradient: Literal["autograd", "adjoint"] = "autograd"
     max_steps: Annotated[int, Field(gt=0, le=10_000_000)] = 10_000  # for adaptive solves
     eval_batch_size: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
     # The fast GPU path (acceleration.py); all off by default. Testing always runs in fp32.
@@ -140,14 +177,23 @@ class TrainingConfig(_Frozen):
     # so it is not part of the cell key.
     fast: bool = True
     adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
+    # The name in the tables' ``training`` column when a suite lists several trainings.
+    label: Label | None = None
+
+    @field_validator("gradient", mode="before")
+    @classmethod
+    def _old_name(cls, v):
+        return "autograd" if v == "backprop" else v  # the name suites used before 0.2
 
     @pydantic.model_serializer(mode="wrap")
-    def _drop_unset_adaptation(self, handler):
-        # Without adaptation the dump (and so every cell key) stays what it was before the field.
-        data = handler(self)
-        if data.get("adaptation") is None:
-            data.pop("adaptation", None)
-        return data
+    def _drop_unset(self, handler):
+        # Unset optional fields stay out of the dump, so every cell key stays what it was before
+        # the field existed.
+        return _drop_none(handler(self), ("adaptation", "label"))
+
+    @property
+    def display(self) -> str:
+        return self.label or "default"
 
 
 class _SolverEntry(_Frozen):
@@ -227,20 +273,53 @@ class ReferenceConfig(_Frozen):
         return v
 
 
+AXES = ("dataset", "model", "training")  # each one entry or a list of entries: the grid's product
+
+
 class SuiteConfig(_Frozen):
+    """``dataset``, ``model`` and ``training`` each take one entry or a list; the suite's cells are
+    the product of the lists (a model's ``datasets`` narrows its pairs) x train grid x seeds."""
+
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)]
     description: str = ""
-    dataset: DatasetConfig
-    model: ModelConfig
-    training: TrainingConfig = TrainingConfig()
+    dataset: list[DatasetConfig] = Field(min_length=1, max_length=100)
+    model: list[ModelConfig] = Field(min_length=1, max_length=100)
+    training: list[TrainingConfig] = Field(default=[TrainingConfig()], min_length=1, max_length=100)
     train: TrainGrid
     test: list[TestEntry] = Field(min_length=1)
     reference: ReferenceConfig = ReferenceConfig()
 
+    @field_validator(*AXES, mode="before")
+    @classmethod
+    def _one_or_list(cls, v):
+        return [v] if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _distinct_names(self):
+        for axis in AXES:
+            names = [e.display for e in getattr(self, axis)]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"{axis}: {len(names)} entries, {twice[0]!r} names more than one: "
+                                 f"give each a distinct label")
+        known = [d.display for d in self.dataset]
+        for i, m in enumerate(self.model):
+            for d in m.datasets or []:
+                if d not in known:
+                    raise ValueError(f"model.{i}.datasets: unknown dataset {d!r} "
+                                     f"(this suite's: {', '.join(known)})")
+        return self
+
+    def pairs(self) -> list[tuple[DatasetConfig, ModelConfig, TrainingConfig]]:
+        """The (dataset, model, training) combinations this suite trains, in file order."""
+        return [(d, m, t) for d in self.dataset for m in self.model for t in self.training
+                if m.datasets is None or d.display in m.datasets]
+
     @model_validator(mode="after")
     def _not_absurd(self):
         # every list is bounded on its own, their product is not: a typo can ask for a year of work
-        n_cells = len(self.train.seeds) * sum(len(e.steps or e.tol or []) for e in self.train.grid)
+        n_cells = len(self.pairs()) * len(self.train.seeds) * sum(
+            len(e.steps or e.tol or []) for e in self.train.grid)
         if n_cells > MAX_CELLS:
             raise ValueError(f"train: {n_cells} cells (seeds x grid values), at most {MAX_CELLS}")
         n_tests = sum(len(e.steps or e.step_factors or e.tol or e.tol_factors or []) for e in self.test)
@@ -249,12 +328,24 @@ class SuiteConfig(_Frozen):
         return self
 
     @model_validator(mode="after")
+    def _differentiable(self):
+        for training in self.training:
+            for i, entry in enumerate(self.train.grid if training.gradient == "adjoint" else []):
+                solver = SOLVERS.get(entry.solver)
+                if solver.torchdiffeq_method is None:
+                    twin = " (rk4_38 is torchdiffeq's rk4)" if entry.solver == "rk4" else ""
+                    raise ValueError(f"training.gradient (train.grid.{i}.solver): adjoint needs a "
+                                     f"method torchdiffeq has; {entry.solver!r} has none{twin}")
+        return self
+
+    @model_validator(mode="after")
     def _adaptable(self):
-        adaptation = self.training.adaptation
-        for i, entry in enumerate(self.train.grid if adaptation else []):
-            why = adaptation.incompatibility(entry.solver)
-            if why:
-                raise ValueError(f"training.adaptation.mode (train.grid.{i}): {why}")
+        for training in self.training:
+            adaptation = training.adaptation
+            for i, entry in enumerate(self.train.grid if adaptation else []):
+                why = adaptation.incompatibility(entry.solver)
+                if why:
+                    raise ValueError(f"training.adaptation.mode (train.grid.{i}): {why}")
         return self
 
 
@@ -262,9 +353,14 @@ def _loc(err: dict) -> str:
     return ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
 
 
-def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+def format_validation_error(exc: ValidationError, prefix: str = "",
+                            single: tuple[str, ...] = ()) -> str:
+    """One line for all of ``exc``'s errors. ``single``: axes the file gave as one mapping, which
+    the config holds as a one-entry list: their errors say ``model.name``, not ``model.0.name``."""
     parts = []
     for err in exc.errors():
+        if err["loc"][:1] and err["loc"][0] in single and err["loc"][1:2] == (0,):
+            err = {**err, "loc": err["loc"][:1] + err["loc"][2:]}
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -290,30 +386,37 @@ def fits_trajectories(name: str) -> bool:
         return False
 
 
-def _check_task(suite: SuiteConfig) -> None:
-    """A classifier on trajectories or a trajectory model on labels cannot run: say so up front."""
-    task, data, model = dataset_task(suite.dataset.name), suite.dataset.name, suite.model.name
-    if fits_trajectories(model) and task != "regression":
-        raise SuiteError(f"model.name: model {model!r} fits trajectories; dataset {data!r} is a "
-                         "classification dataset (use a time-series dataset: lotka_volterra, van_der_pol)")
-    if not fits_trajectories(model) and task == "regression":
-        raise SuiteError(f"model.name: model {model!r} is a classifier; dataset {data!r} is a "
-                         "time-series regression dataset (use model 'trajectory')")
-    if task == "regression" and suite.training.adaptation is not None:
-        raise SuiteError("training.adaptation: adaptation compares accuracies; not available for "
-                         f"the regression dataset {data!r}")
+def _check_task(suite: SuiteConfig, single: tuple[str, ...] = ()) -> None:
+    """A classifier on trajectories or a trajectory model on labels cannot run: say so up front,
+    for every (dataset, model, training) the suite pairs."""
+    for dataset, model, training in suite.pairs():
+        i = next(k for k, m in enumerate(suite.model) if m is model)
+        where = "model.name" if "model" in single else f"model.{i}.name"
+        task, data, name = dataset_task(dataset.name), dataset.display, model.name
+        if fits_trajectories(name) and task != "regression":
+            raise SuiteError(f"{where}: model {name!r} fits trajectories; dataset {data!r} is a "
+                             "classification dataset (use a time-series dataset: lotka_volterra, "
+                             "van_der_pol)")
+        if not fits_trajectories(name) and task == "regression":
+            raise SuiteError(f"{where}: model {name!r} is a classifier; dataset {data!r} is a "
+                             "time-series regression dataset (use model 'trajectory')")
+        if task == "regression" and training.adaptation is not None:
+            raise SuiteError("training.adaptation: adaptation compares accuracies; not available for "
+                             f"the regression dataset {data!r}")
 
 
 def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
     if not isinstance(data, dict):
         raise SuiteError(f"{source}: the suite must be a YAML mapping, got {type(data).__name__}")
+    single = tuple(k for k in AXES if isinstance(data.get(k), dict))
     try:
         suite = SuiteConfig.model_validate(data)
-        suite.dataset.check_params("dataset")
-        suite.model.check_params("model")
-        _check_task(suite)
+        for axis in ("dataset", "model"):
+            for i, entry in enumerate(getattr(suite, axis)):
+                entry.check_params(axis if axis in single else f"{axis}.{i}")
+        _check_task(suite, single)
     except ValidationError as exc:
-        raise SuiteError(f"{source}: {format_validation_error(exc)}") from None
+        raise SuiteError(f"{source}: {format_validation_error(exc, single=single)}") from None
     except (SuiteError, UnknownNameError) as exc:
         raise SuiteError(f"{source}: {exc}") from None
     return suite

@@ -29,7 +29,7 @@ import pandas as pd
 from .solvers import SOLVERS
 from .tables import is_regression
 
-KEYS = ["dataset", "model", "train_solver"]
+KEYS = ["dataset", "model", "training", "train_solver"]
 COLUMNS = KEYS + ["critical_steps", "critical_steps_mean", "critical_steps_std", "critical_steps_min",
                   "critical_steps_max", "critical_seeds", "swept_steps", "critical_tol"]
 
@@ -38,9 +38,15 @@ def _order(name: str) -> int:
     return SOLVERS.get(name).order if name in SOLVERS else -1
 
 
+def _named(results: pd.DataFrame) -> pd.DataFrame:
+    # tables from before suites could list trainings have a single, unnamed one
+    return results if "training" in results.columns else results.assign(training="default")
+
+
 def cell_drops(results: pd.DataFrame) -> pd.DataFrame:
     """One row per fixed-step, non-adapted cell with status ok: its largest accuracy drop over the
     checks (NaN when the suite tested none of them)."""
+    results = _named(results)
     df = results[(results["status"] == "ok") & results["train_steps"].notna()
                  & results["train_tol"].isna()]
     if "adapted" in df.columns:
@@ -51,7 +57,8 @@ def cell_drops(results: pd.DataFrame) -> pd.DataFrame:
         if train.empty:
             continue
         base = float(train["accuracy"].iloc[0])
-        solver, steps = ident[2], int(ident[4])
+        named = dict(zip(KEYS + ["seed", "train_steps"], ident))
+        solver, steps = named["train_solver"], int(named["train_steps"])
         same = part[(part["test_solver"] == solver) & part["test_steps"].isin([2 * steps, 4 * steps])]
         higher = part[(part["test_solver"].map(_order) > _order(solver)) & part["test_steps"].notna()
                       & (part["test_steps"] >= steps)]
@@ -121,6 +128,7 @@ def adapted_vs_critical(results: pd.DataFrame, critical: pd.DataFrame, check_sol
     """Per adapted cell: its final step count, its train-configuration accuracy, its accuracy with
     ``check_solver`` at ``factor`` x the final steps, the drop, and the ratio of the final step count
     to the grid-searched critical one (the issue's acceptance measures)."""
+    results, critical = _named(results), _named(critical)
     df = results[results["adapted"].fillna(False).astype(bool) & (results["status"] == "ok")]
     rows = []
     for (_cell, *ident, seed), part in df.groupby(["cell"] + KEYS + ["seed"], sort=False):

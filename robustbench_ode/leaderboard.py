@@ -14,7 +14,7 @@ import pandas as pd
 from .regression import load_table
 from .summary import summarize
 
-CONFIG = ["dataset", "run", "model", "train_solver", "train_steps", "train_tol"]
+CONFIG = ["dataset", "run", "model", "training", "train_solver", "train_steps", "train_tol"]
 NUMBERS = ["acc_ref", "ode_gap", "acc_train", "worst_drop", "drift", "nfe_train", "nfe_ref"]
 
 

@@ -66,15 +66,25 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
     return path
 
 
+# Axes a suite can list several entries of: named in the labels only when they vary.
+_VARIANTS = ("dataset", "model", "training")
+
+
 def _train_label(df: pd.DataFrame) -> list[str]:
-    return [f"{s} {int(n)}" if pd.notna(n) else f"{s} tol {t:g}"
-            for s, n, t in zip(df.train_solver, df.train_steps, df.train_tol)]
+    labels = [f"{s} {int(n)}" if pd.notna(n) else f"{s} tol {t:g}"
+              for s, n, t in zip(df.train_solver, df.train_steps, df.train_tol)]
+    varying = [c for c in _VARIANTS if c in df.columns and df[c].nunique() > 1]
+    if varying:
+        prefix = df[varying].astype(str).agg("/".join, axis=1)
+        labels = [f"{p}: {label}" for p, label in zip(prefix, labels)]
+    return labels
 
 
 def _train_order(df: pd.DataFrame) -> list[str]:
     """Train configurations in numeric order (2 before 128), not string order."""
     keys = df.assign(train=_train_label(df)).drop_duplicates("train")
-    return keys.sort_values(["train_solver", "train_steps", "train_tol"])["train"].tolist()
+    by = [c for c in _VARIANTS if c in df.columns] + ["train_solver", "train_steps", "train_tol"]
+    return keys.sort_values(by)["train"].tolist()
 
 
 def _save(fig, path: Path) -> Path:
@@ -97,11 +107,11 @@ def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
     scale = (dict(vmin=0.0, vmax=1.0, fmt=".2f") if value == "accuracy"
              else dict(norm=LogNorm(df[value].min(), df[value].max()), fmt=".1e",
                        cbar_kws={"label": label}))
-    df["train"] = [f"{s} {int(n)}" for s, n in zip(df.train_solver, df.train_steps)]
+    df["train"] = _train_label(df)
     solvers = list(dict.fromkeys(df["test_solver"]))
     fig, axes = plt.subplots(1, len(solvers), figsize=(1.2 + 3.6 * len(solvers), 0.6 + 0.45 *
                                                         df["train"].nunique() + 1.5), squeeze=False)
-    order = df.sort_values(["train_solver", "train_steps"])["train"].drop_duplicates().tolist()
+    order = _train_order(df)
     for ax, solver in zip(axes[0], solvers):
         grid = (df[df["test_solver"] == solver].astype({"test_steps": int})
                 .pivot_table(index="train", columns="test_steps", values=value, aggfunc="mean")
@@ -123,7 +133,7 @@ def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
     df["train"] = _train_label(df)
     regression = score(df)[0] == "mse"
     df["error"] = df["mse"] if regression else 1.0 - df["accuracy"]
-    trains = df.sort_values(["train_solver", "train_steps", "train_tol"])["train"].drop_duplicates()
+    trains = pd.Series(_train_order(df))
     n = len(trains)
     cols = min(n, 4)
     rows = -(-n // cols)

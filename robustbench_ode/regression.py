@@ -24,7 +24,7 @@ import pandas as pd
 from .status import Status
 from .tables import read_results
 
-KEY = ["dataset", "model", "seed", "train_solver", "train_steps", "train_tol", "test_solver",
+KEY = ["dataset", "model", "training", "seed", "train_solver", "train_steps", "train_tol", "test_solver",
        "test_steps", "test_tol"]
 
 

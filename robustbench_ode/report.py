@@ -29,14 +29,13 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 """
 
 # Shown in the summary table of the report (the CSV keeps every column).
-_SUMMARY_SHOWN = ["dataset", "model", "train_solver", "train_steps", "train_tol", "seed",
+_SUMMARY_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
                   "train_status", "acc_train", "acc_ref", "ode_gap", "worst_drop", "nfe_train",
                   "nfe_ref", "drift", "n_failed"]
 # For time-series regression suites the accuracy columns are empty: the mse columns replace them.
-_REGRESSION_SHOWN = ["dataset", "model", "train_solver", "train_steps", "train_tol", "seed",
-                     "train_status", "mse_train", "mse_ref", "mse_ref_ratio", "mse_worst",
-                     "mse_worst_ratio",
-                     "nfe_train", "nfe_ref", "drift", "n_failed"]
+_REGRESSION_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol",
+                     "seed", "train_status", "mse_train", "mse_ref", "mse_ref_ratio", "mse_worst",
+                     "mse_worst_ratio", "nfe_train", "nfe_ref", "drift", "n_failed"]
 
 _PLOTS = [
     ("accuracy_vs_steps.png", "Accuracy against test steps", "results", plots.accuracy_vs_test_steps),

@@ -112,7 +112,7 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
     meta.update(finished=now(), cells=len(todo), failed_cells=len(report.failed),
                 trained=len(report.trained), retested=len(report.retested), loaded=len(report.loaded),
                 plots=[plot.name] if plot else [],
-                **throughput_summary([r.log for r in report.results], suite.training.batch_size))
+                **throughput_summary([(r.log, r.cell.training.batch_size) for r in report.results]))
     _write_json(out_dir / "meta.json", meta)
     write_report_safely(out_dir)
     return report

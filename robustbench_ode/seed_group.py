@@ -11,7 +11,7 @@ stacked parameters takes each seed's own steps. Each seed's result equals its se
 float rounding (tests/test_fast_paths.py). Afterwards every cell is unstacked, tested and stored
 exactly as if it had trained alone.
 
-Only fixed-step, backprop, non-adapted training of models whose field has a stacked form (``OttConv1d``'s
+Only fixed-step, autograd, non-adapted training of models whose field has a stacked form (``OttConv1d``'s
 fast path and ``MLP``) is grouped, with ``training.fast`` on; everything else runs per seed.
 A group writes no mid-training checkpoints (a killed group retrains from the start); a cell that
 already has a checkpoint from an earlier run is not grouped, so it resumes as before.
@@ -192,7 +192,7 @@ def group_key(job: CellJob) -> str | None:
     cell, cfg = job.cell, job.cell.training
     if (job.retest or not cfg.fast or cell.steps is None
             or not isinstance(SOLVERS.get(cell.solver), FixedStepSolver)
-            or cfg.gradient != "backprop"
+            or cfg.gradient != "autograd"
             or cfg.amp or cfg.compile or cfg.channels_last or cfg.adaptation is not None
             or cell.model.checkpoint or cell.model.name not in GROUPABLE_MODELS):
         return None

@@ -41,7 +41,7 @@ import pandas as pd
 from .status import Status
 
 # The columns that identify a trained model, in the order they lead the summary.
-ID_COLUMNS = ["dataset", "model", "train_solver", "train_steps", "train_tol", "seed"]
+ID_COLUMNS = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed"]
 
 NAN = float("nan")
 

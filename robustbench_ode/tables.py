@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 # The leading columns, in order; any others follow.
-RESULT_COLUMNS = ["dataset", "model", "seed", "train_solver", "train_steps", "train_tol",
+RESULT_COLUMNS = ["dataset", "model", "training", "seed", "train_solver", "train_steps", "train_tol",
                   "test_solver", "test_steps", "test_tol", "accuracy", "mse", "loss", "nfe", "status"]
 INT_COLUMNS = ["seed", "train_steps", "test_steps"]
 
@@ -24,6 +24,8 @@ def results_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for col in RESULT_COLUMNS:
         if col not in df.columns:
             df[col] = pd.NA
+    # tables written before suites could list trainings have one, unnamed
+    df["training"] = df["training"].fillna("default")
     for col in INT_COLUMNS:
         df[col] = pd.to_numeric(df[col]).astype("Int64")  # nullable: fixed rows have no tol
     for col in ("train_tol", "test_tol", "accuracy", "mse", "loss", "nfe"):
@@ -43,7 +45,7 @@ def training_frame(cells_logs: Iterable[tuple[dict[str, Any], list[dict[str, Any
     if not frames:
         return pd.DataFrame()
     df = pd.concat(frames, ignore_index=True)
-    first = [c for c in ("cell", "dataset", "model", "seed", "train_solver", "train_steps",
+    first = [c for c in ("cell", "dataset", "model", "training", "seed", "train_solver", "train_steps",
                          "train_tol", "iteration") if c in df.columns]
     for col in ("train_steps", "seed"):
         df[col] = pd.to_numeric(df[col]).astype("Int64")

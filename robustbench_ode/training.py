@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from .acceleration import Clock, HostBatches, autocast, memory_format, prepare_model
 from .config import TrainingConfig
 from .datasets import DataSplits
+from .gradient import FieldCalls, SavedTensors
 from .models import ODEClassifier, SolveSpec
 from .status import Status
 
@@ -78,6 +79,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         outcome.log, start = list(resume["log"]), int(resume["iteration"])
     every = getattr(cfg, "checkpoint_every", 0)
     batches, clock = HostBatches(data, cfg.batch_size, device), Clock(device)
+    calls, saved = FieldCalls(model), SavedTensors()
     prepare_model(model, cfg)
     regression = data.task == "regression"
     model.train()
@@ -103,13 +105,14 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
             spec = controller.spec()
             check.update(steps_in_force=spec.steps, tol_in_force=spec.rtol)
         clock.start()
-        with autocast(cfg, device):
+        with autocast(cfg, device), saved.recording(model.parameters()):
             logits, stats = model(x, spec)
-        if regression:  # mean over samples, observation times and state dimensions
-            loss = F.mse_loss(logits.float(), y)
-        else:
-            loss = F.cross_entropy(logits.float(), y)
+            if regression:  # mean over samples, observation times and state dimensions
+                loss = F.mse_loss(logits.float(), y)
+            else:
+                loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
+        forward_calls = calls.calls
         loss.backward()
         loss_value = loss.item()
         if regression:
@@ -117,7 +120,8 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         else:
             scores = {"accuracy": (logits.argmax(1) == y).float().mean().item()}
         row = {"iteration": it, "loss": loss_value, **scores,
-               "nfe": stats.nfe, "steps": stats.steps, "solve_status": stats.status.value, **check}
+               "nfe": stats.nfe, "nfe_backward": calls.since(forward_calls), "steps": stats.steps,
+               "saved_mb": saved.mb, "solve_status": stats.status.value, **check}
         if not math.isfinite(loss_value) or stats.status is not Status.OK:
             row["seconds"] = clock.stop()
             outcome.log.append(row)
@@ -137,6 +141,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
                            "stream": stream.state(), "log": outcome.log,
                            "adaptation": controller.state() if controller is not None else None})
     bar.close()
+    calls.close()
     if controller is not None:
         outcome.adapted, outcome.final_steps, outcome.final_tol = True, spec.steps, spec.rtol
     return outcome

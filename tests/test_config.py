@@ -69,8 +69,8 @@ def test_bad_suites_name_the_key(mutate, expected):
 
 def test_params_defaults_are_filled_in():
     suite = parse_suite(copy.deepcopy(BASE))
-    assert suite.model.params["time_input"] is False
-    assert suite.dataset.params == {"n_train": 100, "n_test": 50}
+    assert suite.model[0].params["time_input"] is False
+    assert suite.dataset[0].params == {"n_train": 100, "n_test": 50}
 
 
 def test_grid_expansion_and_factors():
@@ -101,3 +101,55 @@ def test_cell_key_is_stable_and_content_based():
     renamed = copy.deepcopy(BASE)
     renamed["name"] = "other_name"  # the suite's name does not change what a cell computes
     assert cells(parse_suite(renamed))[0].key == a.key
+
+
+def _variants(**axes):
+    data = copy.deepcopy(BASE)
+    data["train"] = {"seeds": [0], "grid": [{"solver": "euler", "steps": [2]}]}
+    data.update(axes)
+    return data
+
+
+def test_listed_axes_are_a_product_with_labels_in_the_columns():
+    suite = parse_suite(_variants(
+        dataset=[{"name": "sphere2", "n_train": 100, "n_test": 50}, {"name": "annuli"}],
+        model=[{"name": "mlp", "label": "node"}, {"name": "mlp", "augment": 2, "label": "anode"}],
+        training=[{"iterations": 2}, {"iterations": 2, "gradient": "adjoint", "label": "adj"}]))
+    todo = cells(suite)
+    assert len(todo) == 2 * 2 * 2 and len({c.key for c in todo}) == 8
+    seen = {(c.columns()["dataset"], c.columns()["model"], c.columns()["training"]) for c in todo}
+    assert ("annuli", "anode", "adj") in seen and ("sphere2", "node", "default") in seen
+    anode = next(c for c in todo if c.model.label == "anode")
+    assert anode.model.params["augment"] == 2
+
+
+def test_a_model_can_be_narrowed_to_some_datasets():
+    suite = parse_suite(_variants(
+        dataset=[{"name": "sphere2"}, {"name": "annuli"}],
+        model=[{"name": "mlp"}, {"name": "ott_conv1d", "datasets": ["sphere2"]}]))
+    pairs = {(c.dataset.name, c.model.name) for c in cells(suite)}
+    assert pairs == {("sphere2", "mlp"), ("annuli", "mlp"), ("sphere2", "ott_conv1d")}
+
+
+@pytest.mark.parametrize("axes, expected", [
+    ({"model": [{"name": "mlp"}, {"name": "mlp", "augment": 2}]},
+     "model: 2 entries, 'mlp' names more than one: give each a distinct label"),
+    ({"model": [{"name": "mlp"}, {"name": "mlp", "widht": 2, "label": "b"}]}, "model.1.widht: unknown key"),
+    ({"model": [{"name": "mlp", "datasets": ["moons"]}]}, "model.0.datasets: unknown dataset 'moons'"),
+    ({"training": [{"iterations": 2}, {"iterations": 3}]}, "training: 2 entries, 'default'"),
+    ({"training": [{"iterations": 0, "label": "x"}]}, "training.0.iterations"),
+    ({"model": {"name": "mlp", "label": "has space"}}, "model.label"),
+    ({"model": []}, "model: List should have at least 1 item"),
+])
+def test_bad_listed_axes_name_the_key(axes, expected):
+    with pytest.raises(SuiteError) as err:
+        parse_suite(_variants(**axes))
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unset_labels_leave_cell_keys_alone():
+    plain = cells(parse_suite(copy.deepcopy(BASE)))[0]
+    assert "label" not in plain.model_dump()["model"] and "label" not in plain.model_dump()["training"]
+    labelled = copy.deepcopy(BASE)
+    labelled["model"]["label"] = "mine"
+    assert cells(parse_suite(labelled))[0].key != plain.key  # a label names the cell's rows

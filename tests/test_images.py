@@ -135,7 +135,7 @@ def test_training_path_logs_throughput(fast):
         "training": {"iterations": 3, "batch_size": 16, "eval_batch_size": 200, **fast},
         "train": {"grid": [{"solver": "euler", "steps": [2]}]},
         "test": [{"solver": "euler", "steps": [4]}]})
-    cell = cells.CellConfig(dataset=suite.dataset, model=suite.model, training=suite.training,
+    cell = cells.CellConfig(dataset=suite.dataset[0], model=suite.model[0], training=suite.training[0],
                       solver="euler", steps=2)
     res = cells.run_cell(cell, cells.test_points(suite, cell))
     assert res.status is rb.Status.OK and len(res.log) == 3
@@ -146,7 +146,7 @@ def test_training_path_logs_throughput(fast):
 @pytest.mark.parametrize("suite", ["cifar10", "fashion_mnist", "digits"])
 def test_image_suites_validate(suite):
     s = load_suite(SUITES / f"{suite}.yaml")
-    assert s.dataset.name == suite
+    assert s.dataset[0].name == suite
 
 
 @pytest.mark.gpu
@@ -157,7 +157,7 @@ def test_gpu_path_pins_and_measures_memory():
         "training": {"iterations": 3, "batch_size": 16, "amp": True, "channels_last": True},
         "train": {"grid": [{"solver": "euler", "steps": [2]}]},
         "test": [{"solver": "euler", "steps": [4]}]})
-    cell = cells.CellConfig(dataset=suite.dataset, model=suite.model, training=suite.training,
+    cell = cells.CellConfig(dataset=suite.dataset[0], model=suite.model[0], training=suite.training[0],
                       solver="euler", steps=2)
     res = cells.run_cell(cell, cells.test_points(suite, cell), device="cuda")
     assert res.status is rb.Status.OK

@@ -54,7 +54,7 @@ def test_checkpointed_model_is_tested_not_trained(tmp_path):
 
 def test_imported_model_without_checkpoint_is_trained(tmp_path):
     cfg = parse_suite(suite({"name": f"{__name__}:make", "hidden": 4}))
-    assert cfg.model.params == {"hidden": 4}
+    assert cfg.model[0].params == {"hidden": 4}
     (res,) = run_suite(cfg, tmp_path / "run", progress=False).results
     assert len(res.log) == 2 and res.status.value == "ok"
 

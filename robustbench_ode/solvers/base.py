@@ -131,9 +131,15 @@ class FixedStepSolver(Solver):
         if self.torchdiffeq_method is None:
             raise ValueError(f"solver {self.name!r} has no torchdiffeq equivalent for the adjoint")
         counted = _Counted(f)
-        # Output times on the step grid make torchdiffeq's fixed-grid solver step exactly there.
+        # The grid handed to torchdiffeq's fixed-grid solver as its own (a step_size would be
+        # rounded into N or N+1 steps); only the end point is an output, so the adjoint keeps one
+        # state for the backward pass, not one per step. The adjoint solve runs the same grid
+        # backwards.
         grid = torch.linspace(t_span[0], t_span[1], steps + 1, dtype=z0.dtype, device=z0.device)
-        zs = torchdiffeq.odeint_adjoint(counted, z0, grid, method=self.torchdiffeq_method)
+        t = grid[[0, -1]]
+        zs = torchdiffeq.odeint_adjoint(
+            counted, z0, t, method=self.torchdiffeq_method,
+            options={"grid_constructor": lambda _f, _y, ts: grid if ts[0] <= ts[-1] else grid.flip(0)})
         z = zs[-1]
         return Solution(z, SolveStats(nfe=counted.nfe, steps=steps, status=_finite_status(z)))
 
