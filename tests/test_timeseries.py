@@ -18,6 +18,7 @@ from robustbench_ode.config import DatasetConfig, ModelConfig, TrainingConfig
 from robustbench_ode.datasets.timeseries import observation_times
 from robustbench_ode.evaluation import evaluate
 from robustbench_ode.job import CellJob
+from robustbench_ode.leaderboard import leaderboard
 from robustbench_ode.models import SolveSpec, TrajectoryModel, allocate_steps
 from robustbench_ode.regression import regressions
 from robustbench_ode.seed_group import group_key
@@ -215,6 +216,9 @@ def test_tiny_van_der_pol_suite_end_to_end(tmp_path):
     log = pd.read_csv(out / "training.csv")
     assert np.isfinite(log["mse"]).all() and log["accuracy"].isna().all()
     assert "mse_train" in (out / "report.html").read_text()
+    # the leaderboard ranks by the reference trajectory error, lower first
+    board = leaderboard([out])
+    assert board["mse_ref"].is_monotonic_increasing and board["rank"].tolist() == [1, 2]
     # the gate: a raised trajectory error is a regression, like a lowered accuracy
     worse = df.assign(mse=df["mse"] * 1.5)
     found = regressions(worse, df)
