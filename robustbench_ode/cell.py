@@ -161,10 +161,14 @@ def build_model(cell: CellConfig, data: DataSplits) -> ODEClassifier:
     torch.manual_seed(cell.seed)
     factory = resolve(MODELS, cell.model.name)
     params = dict(cell.model.params)
-    accepted = _parameters(factory)
-    if not cell.training.fast and "fast" in accepted:
+    takes = _parameters(factory)
+    if not cell.training.fast and "fast" in takes:
         params["fast"] = False  # training.fast: false switches every fast path off
-    if "times" in accepted:  # a trajectory model solves through the dataset's observation times
+    if "blocks" in takes and params.get("blocks") is None:
+        # a discrete network (the ResNet baselines) left unsized is as deep as its train steps:
+        # N blocks are Euler with N steps
+        params["blocks"] = cell.steps
+    if "times" in takes:  # a trajectory model solves through the dataset's observation times
         params["times"] = data.times
     model = factory(data.in_shape, data.n_classes, **params)
     if cell.model.checkpoint:

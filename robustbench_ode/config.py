@@ -29,6 +29,7 @@ from .datasets import DATASETS
 from .factory import import_factory, is_import_path, resolve
 from .models import MODELS
 from .registry import Registry, UnknownNameError
+from .regularization import RegularizationConfig
 from .solvers import SOLVERS
 
 
@@ -177,8 +178,12 @@ class TrainingConfig(_Frozen):
     # so it is not part of the cell key.
     fast: bool = True
     adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
+    # kinetic-energy and Jacobian-Frobenius penalties (regularization.py, Finlay et al. 2020)
+    regularization: RegularizationConfig | None = None
     # The name in the tables' ``training`` column when a suite lists several trainings.
     label: Label | None = None
+    # Train only these datasets (labels or names) this way; default: every dataset.
+    datasets: list[str] | None = Field(default=None, min_length=1)
 
     @field_validator("gradient", mode="before")
     @classmethod
@@ -189,7 +194,7 @@ class TrainingConfig(_Frozen):
     def _drop_unset(self, handler):
         # Unset optional fields stay out of the dump, so every cell key stays what it was before
         # the field existed.
-        return _drop_none(handler(self), ("adaptation", "label"))
+        return _drop_none(handler(self), ("adaptation", "label", "regularization", "datasets"))
 
     @property
     def display(self) -> str:
@@ -278,7 +283,8 @@ AXES = ("dataset", "model", "training")  # each one entry or a list of entries: 
 
 class SuiteConfig(_Frozen):
     """``dataset``, ``model`` and ``training`` each take one entry or a list; the suite's cells are
-    the product of the lists (a model's ``datasets`` narrows its pairs) x train grid x seeds."""
+    the product of the lists (a model's or training's ``datasets`` narrows its pairs) x train grid
+    x seeds."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)]
     description: str = ""
@@ -303,17 +309,22 @@ class SuiteConfig(_Frozen):
                 raise ValueError(f"{axis}: {len(names)} entries, {twice[0]!r} names more than one: "
                                  f"give each a distinct label")
         known = [d.display for d in self.dataset]
-        for i, m in enumerate(self.model):
-            for d in m.datasets or []:
-                if d not in known:
-                    raise ValueError(f"model.{i}.datasets: unknown dataset {d!r} "
-                                     f"(this suite's: {', '.join(known)})")
+        for axis in ("model", "training"):
+            for i, entry in enumerate(getattr(self, axis)):
+                for d in entry.datasets or []:
+                    if d not in known:
+                        raise ValueError(f"{axis}.{i}.datasets: unknown dataset {d!r} "
+                                         f"(this suite's: {', '.join(known)})")
+        if not self.pairs():
+            raise ValueError("model.datasets / training.datasets: no dataset is left with both a "
+                             "model and a training")
         return self
 
     def pairs(self) -> list[tuple[DatasetConfig, ModelConfig, TrainingConfig]]:
         """The (dataset, model, training) combinations this suite trains, in file order."""
         return [(d, m, t) for d in self.dataset for m in self.model for t in self.training
-                if m.datasets is None or d.display in m.datasets]
+                if (m.datasets is None or d.display in m.datasets)
+                and (t.datasets is None or d.display in t.datasets)]
 
     @model_validator(mode="after")
     def _not_absurd(self):
@@ -373,6 +384,18 @@ def format_validation_error(exc: ValidationError, prefix: str = "",
     return "; ".join(parts)
 
 
+def _check_train_rule(suite: SuiteConfig, single: tuple[str, ...]) -> None:
+    """A model factory may constrain how it is trained (``factory.train_rule(params, grid,
+    training)`` returns why not, or None): the ResNet baselines train only as Euler at h = 1/blocks."""
+    for i, model in enumerate(suite.model):
+        rule = getattr(resolve(MODELS, model.name), "train_rule", None)
+        for training in suite.training if rule is not None else []:
+            why = rule(model.params, suite.train.grid, training)
+            if why:
+                where = "" if "model" in single else f" (model.{i})"
+                raise SuiteError(f"{why}{where}")
+
+
 def dataset_task(name: str) -> str:
     """``classification`` or ``regression``, read off the factory (no data is generated)."""
     return getattr(resolve(DATASETS, name), "task", "classification")
@@ -403,6 +426,10 @@ def _check_task(suite: SuiteConfig, single: tuple[str, ...] = ()) -> None:
         if task == "regression" and training.adaptation is not None:
             raise SuiteError("training.adaptation: adaptation compares accuracies; not available for "
                              f"the regression dataset {data!r}")
+        if task == "regression" and training.regularization is not None:
+            # its penalties ride along one solve over the whole span, not the interval solves
+            raise SuiteError("training.regularization: not available for the regression dataset "
+                             f"{data!r}")
 
 
 def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
@@ -414,6 +441,7 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
         for axis in ("dataset", "model"):
             for i, entry in enumerate(getattr(suite, axis)):
                 entry.check_params(axis if axis in single else f"{axis}.{i}")
+        _check_train_rule(suite, single)
         _check_task(suite, single)
     except ValidationError as exc:
         raise SuiteError(f"{source}: {format_validation_error(exc, single=single)}") from None

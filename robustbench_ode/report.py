@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import plots
+from . import comparison_plots, plots
 from .summary import summarize
 from .tables import is_regression, read_results, write_csv
 
@@ -43,6 +43,10 @@ _PLOTS = [
      plots.transfer_heatmap),
     ("work_precision.png", "Work-precision of the learned models", "results", plots.work_precision),
     ("training_curves.png", "Training curves", "training", plots.training_curves),
+    ("nfe_over_training.png", "NFE over training (adaptive train solves)", "training",
+     comparison_plots.nfe_over_training),
+    ("gradient_cost.png", "Gradient cost against the step count", "training",
+     comparison_plots.gradient_cost),
 ]
 
 

@@ -11,8 +11,9 @@ stacked parameters takes each seed's own steps. Each seed's result equals its se
 float rounding (tests/test_fast_paths.py). Afterwards every cell is unstacked, tested and stored
 exactly as if it had trained alone.
 
-Only fixed-step, autograd, non-adapted training of models whose field has a stacked form (``OttConv1d``'s
-fast path and ``MLP``) is grouped, with ``training.fast`` on; everything else runs per seed.
+Only fixed-step, autograd, non-adapted, unregularised training of models whose field has a stacked
+form (``OttConv1d``'s fast path and ``MLP``) is grouped, with ``training.fast`` on; everything else
+runs per seed.
 A group writes no mid-training checkpoints (a killed group retrains from the start); a cell that
 already has a checkpoint from an earlier run is not grouped, so it resumes as before.
 """
@@ -35,7 +36,7 @@ from .cell import CellResult, build_model, load_data
 from .config import TrainingConfig
 from .datasets import DataSplits
 from .job import CellJob
-from .models import ODEClassifier, SolveSpec
+from .models import ODEClassifier, ResNetClassifier, SolveSpec
 from .models.fields import MLP, OttConv1d, _conv_as_matrix
 from .solve import solve
 from .solvers import SOLVERS
@@ -50,7 +51,9 @@ StackedField = Callable[[float, torch.Tensor], torch.Tensor]
 
 
 def stackable(model: ODEClassifier) -> bool:
-    if not isinstance(model, ODEClassifier):
+    # A ResNet baseline trains through its own discrete loop, not a solve: the stacked forward
+    # would train something else (resnet_shared's field is an OttConv1d, so check the class).
+    if not isinstance(model, ODEClassifier) or isinstance(model, ResNetClassifier):
         return False
     field = model.block.field
     field_ok = (isinstance(field, OttConv1d) and field.fast) or isinstance(field, MLP)
@@ -194,6 +197,7 @@ def group_key(job: CellJob) -> str | None:
             or not isinstance(SOLVERS.get(cell.solver), FixedStepSolver)
             or cfg.gradient != "autograd"
             or cfg.amp or cfg.compile or cfg.channels_last or cfg.adaptation is not None
+            or cfg.regularization is not None
             or cell.model.checkpoint or cell.model.name not in GROUPABLE_MODELS):
         return None
     if job.store_root is not None:

@@ -17,6 +17,7 @@ from .config import TrainingConfig
 from .datasets import DataSplits
 from .gradient import FieldCalls, SavedTensors
 from .models import ODEClassifier, SolveSpec
+from .regularization import regularized_forward
 from .status import Status
 
 
@@ -80,6 +81,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
     every = getattr(cfg, "checkpoint_every", 0)
     batches, clock = HostBatches(data, cfg.batch_size, device), Clock(device)
     calls, saved = FieldCalls(model), SavedTensors()
+    regularization = getattr(cfg, "regularization", None)
     prepare_model(model, cfg)
     regression = data.task == "regression"
     model.train()
@@ -106,11 +108,19 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
             check.update(steps_in_force=spec.steps, tol_in_force=spec.rtol)
         clock.start()
         with autocast(cfg, device), saved.recording(model.parameters()):
-            logits, stats = model(x, spec)
+            if regularization is not None:
+                logits, stats, penalties, penalty = regularized_forward(
+                    model, x, spec, regularization, torch.Generator().manual_seed(seed * 1_000_003 + it))
+                check.update(penalties)
+            else:
+                logits, stats = model(x, spec)
             if regression:  # mean over samples, observation times and state dimensions
                 loss = F.mse_loss(logits.float(), y)
             else:
                 loss = F.cross_entropy(logits.float(), y)
+            if regularization is not None:
+                check["task_loss"] = loss.item()  # "loss" below is the penalised one
+                loss = loss + penalty
         opt.zero_grad(set_to_none=True)
         forward_calls = calls.calls
         loss.backward()

@@ -45,7 +45,7 @@ def _bad(mutate):
     (lambda d: d["training"].update(itertions=5), "training.itertions: unknown key"),
     (lambda d: d["model"].update(widht=5), "model.widht: unknown key"),
     (lambda d: d["dataset"].update(name="sphere3"), "dataset.name: unknown dataset 'sphere3'"),
-    (lambda d: d["model"].update(name="resnet"), "model.name: unknown model"),
+    (lambda d: d["model"].update(name="resnet9"), "model.name: unknown model"),  # resnet exists
     (lambda d: d["train"]["grid"][0].update(solver="rk45"), "train.grid.0.solver: unknown solver"),
     (lambda d: d["test"][1].update(solver="eulr"), "did you mean 'euler'"),
     (lambda d: d["train"]["grid"][0].update(steps=[2, 0]), "train.grid.0.steps.1"),
@@ -153,3 +153,16 @@ def test_unset_labels_leave_cell_keys_alone():
     labelled = copy.deepcopy(BASE)
     labelled["model"]["label"] = "mine"
     assert cells(parse_suite(labelled))[0].key != plain.key  # a label names the cell's rows
+
+
+def test_a_training_can_be_narrowed_to_some_datasets():
+    suite = parse_suite(_variants(
+        dataset=[{"name": "sphere2"}, {"name": "annuli"}],
+        training=[{"iterations": 2, "label": "short"},
+                  {"iterations": 5, "label": "long", "datasets": ["annuli"]}]))
+    pairs = {(c.dataset.name, c.training.label) for c in cells(suite)}
+    assert pairs == {("sphere2", "short"), ("annuli", "short"), ("annuli", "long")}
+    with pytest.raises(SuiteError, match="no dataset is left"):
+        parse_suite(_variants(dataset=[{"name": "sphere2"}, {"name": "annuli"}],
+                              model={"name": "mlp", "datasets": ["sphere2"]},
+                              training={"iterations": 2, "datasets": ["annuli"]}))

@@ -7,8 +7,12 @@ from robustbench_ode import DATASETS, MODELS, SOLVERS, Status
 from robustbench_ode.models import SolveSpec
 
 SHAPES = {"ott_conv1d": (2,), "mlp": (2,), "ott_conv2d": (3, 6, 6)}
+# Parameters a registered factory cannot do without (a suite fills the ResNets' blocks in).
+PARAMS = {"resnet": {"blocks": 3}, "resnet_shared": {"blocks": 3}}
 SPECS = [SolveSpec("euler", steps=3), SolveSpec("rk4", steps=2),
          SolveSpec("dopri5", rtol=1e-3, atol=1e-3)]
+# every solver with a grid or a tolerance; gridless ``exact`` needs a closed-form flow
+GRIDDED = [n for n in SOLVERS.names() if not getattr(SOLVERS.get(n), "gridless", False)]
 # A trajectory model (its factory takes ``times``) predicts the state at each observation time.
 TIMES = torch.tensor([0.0, 0.3, 0.5, 1.0], dtype=torch.float64)
 
@@ -17,67 +21,75 @@ def _shape(name):
     return SHAPES.get(name, (2,))
 
 
-def _build(name, **params):
-    """The registered model on a small input; its output shape for a batch of 5."""
-    factory = MODELS.get(name)
-    if "times" in inspect.signature(factory).parameters:
-        return factory((2,), 0, times=TIMES, **params), (5, len(TIMES) - 1, 2)
-    return factory(_shape(name), 3, **params), (5, 3)
+# Small sizes where a test sweeps every solver: dopri8 on the default widths takes seconds.
+SMALL = {"ott_conv1d": {"width": 8}, "ott_conv2d": {"width": 8}, "mlp": {"hidden": 8},
+         "resnet": {"blocks": 3, "width": 8}, "resnet_shared": {"blocks": 3, "width": 8},
+         "trajectory": {"hidden": 8}}
 
 
-# The image model is left out of the every-solver test: an untrained conv field takes the
-# adaptive pairs tens of steps (about 30 s for the 11 solvers); the forward test covers it.
-COSTLY = {"ott_conv2d"}
+def _fits_trajectories(name):
+    return "times" in inspect.signature(MODELS.get(name)).parameters
+
+
+def _build(name, n_classes=3, params=PARAMS):
+    if _fits_trajectories(name):  # the observation times stand in for a class count
+        return MODELS.get(name)(_shape(name), 0, times=TIMES, **params.get(name, {}))
+    return MODELS.get(name)(_shape(name), n_classes, **params.get(name, {}))
+
+
+def _out_shape(name, batch):
+    """Logits (batch, 3), or a trajectory model's prediction (batch, K, d)."""
+    return (batch, len(TIMES) - 1, 2) if _fits_trajectories(name) else (batch, 3)
+
+
+def _spec(solver):
+    if SOLVERS.get(solver).adaptive:
+        # loose: a field with jumps in t (resnet) makes tight adaptive solves slow
+        return SolveSpec(solver, rtol=1e-2, atol=1e-2)
+    return SolveSpec(solver, steps=4)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SolveSpec.label)
 @pytest.mark.parametrize("name", MODELS.names())
 def test_forward_shapes_and_finite(name, spec):
     torch.manual_seed(0)
-    model, shape = _build(name)
+    model = _build(name)
     x = torch.randn(5, *_shape(name))
     logits, stats = model(x, spec)
-    assert logits.shape == shape
+    assert logits.shape == _out_shape(name, 5)
     assert torch.isfinite(logits).all() and stats.status is Status.OK
     assert stats.nfe >= 1
     logits.sum().backward()  # gradients flow through every solver
 
 
-def _spec_for(solver):
-    entry = SOLVERS.get(solver)
-    if getattr(entry, "gridless", False):
-        return SolveSpec(solver)
-    # loose: an untrained field at a tight tolerance costs seconds with the low-order pairs
-    return SolveSpec(solver, rtol=1e-2, atol=1e-2) if entry.adaptive else SolveSpec(solver, steps=3)
-
-
-@pytest.mark.parametrize("solver", SOLVERS.names())
-@pytest.mark.parametrize("name", [n for n in MODELS.names() if n not in COSTLY])
-def test_every_model_solves_with_every_solver(name, solver):
+@pytest.mark.parametrize("solver", GRIDDED)
+@pytest.mark.parametrize("name", MODELS.names())
+def test_tested_as_an_ode_with_every_solver(name, solver):
+    """Evaluation mode solves the block with the given solver (a ResNet's training-mode forward
+    is its discrete network, so this is where its ODE is exercised)."""
     torch.manual_seed(0)
-    model, shape = _build(name)
-    x = torch.randn(5, *_shape(name))
-    out, stats = model(x, _spec_for(solver))
-    assert out.shape == shape
-    if getattr(SOLVERS.get(solver), "gridless", False) and not hasattr(model.block.field, "exact_flow"):
-        assert stats.status is Status.FAILED  # no closed form: a status, not an exception
-        return
-    assert stats.status is Status.OK and torch.isfinite(out).all()
-    out.square().sum().backward()
-    assert all(p.grad is not None for p in model.block.field.parameters())
+    model = _build(name, params=SMALL).eval()
+    x = torch.randn(4, *_shape(name))
+    z, stats = model.final_state(x, _spec(solver))
+    assert stats.status is Status.OK and torch.isfinite(z).all()
+    assert stats.nfe >= SOLVERS.get(solver).stages  # the solver really ran
+    logits, _ = model(x, _spec(solver))
+    assert torch.allclose(logits, model.logits(z))
+    params = [p for p in model.block.field.parameters()]
+    grads = torch.autograd.grad(logits.square().sum(), params, allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)  # the field gets a gradient
 
 
-@pytest.mark.parametrize("name", ["ott_conv1d", "ott_conv2d", "mlp"])
+@pytest.mark.parametrize("name", ["ott_conv1d", "ott_conv2d", "mlp", "resnet", "resnet_shared"])
 def test_kaiming_weights_zero_biases(name):
     torch.manual_seed(0)
-    model = MODELS.get(name)(_shape(name), 2)
+    model = _build(name, 2)
     for mod in model.modules():
         if isinstance(mod, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
             assert torch.count_nonzero(mod.bias) == 0
-            if mod.weight.numel() < 32:
-                continue  # e.g. a 2-D model's 2x2 head: the std of 4 draws says nothing
             fan_in = mod.weight[0].numel()
-            assert mod.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.5)
+            if mod.weight.numel() >= 16:  # the std of a 2x2 head's 4 weights says nothing
+                assert mod.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.5)
 
 
 def test_ott_conv1d_protocol_shapes():
@@ -132,3 +144,24 @@ def test_models_train_on_sphere2_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.05
+
+
+AUGMENTABLE = [n for n in MODELS.names() if "augment" in inspect.signature(MODELS.get(n)).parameters]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SolveSpec.label)
+@pytest.mark.parametrize("name", AUGMENTABLE)
+def test_augmented_models_pad_zeros_and_train(name, spec):
+    """ANODE (Dupont et al. 2019): ``augment`` appends zero dimensions / channels to the state."""
+    torch.manual_seed(0)
+    params = {**SMALL.get(name, {}), "augment": 2}
+    plain = MODELS.get(name)(_shape(name), 3, **SMALL.get(name, {}))
+    model = MODELS.get(name)(_shape(name), 3, **params)
+    x = torch.randn(4, *_shape(name))
+    z0, z0_plain = model.input_map(x), plain.input_map(x)
+    assert z0.shape[1] == z0_plain.shape[1] + 2  # dimensions (vectors) or channels (images)
+    assert torch.count_nonzero(z0[:, z0_plain.shape[1]:]) == 0  # the extra room starts at zero
+    logits, stats = model(x, spec)
+    assert logits.shape == (4, 3) and torch.isfinite(logits).all() and stats.status is Status.OK
+    logits.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.block.field.parameters())

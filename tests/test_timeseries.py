@@ -233,6 +233,7 @@ def test_tiny_van_der_pol_suite_end_to_end(tmp_path):
       "dataset: {name: sphere2}"), "fits trajectories"),
     (("hidden: 8}", "hidden: 8, times: [0, 1]}"), "model.times: unknown key"),
     (("lr: 0.01}", "lr: 0.01, adaptation: {mode: step}}"), "training.adaptation"),
+    (("lr: 0.01}", "lr: 0.01, regularization: {kinetic: 0.1}}"), "training.regularization"),
     (("t_end: 2.0}", "t_end: 2.0, sampling: random}"), "dataset.sampling"),
 ])
 def test_bad_combinations_exit_2_with_one_line(tmp_path, capsys, edit, expected):
