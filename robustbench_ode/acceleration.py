@@ -60,7 +60,9 @@ class HostBatches:
         if self.pinned:
             self._x = torch.empty((batch_size,) + tuple(data.x_train.shape[1:]),
                                   dtype=data.x_train.dtype).pin_memory()
-            self._y = torch.empty((batch_size,), dtype=data.y_train.dtype).pin_memory()
+            # trajectories (regression) are (K, d) per sample, class labels a scalar
+            self._y = torch.empty((batch_size,) + tuple(data.y_train.shape[1:]),
+                                  dtype=data.y_train.dtype).pin_memory()
 
     def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.pinned or len(idx) != len(self._y):

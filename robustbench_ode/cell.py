@@ -168,6 +168,8 @@ def build_model(cell: CellConfig, data: DataSplits) -> ODEClassifier:
         # a discrete network (the ResNet baselines) left unsized is as deep as its train steps:
         # N blocks are Euler with N steps
         params["blocks"] = cell.steps
+    if "times" in takes:  # a trajectory model solves through the dataset's observation times
+        params["times"] = data.times
     model = factory(data.in_shape, data.n_classes, **params)
     if cell.model.checkpoint:
         model.load_state_dict(torch.load(cell.model.checkpoint, map_location="cpu", weights_only=True))

@@ -107,7 +107,8 @@ def _regress(args: argparse.Namespace) -> int:
     _need_results(args.dir)
     if not Path(args.baseline).is_file():
         raise SuiteError(f"--baseline {args.baseline}: no such file")
-    found = regressions(load_table(args.dir), load_table(args.baseline), args.acc_tol, args.nfe_tol)
+    found = regressions(load_table(args.dir), load_table(args.baseline), args.acc_tol, args.nfe_tol,
+                        args.mse_tol)
     for r in found:
         print(f"REGRESSION {r}")
     print(f"{len(found)} regressions against {args.baseline}" if found
@@ -226,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", required=True, help="a results.csv to compare with")
     p.add_argument("--acc-tol", type=_non_negative, default=0.02, help="allowed accuracy drop (absolute)")
     p.add_argument("--nfe-tol", type=_non_negative, default=0.10, help="allowed NFE rise (relative)")
+    p.add_argument("--mse-tol", type=_non_negative, default=0.10,
+                   help="allowed trajectory-MSE rise (relative; time-series suites)")
     p.set_defaults(func=_regress)
     p = sub.add_parser("compare", help="print two runs' results side by side")
     p.add_argument("a")

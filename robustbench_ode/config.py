@@ -48,12 +48,19 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Factory parameters the harness fills in from the data, never the suite (cell.build_model).
+PROVIDED = frozenset({"times"})
+
+
 def _params_model(registry: Registry, name: str, skip: int):
-    """A pydantic model of a factory's keyword parameters (after its ``skip`` leading ones)."""
+    """A pydantic model of a factory's keyword parameters (after its ``skip`` leading ones and
+    those in :data:`PROVIDED`)."""
     factory = resolve(registry, name)
     hints = typing.get_type_hints(factory, include_extras=True)
     fields = {}
     for p in list(inspect.signature(factory).parameters.values())[skip:]:
+        if p.name in PROVIDED:
+            continue
         ann = hints.get(p.name, Any)
         fields[p.name] = (ann, p.default if p.default is not inspect.Parameter.empty else ...)
     return create_model(f"{name}_params", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
@@ -389,6 +396,42 @@ def _check_train_rule(suite: SuiteConfig, single: tuple[str, ...]) -> None:
                 raise SuiteError(f"{why}{where}")
 
 
+def dataset_task(name: str) -> str:
+    """``classification`` or ``regression``, read off the factory (no data is generated)."""
+    return getattr(resolve(DATASETS, name), "task", "classification")
+
+
+def fits_trajectories(name: str) -> bool:
+    """A model whose factory takes the observation times fits trajectories (models/trajectory.py)."""
+    try:
+        return "times" in inspect.signature(resolve(MODELS, name)).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_task(suite: SuiteConfig, single: tuple[str, ...] = ()) -> None:
+    """A classifier on trajectories or a trajectory model on labels cannot run: say so up front,
+    for every (dataset, model, training) the suite pairs."""
+    for dataset, model, training in suite.pairs():
+        i = next(k for k, m in enumerate(suite.model) if m is model)
+        where = "model.name" if "model" in single else f"model.{i}.name"
+        task, data, name = dataset_task(dataset.name), dataset.display, model.name
+        if fits_trajectories(name) and task != "regression":
+            raise SuiteError(f"{where}: model {name!r} fits trajectories; dataset {data!r} is a "
+                             "classification dataset (use a time-series dataset: lotka_volterra, "
+                             "van_der_pol)")
+        if not fits_trajectories(name) and task == "regression":
+            raise SuiteError(f"{where}: model {name!r} is a classifier; dataset {data!r} is a "
+                             "time-series regression dataset (use model 'trajectory')")
+        if task == "regression" and training.adaptation is not None:
+            raise SuiteError("training.adaptation: adaptation compares accuracies; not available for "
+                             f"the regression dataset {data!r}")
+        if task == "regression" and training.regularization is not None:
+            # its penalties ride along one solve over the whole span, not the interval solves
+            raise SuiteError("training.regularization: not available for the regression dataset "
+                             f"{data!r}")
+
+
 def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
     if not isinstance(data, dict):
         raise SuiteError(f"{source}: the suite must be a YAML mapping, got {type(data).__name__}")
@@ -399,6 +442,7 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
             for i, entry in enumerate(getattr(suite, axis)):
                 entry.check_params(axis if axis in single else f"{axis}.{i}")
         _check_train_rule(suite, single)
+        _check_task(suite, single)
     except ValidationError as exc:
         raise SuiteError(f"{source}: {format_validation_error(exc, single=single)}") from None
     except (SuiteError, UnknownNameError) as exc:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .solvers import SOLVERS
+from .tables import is_regression
 
 KEYS = ["dataset", "model", "training", "train_solver"]
 COLUMNS = KEYS + ["critical_steps", "critical_steps_mean", "critical_steps_std", "critical_steps_min",
@@ -82,7 +83,10 @@ def _smallest_stable(drops: pd.Series, tol: float) -> float:
 def critical_steps(results: pd.DataFrame, tol: float = 0.02,
                    learned_margin: float = 0.1) -> pd.DataFrame:
     """Per (dataset, model, train solver): the critical step count from seed-averaged drops, and
-    the per-seed critical values' mean, std, min and max. Empty if the table sweeps no steps."""
+    the per-seed critical values' mean, std, min and max. Empty if the table sweeps no steps, and
+    for time-series regression tables (the rule is about accuracy; they have none)."""
+    if is_regression(results):
+        return pd.DataFrame(columns=COLUMNS)
     drops = cell_drops(results)
     out = []
     for ident, part in drops.groupby(KEYS, sort=False):

@@ -11,15 +11,27 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from .tables import is_regression  # noqa: E402
+
+
+def score(results: pd.DataFrame) -> tuple[str, str]:
+    """The column a figure shows and its label: test accuracy, or for a time-series regression
+    table the mean squared trajectory error (drawn on a log scale: it spans decades)."""
+    if is_regression(results):
+        return "mse", "test trajectory MSE"
+    return "accuracy", "test accuracy"
 
 
 def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
     """The protocol's figure: test accuracy against test steps, one line per train configuration,
     one panel per test solver, the seeds as a band (95% CI). Adaptive test solvers get a panel
-    with the test tolerance on the x axis."""
+    with the test tolerance on the x axis. Regression tables show the trajectory MSE instead."""
     df = results[results["status"] == "ok"].copy()
     if df.empty:
         return None
+    y, ylabel = score(df)
     df["train"] = _train_label(df)
     order = _train_order(df)
     panels = []
@@ -32,16 +44,18 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
                              squeeze=False)
     palette = dict(zip(order, sns.color_palette("viridis", len(order))))
     for ax, (solver, x, part) in zip(axes[0], panels):
-        sns.lineplot(data=part.astype({x: float}), x=x, y="accuracy", hue="train",
+        sns.lineplot(data=part.astype({x: float}), x=x, y=y, hue="train",
                      hue_order=[o for o in order if o in set(part["train"])], palette=palette,
                      marker="o", errorbar=("ci", 95), ax=ax, legend=ax is axes[0][-1])
         ax.set_xscale("log", base=2 if x == "test_steps" else 10)
+        if y == "mse":
+            ax.set_yscale("log")
         if x == "test_tol":
             ax.invert_xaxis()  # more accurate to the right, as on the step panels
         ax.set_title(f"test solver: {solver}")
         ax.set_xlabel("test steps" if x == "test_steps" else "test tolerance")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test accuracy")
+    axes[0][0].set_ylabel(ylabel)
     legend = axes[0][-1].get_legend()
     if legend is not None:
         legend.set_title("trained with")
@@ -87,6 +101,12 @@ def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
                  & results["test_steps"].notna()].copy()
     if df.empty:
         return None
+    value, label = score(df)
+    # accuracy on its fixed [0, 1] scale; trajectory errors on a log scale spanning every panel
+    # (one colour bar serves them all)
+    scale = (dict(vmin=0.0, vmax=1.0, fmt=".2f") if value == "accuracy"
+             else dict(norm=LogNorm(df[value].min(), df[value].max()), fmt=".1e",
+                       cbar_kws={"label": label}))
     df["train"] = _train_label(df)
     solvers = list(dict.fromkeys(df["test_solver"]))
     fig, axes = plt.subplots(1, len(solvers), figsize=(1.2 + 3.6 * len(solvers), 0.6 + 0.45 *
@@ -94,10 +114,10 @@ def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
     order = _train_order(df)
     for ax, solver in zip(axes[0], solvers):
         grid = (df[df["test_solver"] == solver].astype({"test_steps": int})
-                .pivot_table(index="train", columns="test_steps", values="accuracy", aggfunc="mean")
+                .pivot_table(index="train", columns="test_steps", values=value, aggfunc="mean")
                 .reindex([o for o in order if o in set(df.loc[df.test_solver == solver, "train"])]))
-        sns.heatmap(grid, vmin=0.0, vmax=1.0, cmap="viridis", annot=grid.shape[1] <= 12, fmt=".2f",
-                    annot_kws={"size": 7}, cbar=ax is axes[0][-1], ax=ax)
+        sns.heatmap(grid, cmap="viridis", annot=grid.shape[1] <= 12, annot_kws={"size": 7},
+                    cbar=ax is axes[0][-1], ax=ax, **scale)
         ax.set_title(f"test solver: {solver}")
         ax.set_xlabel("test steps")
         ax.set_ylabel("trained with" if ax is axes[0][0] else "")
@@ -111,7 +131,8 @@ def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
     if df.empty:
         return None
     df["train"] = _train_label(df)
-    df["error"] = 1.0 - df["accuracy"]
+    regression = score(df)[0] == "mse"
+    df["error"] = df["mse"] if regression else 1.0 - df["accuracy"]
     trains = pd.Series(_train_order(df))
     n = len(trains)
     cols = min(n, 4)
@@ -126,10 +147,12 @@ def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
         sns.lineplot(data=part, x="nfe", y="error", hue="test_solver", hue_order=solvers,
                      palette=palette, marker="o", ax=ax, legend=ax is axes.flat[0])
         ax.set_xscale("log")
+        if regression:
+            ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"trained with {train}")
         ax.set_xlabel("NFE per solve")
-        ax.set_ylabel("test error")
+        ax.set_ylabel("test trajectory MSE" if regression else "test error")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
@@ -142,6 +165,7 @@ def training_curves(training: pd.DataFrame, path: Path) -> Path | None:
     if training.empty or "iteration" not in training.columns:
         return None
     df = training.copy()
+    regression = "mse" in df.columns and df["mse"].notna().any()
     df["train"] = _train_label(df)
     order = _train_order(df)
     metrics = [c for c in ("loss", "accuracy", "nfe", "steps") if c in df.columns
@@ -156,8 +180,8 @@ def training_curves(training: pd.DataFrame, path: Path) -> Path | None:
         # The band spans the seeds (min to max): bootstrapped CIs at every bin take minutes.
         sns.lineplot(data=df.astype({col: float}), x="iteration", y=col, hue="train",
                      hue_order=order, ax=ax, errorbar=("pi", 100), legend=ax is axes[0][-1])
-        if col in ("nfe", "steps"):
-            ax.set_yscale("log")
+        if col in ("nfe", "steps") or (col == "loss" and regression):
+            ax.set_yscale("log")  # a trajectory error falls by decades
         ax.set_title(col)
         ax.grid(alpha=0.3)
     legend = axes[0][-1].get_legend()

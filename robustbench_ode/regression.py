@@ -5,6 +5,8 @@ A row is identified by its dataset, model, seed, train configuration and test co
 
 - ``accuracy``: accuracy dropped by more than ``acc_tol`` (absolute);
 - ``nfe``: NFE per solve rose by more than ``nfe_tol`` (relative);
+- ``mse``: the trajectory error of a time-series row rose by more than ``mse_tol`` (relative: an
+  error spans decades, so an absolute tolerance would fit one scale only);
 - ``status``: the status got worse (see :attr:`robustbench_ode.status.Status.severity`);
 - ``missing``: a baseline row has no counterpart in the run.
 
@@ -28,7 +30,7 @@ KEY = ["dataset", "model", "training", "seed", "train_solver", "train_steps", "t
 
 @dataclass(frozen=True)
 class Regression:
-    kind: str  # accuracy, nfe, status, missing
+    kind: str  # accuracy, mse, nfe, status, missing
     row: str  # the row's key, readable
     detail: str
 
@@ -68,7 +70,7 @@ def _severity(status) -> int:
 
 
 def regressions(run: pd.DataFrame, baseline: pd.DataFrame, acc_tol: float = 0.02,
-                nfe_tol: float = 0.10) -> list[Regression]:
+                nfe_tol: float = 0.10, mse_tol: float = 0.10) -> list[Regression]:
     run_k, base_k = _keyed(run), _keyed(baseline)
     out: list[Regression] = []
     for key, base in base_k.iterrows():
@@ -83,6 +85,10 @@ def regressions(run: pd.DataFrame, baseline: pd.DataFrame, acc_tol: float = 0.02
                 and new["accuracy"] < base["accuracy"] - acc_tol:
             out.append(Regression("accuracy", key, f"{base['accuracy']:.4f} -> {new['accuracy']:.4f} "
                                   f"(tolerance {acc_tol:g})"))
+        if "mse" in base.index and "mse" in new.index and pd.notna(base["mse"]) \
+                and pd.notna(new["mse"]) and new["mse"] > base["mse"] * (1 + mse_tol):
+            out.append(Regression("mse", key, f"{base['mse']:.4g} -> {new['mse']:.4g} "
+                                  f"(tolerance {mse_tol:.0%})"))
         if pd.notna(base["nfe"]) and pd.notna(new["nfe"]) and new["nfe"] > base["nfe"] * (1 + nfe_tol):
             out.append(Regression("nfe", key, f"{base['nfe']:g} -> {new['nfe']:g} "
                                   f"(tolerance {nfe_tol:.0%})"))

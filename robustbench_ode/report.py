@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import comparison_plots, plots
 from .summary import summarize
-from .tables import read_results, write_csv
+from .tables import is_regression, read_results, write_csv
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -32,6 +32,10 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 _SUMMARY_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
                   "train_status", "acc_train", "acc_ref", "ode_gap", "worst_drop", "nfe_train",
                   "nfe_ref", "drift", "n_failed"]
+# For time-series regression suites the accuracy columns are empty: the mse columns replace them.
+_REGRESSION_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol",
+                     "seed", "train_status", "mse_train", "mse_ref", "mse_ref_ratio", "mse_worst",
+                     "mse_worst_ratio", "nfe_train", "nfe_ref", "drift", "n_failed"]
 
 _PLOTS = [
     ("accuracy_vs_steps.png", "Accuracy against test steps", "results", plots.accuracy_vs_test_steps),
@@ -74,16 +78,25 @@ def write_report(run_dir: str | Path) -> Path:
     suite_text = (run_dir / "suite.yaml").read_text() if (run_dir / "suite.yaml").is_file() else ""
     title = f"robustbench_ode report: {meta.get('suite', run_dir.name)}"
 
+    regression = is_regression(results)
+    legend = ('<p class="muted">mse = mean squared trajectory error over the test set; '
+              "mse_ref_ratio = mse_ref / mse_train; mse_worst = the largest on the test grid, "
+              "mse_worst_ratio = mse_worst / mse_train; "
+              "drift = mean relative distance of the predicted trajectories, train configuration "
+              "vs reference solve.</p>") if regression else (
+              '<p class="muted">ode_gap = acc_train - acc_ref; worst_drop = acc_train - worst '
+              "accuracy on the test grid; drift = mean relative distance of the final states, "
+              "train configuration vs reference solve.</p>")
+    shown = _REGRESSION_SHOWN if regression else _SUMMARY_SHOWN
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="muted">{len(summary)} trained models, {len(results)} test rows, '
              f"{int((results['status'] != 'ok').sum())} failed test rows.</p>",
-             "<h2>Summary</h2>",
-             '<p class="muted">ode_gap = acc_train - acc_ref; worst_drop = acc_train - worst '
-             "accuracy on the test grid; drift = mean relative distance of the final states, "
-             "train configuration vs reference solve.</p>",
-             _table(summary[[c for c in _SUMMARY_SHOWN if c in summary.columns]])]
+             "<h2>Summary</h2>", legend,
+             _table(summary[[c for c in shown if c in summary.columns]])]
     frames = {"results": results, "training": training}
     for name, heading, source, plot in _PLOTS:
+        if regression:
+            heading = heading.replace("Accuracy", "Trajectory MSE")
         path = plot(frames[source], run_dir / name)
         if path is not None:
             parts += [f"<h2>{html.escape(heading)}</h2>", _image(path)]

@@ -14,6 +14,14 @@ Definitions (for one trained model, i.e. one cell; "ok rows" are its test rows w
 - ``drift``: mean relative distance of the final states, train configuration vs reference
   (measured in :mod:`robustbench_ode.metrics`, stored on the train row).
 - ``n_failed``: test rows whose status is not ok; ``failed_<status>``: the count per status.
+- Time-series regression (the rows carry ``mse``, the mean squared trajectory error, instead of
+  an accuracy): ``mse_train`` and ``mse_ref`` at the train configuration and the reference solve,
+  ``mse_ref_ratio`` = ``mse_ref / mse_train`` (the analogue of ``ode_gap``: about 1 or below, the
+  model behaves as an ODE; much above 1, it learned its train solver's discrete map),
+  ``mse_worst`` (the largest mse over the ok rows) and ``mse_worst_ratio`` =
+  ``mse_worst / mse_train`` (1 if no test configuration does worse than training; a coarse test
+  solver raises it for any model). The accuracy columns are NaN for these models, and
+  classification summaries have no mse columns.
 - ``critical_steps`` (and ``critical_steps_mean/std/min/max``, ``critical_seeds``,
   ``swept_steps``, ``critical_tol``): where the run sweeps train step counts, the critical step
   count of the model's (dataset, model, train solver) group, the same value on each of its rows
@@ -58,6 +66,18 @@ def accuracy_metrics(rows: pd.DataFrame) -> dict[str, Any]:
             "worst_drop": acc_train - float(ok.min()) if len(ok) else NAN}
 
 
+def mse_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    if "mse" not in rows.columns or not rows["mse"].notna().any():
+        return {}  # a classifier's rows: no columns at all, so its summary is unchanged
+    mse_train = _one(rows, "is_train_config", "mse")
+    ok = rows.loc[rows["status"] == "ok", "mse"].dropna()
+    worst = float(ok.max()) if len(ok) else NAN
+    mse_ref = _one(rows, "is_reference", "mse")
+    ratio = (lambda v: v / mse_train if mse_train > 0 else NAN)  # NaN propagates: a failed row
+    return {"mse_train": mse_train, "mse_ref": mse_ref, "mse_ref_ratio": ratio(mse_ref),
+            "mse_worst": worst, "mse_worst_ratio": ratio(worst)}
+
+
 def cost_metrics(rows: pd.DataFrame) -> dict[str, Any]:
     return {"nfe_train": _one(rows, "is_train_config", "nfe"),
             "nfe_ref": _one(rows, "is_reference", "nfe"),
@@ -73,8 +93,8 @@ def failure_metrics(rows: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-METRICS: list[Callable[[pd.DataFrame], dict[str, Any]]] = [accuracy_metrics, cost_metrics,
-                                                           failure_metrics]
+METRICS: list[Callable[[pd.DataFrame], dict[str, Any]]] = [accuracy_metrics, mse_metrics,
+                                                           cost_metrics, failure_metrics]
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:

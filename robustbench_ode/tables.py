@@ -15,7 +15,7 @@ import pandas as pd
 
 # The leading columns, in order; any others follow.
 RESULT_COLUMNS = ["dataset", "model", "training", "seed", "train_solver", "train_steps", "train_tol",
-                  "test_solver", "test_steps", "test_tol", "accuracy", "loss", "nfe", "status"]
+                  "test_solver", "test_steps", "test_tol", "accuracy", "mse", "loss", "nfe", "status"]
 INT_COLUMNS = ["seed", "train_steps", "test_steps"]
 
 
@@ -28,10 +28,16 @@ def results_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df["training"] = df["training"].fillna("default")
     for col in INT_COLUMNS:
         df[col] = pd.to_numeric(df[col]).astype("Int64")  # nullable: fixed rows have no tol
-    for col in ("train_tol", "test_tol", "accuracy", "loss", "nfe"):
+    for col in ("train_tol", "test_tol", "accuracy", "mse", "loss", "nfe"):
         df[col] = pd.to_numeric(df[col]).astype("float64")
     rest = [c for c in df.columns if c not in RESULT_COLUMNS]
     return df[RESULT_COLUMNS + rest]
+
+
+def is_regression(results: pd.DataFrame) -> bool:
+    """A table of time-series regression rows: trajectory errors (``mse``), no accuracies."""
+    return "mse" in results.columns and bool(results["mse"].notna().any()) \
+        and not bool(results["accuracy"].notna().any())
 
 
 def training_frame(cells_logs: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> pd.DataFrame:

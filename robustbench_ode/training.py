@@ -1,4 +1,5 @@
-"""The training loop: Adam on cross-entropy, one solve per iteration, a per-iteration log."""
+"""The training loop: Adam on cross-entropy (classification) or on the mean squared trajectory
+error (time-series regression), one solve per iteration, a per-iteration log."""
 
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
     calls, saved = FieldCalls(model), SavedTensors()
     regularization = getattr(cfg, "regularization", None)
     prepare_model(model, cfg)
+    regression = data.task == "regression"
     model.train()
     bar = tqdm(range(start, cfg.iterations), desc=desc, leave=False, disable=not progress, unit="it")
     for it in bar:
@@ -112,7 +114,10 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
                 check.update(penalties)
             else:
                 logits, stats = model(x, spec)
-            loss = F.cross_entropy(logits.float(), y)
+            if regression:  # mean over samples, observation times and state dimensions
+                loss = F.mse_loss(logits.float(), y)
+            else:
+                loss = F.cross_entropy(logits.float(), y)
             if regularization is not None:
                 check["task_loss"] = loss.item()  # "loss" below is the penalised one
                 loss = loss + penalty
@@ -121,8 +126,11 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         loss.backward()
         saved.release()
         loss_value = loss.item()
-        row = {"iteration": it, "loss": loss_value,
-               "accuracy": (logits.argmax(1) == y).float().mean().item(),
+        if regression:
+            scores = {"accuracy": math.nan, "mse": loss_value}
+        else:
+            scores = {"accuracy": (logits.argmax(1) == y).float().mean().item()}
+        row = {"iteration": it, "loss": loss_value, **scores,
                "nfe": stats.nfe, "nfe_backward": calls.since(forward_calls), "steps": stats.steps,
                "saved_mb": saved.mb, "solve_status": stats.status.value, **check}
         if not math.isfinite(loss_value) or stats.status is not Status.OK:

@@ -12,7 +12,7 @@ from robustbench_ode.cli import main
 
 ROOT = Path(__file__).parent.parent
 REQUIRED = ["dataset", "model", "seed", "train_solver", "train_steps", "train_tol", "test_solver",
-            "test_steps", "test_tol", "accuracy", "loss", "nfe", "status"]
+            "test_steps", "test_tol", "accuracy", "mse", "loss", "nfe", "status"]
 
 
 def test_list_solvers_with_order_stages_kind(capsys):

@@ -38,3 +38,20 @@ def test_sphere2_rings_and_balance():
     assert y.mean() == pytest.approx(0.5)  # balanced: chance is 50%
     # directions are isotropic: mean direction near zero
     assert np.abs((d.x_train / d.x_train.norm(dim=1, keepdim=True)).mean(0).numpy()).max() < 0.08
+
+
+# Every registered time-series dataset, read off the registry: a new entry is tested here too.
+TIMESERIES = [n for n in DATASETS.names() if getattr(DATASETS.get(n), "task", "") == "regression"]
+
+
+@pytest.mark.parametrize("name", TIMESERIES)
+def test_timeseries_splits_shapes_and_reproducible(name):
+    a, b, c = (DATASETS.get(name)(s, n_train=12, n_test=5, n_points=6) for s in (7, 7, 8))
+    assert a.task == "regression" and a.n_classes == 0
+    assert a.x_train.shape == (12, 2) and a.y_train.shape == (12, 6, 2)
+    assert a.x_test.shape == (5, 2) and a.y_test.shape == (5, 6, 2)
+    assert a.y_train.dtype == torch.float32 and torch.isfinite(a.y_train).all()
+    assert a.times.shape == (7,) and a.times[0] == 0
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    assert not torch.equal(a.x_train, c.x_train)
+    assert not torch.equal(a.x_train[:5], a.x_test)

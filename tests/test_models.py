@@ -13,6 +13,8 @@ SPECS = [SolveSpec("euler", steps=3), SolveSpec("rk4", steps=2),
          SolveSpec("dopri5", rtol=1e-3, atol=1e-3)]
 # every solver with a grid or a tolerance; gridless ``exact`` needs a closed-form flow
 GRIDDED = [n for n in SOLVERS.names() if not getattr(SOLVERS.get(n), "gridless", False)]
+# A trajectory model (its factory takes ``times``) predicts the state at each observation time.
+TIMES = torch.tensor([0.0, 0.3, 0.5, 1.0], dtype=torch.float64)
 
 
 def _shape(name):
@@ -21,11 +23,23 @@ def _shape(name):
 
 # Small sizes where a test sweeps every solver: dopri8 on the default widths takes seconds.
 SMALL = {"ott_conv1d": {"width": 8}, "ott_conv2d": {"width": 8}, "mlp": {"hidden": 8},
-         "resnet": {"blocks": 3, "width": 8}, "resnet_shared": {"blocks": 3, "width": 8}}
+         "resnet": {"blocks": 3, "width": 8}, "resnet_shared": {"blocks": 3, "width": 8},
+         "trajectory": {"hidden": 8}}
+
+
+def _fits_trajectories(name):
+    return "times" in inspect.signature(MODELS.get(name)).parameters
 
 
 def _build(name, n_classes=3, params=PARAMS):
+    if _fits_trajectories(name):  # the observation times stand in for a class count
+        return MODELS.get(name)(_shape(name), 0, times=TIMES, **params.get(name, {}))
     return MODELS.get(name)(_shape(name), n_classes, **params.get(name, {}))
+
+
+def _out_shape(name, batch):
+    """Logits (batch, 3), or a trajectory model's prediction (batch, K, d)."""
+    return (batch, len(TIMES) - 1, 2) if _fits_trajectories(name) else (batch, 3)
 
 
 def _spec(solver):
@@ -42,7 +56,7 @@ def test_forward_shapes_and_finite(name, spec):
     model = _build(name)
     x = torch.randn(5, *_shape(name))
     logits, stats = model(x, spec)
-    assert logits.shape == (5, 3)
+    assert logits.shape == _out_shape(name, 5)
     assert torch.isfinite(logits).all() and stats.status is Status.OK
     assert stats.nfe >= 1
     logits.sum().backward()  # gradients flow through every solver

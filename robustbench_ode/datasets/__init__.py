@@ -2,12 +2,13 @@
 
 from .base import DATASETS, DataSplits, split_rng
 from .images import IMAGE_DATASETS
+from .timeseries import TIMESERIES_DATASETS
 from .toy import TOY_DATASETS
 from .xor import xor
 
 
 def register_all() -> None:
-    for name, (factory, description) in {**TOY_DATASETS, **IMAGE_DATASETS}.items():
+    for name, (factory, description) in {**TOY_DATASETS, **IMAGE_DATASETS, **TIMESERIES_DATASETS}.items():
         if name not in DATASETS:
             DATASETS.register(name, factory, description)
     if "xor" not in DATASETS:

@@ -1,4 +1,5 @@
-"""What a dataset factory returns: both splits as tensors, plus shape and class count.
+"""What a dataset factory returns: both splits as tensors, plus shape and class count (or, for
+a time-series regression dataset, the observation times).
 
 Every dataset is materialised as tensors once (toy data is generated, image data decoded), so a
 training batch is one index operation and one device transfer, with no per-sample Python work.
@@ -7,6 +8,7 @@ training batch is one index operation and one device transfer, with no per-sampl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -26,6 +28,11 @@ class DataSplits:
     scale: float = 1.0
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    # Classification: y holds class indices. Regression (datasets/timeseries.py): y holds
+    # trajectories (N, K, d) observed at ``times[1:]``, x the initial states at ``times[0]``;
+    # n_classes is 0.
+    task: Literal["classification", "regression"] = "classification"
+    times: torch.Tensor | None = None
 
     @property
     def in_shape(self) -> tuple[int, ...]:
@@ -48,5 +55,7 @@ DATASETS: Registry = Registry("dataset")
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:
-    """Independent, reproducible streams per (seed, split): train and test never share draws."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), {"train": 0, "test": 1}[split]]))
+    """Independent, reproducible streams per (seed, split): train and test never share draws.
+    ``times`` is a third stream, for a dataset's shared observation times (timeseries.py)."""
+    stream = {"train": 0, "test": 1, "times": 2}[split]
+    return np.random.default_rng(np.random.SeedSequence([int(seed), stream]))

@@ -5,6 +5,7 @@ from .classifier import AugmentChannels, ODEBlock, ODEClassifier, Reshape, Solve
 from .elliptic_fan import EllipticFan, elliptic_fan
 from .fields import MLP, OttConv1d, OttConv2d
 from .resnet import PiecewiseField, ResNetClassifier, resnet, resnet_shared
+from .trajectory import TrajectoryModel, allocate_steps, trajectory
 
 
 def register_all() -> None:
@@ -23,8 +24,12 @@ def register_all() -> None:
     for name, (factory, description) in resnets.items():
         if name not in MODELS:
             MODELS.register(name, factory, description)
+    if "trajectory" not in MODELS:
+        MODELS.register("trajectory", trajectory,
+                        "latent-free MLP field on the observed state, solved through the observation "
+                        "times; time-series regression")
 
 
 __all__ = ["MLP", "MODELS", "AugmentChannels", "EllipticFan", "ODEBlock", "ODEClassifier", "OttConv1d",
-           "OttConv2d", "PiecewiseField", "Reshape", "ResNetClassifier", "SolveSpec", "init_weights",
-           "register_all"]
+           "OttConv2d", "PiecewiseField", "Reshape", "ResNetClassifier", "SolveSpec", "TrajectoryModel",
+           "allocate_steps", "init_weights", "register_all", "trajectory"]
