@@ -55,7 +55,10 @@ def nfe_over_training(training: pd.DataFrame, path: Path) -> Path | None:
     variants = [c for c in ("model", "training") if c in df.columns and df[c].nunique() > 1]
     if df.empty or not variants:
         return None
-    df["variant"] = df[variants].astype(str).agg("/".join, axis=1)
+    # named by what varies within each dataset's panel (a suite's trainings may be per dataset)
+    for dataset, part in df.groupby("dataset"):
+        local = [c for c in variants if part[c].nunique() > 1] or variants[:1]
+        df.loc[part.index, "variant"] = part[local].astype(str).agg("/".join, axis=1)
     width = max(1, int(df["iteration"].max()) // 100 + 1)  # at most ~100 bins: readable, fast
     df["iteration"] = df["iteration"] // width * width
     df = df.groupby(["dataset", "variant", "seed", "iteration"], as_index=False)["nfe"].mean()
