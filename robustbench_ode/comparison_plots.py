@@ -56,7 +56,7 @@ def nfe_over_training(training: pd.DataFrame, path: Path) -> Path | None:
     if df.empty or not variants:
         return None
     # named by what varies within each dataset's panel (a suite's trainings may be per dataset)
-    for dataset, part in df.groupby("dataset"):
+    for _, part in df.groupby("dataset"):
         local = [c for c in variants if part[c].nunique() > 1] or variants[:1]
         df.loc[part.index, "variant"] = part[local].astype(str).agg("/".join, axis=1)
     width = max(1, int(df["iteration"].max()) // 100 + 1)  # at most ~100 bins: readable, fast

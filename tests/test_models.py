@@ -165,3 +165,41 @@ def test_augmented_models_pad_zeros_and_train(name, spec):
     assert logits.shape == (4, 3) and torch.isfinite(logits).all() and stats.status is Status.OK
     logits.sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.block.field.parameters())
+
+
+def _solved_by_spec(name):
+    """Models whose training forward is a solve (the ResNets train as their discrete network)."""
+    return getattr(MODELS.get(name), "train_rule", None) is None
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if _solved_by_spec(n)])
+def test_adjoint_gradient_for_every_model(name):
+    torch.manual_seed(0)
+    model = _build(name, params=SMALL)
+    x = torch.randn(4, *_shape(name))
+    out, stats = model(x, SolveSpec("dopri5", rtol=1e-3, atol=1e-3, adjoint=True))
+    assert stats.status is Status.OK and out.shape == _out_shape(name, 4)
+    out.square().sum().backward()
+    grads = [p.grad for p in model.block.field.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SolveSpec.label)
+@pytest.mark.parametrize("name", [n for n in MODELS.names()
+                                  if _solved_by_spec(n) and not _fits_trajectories(n)])
+def test_regularised_forward_for_every_classifier(name, spec):
+    from robustbench_ode.regularization import RegularizationConfig, regularized_forward
+
+    torch.manual_seed(0)
+    model = _build(name, params=SMALL)
+    x = torch.randn(4, *_shape(name))
+    plain, _ = model(x, spec)
+    logits, stats, logged, penalty = regularized_forward(
+        model, x, spec, RegularizationConfig(kinetic=0.5, jacobian=0.5), torch.Generator().manual_seed(0))
+    assert stats.status is Status.OK and logits.shape == (4, 3)
+    # the penalties ride along without changing the state's own solve
+    assert torch.allclose(logits, plain, rtol=1e-4, atol=1e-5) or spec.adaptive
+    assert logged["kinetic"] >= 0 and logged["jacobian"] >= 0
+    (logits.sum() + penalty).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
