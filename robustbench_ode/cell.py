@@ -46,7 +46,8 @@ class CellConfig(BaseModel):
         # checkpoint_every only says how often to save, channels_last, compile and fast only how
         # fast to compute: the same model comes out either way (fast: the same function and
         # optimiser, equal up to float rounding; see docs/performance.md)
-        speed_only = {"checkpoint_every", "channels_last", "compile", "compile_mode", "fast"}
+        speed_only = {"checkpoint_every", "channels_last", "compile", "compile_mode", "fast",
+                      "record_memory"}
         cell = self.model_dump(mode="json", exclude={"training": speed_only})
         payload = json.dumps({"cell": cell, "version": __version__}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -177,6 +177,9 @@ class TrainingConfig(_Frozen):
     # model. ``false`` runs the plain path (for debugging); results differ only by float rounding,
     # so it is not part of the cell key.
     fast: bool = True
+    # Log the memory autograd keeps for each iteration's backward pass (gradient.py). It costs
+    # about a tenth of a small model's CPU iteration (BENCHMARKS.md); not part of the cell key.
+    record_memory: bool = True
     adaptation: AdaptationConfig | None = None  # step / tolerance adaptation (adaptation.py)
     # kinetic-energy and Jacobian-Frobenius penalties (regularization.py, Finlay et al. 2020)
     regularization: RegularizationConfig | None = None

@@ -8,8 +8,9 @@ steps, paid for with extra field evaluations). The two probes here measure both 
 trade on any device:
 
 - :class:`FieldCalls` counts the vector field's evaluations, so the backward pass's NFE is the
-  count after ``loss.backward()`` minus the count after the forward pass (0 for autograd, which
-  re-evaluates nothing; the adjoint solve's evaluations otherwise).
+  count after ``loss.backward()`` minus the count after the forward pass: the adjoint solve's
+  evaluations. Autograd re-evaluates nothing (0 by construction), so training hooks the field
+  only for the adjoint.
 - :class:`SavedTensors` adds up the bytes autograd keeps for the backward pass (its saved
   tensors, each storage once, parameters excluded): the activation memory the O(1)-memory claim
   is about. Written by hand because torch reports allocator peaks only on CUDA; on a GPU the

@@ -3,6 +3,7 @@ error (time-series regression), one solve per iteration, a per-iteration log."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,7 +81,10 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         outcome.log, start = list(resume["log"]), int(resume["iteration"])
     every = getattr(cfg, "checkpoint_every", 0)
     batches, clock = HostBatches(data, cfg.batch_size, device), Clock(device)
-    calls, saved = FieldCalls(model), SavedTensors()
+    # autograd re-evaluates nothing in the backward pass (0 by construction); the adjoint's
+    # evaluations are counted by a hook, which costs a little on every field call
+    calls = FieldCalls(model) if getattr(cfg, "gradient", "autograd") == "adjoint" else None
+    saved = SavedTensors()
     regularization = getattr(cfg, "regularization", None)
     prepare_model(model, cfg)
     regression = data.task == "regression"
@@ -107,7 +111,9 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
             spec = controller.spec()
             check.update(steps_in_force=spec.steps, tol_in_force=spec.rtol)
         clock.start()
-        with autocast(cfg, device), saved.recording(model.parameters()):
+        recording = (saved.recording(model.parameters()) if getattr(cfg, "record_memory", True)
+                     else contextlib.nullcontext())
+        with autocast(cfg, device), recording:
             if regularization is not None:
                 logits, stats, penalties, penalty = regularized_forward(
                     model, x, spec, regularization, torch.Generator().manual_seed(seed * 1_000_003 + it))
@@ -122,7 +128,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
                 check["task_loss"] = loss.item()  # "loss" below is the penalised one
                 loss = loss + penalty
         opt.zero_grad(set_to_none=True)
-        forward_calls = calls.calls
+        forward_calls = calls.calls if calls is not None else 0
         loss.backward()
         saved.release()
         loss_value = loss.item()
@@ -130,9 +136,11 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
             scores = {"accuracy": math.nan, "mse": loss_value}
         else:
             scores = {"accuracy": (logits.argmax(1) == y).float().mean().item()}
+        backward = calls.since(forward_calls) if calls is not None else 0
         row = {"iteration": it, "loss": loss_value, **scores,
-               "nfe": stats.nfe, "nfe_backward": calls.since(forward_calls), "steps": stats.steps,
-               "saved_mb": saved.mb, "solve_status": stats.status.value, **check}
+               "nfe": stats.nfe, "nfe_backward": backward, "steps": stats.steps,
+               "saved_mb": saved.mb if getattr(cfg, "record_memory", True) else None,
+               "solve_status": stats.status.value, **check}
         if not math.isfinite(loss_value) or stats.status is not Status.OK:
             row["seconds"] = clock.stop()
             outcome.log.append(row)
@@ -152,7 +160,8 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
                            "stream": stream.state(), "log": outcome.log,
                            "adaptation": controller.state() if controller is not None else None})
     bar.close()
-    calls.close()
+    if calls is not None:
+        calls.close()
     saved.release()
     if controller is not None:
         outcome.adapted, outcome.final_steps, outcome.final_tol = True, spec.steps, spec.rtol

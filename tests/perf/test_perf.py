@@ -159,8 +159,9 @@ def test_solve(benchmark, sphere_field, name, impl, backward):
 
 # --- 2. Sphere2 training --------------------------------------------------------------------
 
-def _cell(seed: int, fast: bool = True) -> CellConfig:
-    tc = TrainingConfig(iterations=ITERS, batch_size=BATCH, lr=1e-4, fast=fast)
+def _cell(seed: int, fast: bool = True, record_memory: bool = True) -> CellConfig:
+    tc = TrainingConfig(iterations=ITERS, batch_size=BATCH, lr=1e-4, fast=fast,
+                        record_memory=record_memory)
     return CellConfig(dataset=DatasetConfig(name="sphere2"), model=ModelConfig(name="ott_conv1d"),
                       training=tc, solver="euler", steps=STEPS, seed=seed)
 
@@ -192,11 +193,13 @@ class ReferenceModel(nn.Module):
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
-@pytest.mark.parametrize("impl", ["reference", "ours_plain", "ours_single", "ours_5_seeds"])
+@pytest.mark.parametrize("impl", ["reference", "ours_plain", "ours_single", "ours_single_no_memory",
+                                  "ours_5_seeds"])
 def test_train_sphere2(benchmark, impl, n_threads):
     """One round = ITERS iterations; extra_info per_seed_iteration_ms is what the table reports."""
     benchmark.group = f"train sphere2 euler{STEPS} b{BATCH} threads={n_threads}"
-    cells = [_cell(s, fast=impl != "ours_plain") for s in range(SEEDS if impl == "ours_5_seeds" else 1)]
+    cells = [_cell(s, fast=impl != "ours_plain", record_memory=impl != "ours_single_no_memory")
+             for s in range(SEEDS if impl == "ours_5_seeds" else 1)]
     datas = [load_data(c.dataset, c.seed) for c in cells]
 
     if impl == "reference":
