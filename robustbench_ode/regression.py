@@ -1,6 +1,6 @@
 """The regression gate: a run's ``results.csv`` against a baseline table, row by row.
 
-A row is identified by its dataset, model, seed, train configuration and test configuration
+A row is identified by its dataset, model, training, seed, train configuration and test configuration
 (:data:`KEY`), not by the cell hash, which changes with the package version. A regression is:
 
 - ``accuracy``: accuracy dropped by more than ``acc_tol`` (absolute);

@@ -16,7 +16,6 @@ augmented-state construction follows the paper.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated
 
 import torch
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from .models import SolveSpec
+from .models.fields import prepared
 from .solve import solve
 from .solvers import SolveStats
 
@@ -75,8 +75,7 @@ def regularized_forward(model: nn.Module, x: torch.Tensor, spec: SolveSpec, cfg:
     if cfg.jacobian > 0:  # drawn from the iteration's own generator: a resumed run draws the same
         eps = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(z0.device)
     s0 = torch.cat([z0.flatten(1), z0.new_zeros(z0.shape[0], 2)], 1)
-    prepared = getattr(block.field, "prepared", None)
-    with prepared(z0) if prepared is not None else contextlib.nullcontext():
+    with prepared(block.field, z0):
         sol = solve(_Augmented(block.field, shape, eps), s0, spec.solver, steps=spec.steps,
                     rtol=spec.rtol, atol=spec.atol, t_span=block.t_span, max_steps=spec.max_steps,
                     adjoint=spec.adjoint)

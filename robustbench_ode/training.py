@@ -84,7 +84,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
     # autograd re-evaluates nothing in the backward pass (0 by construction); the adjoint's
     # evaluations are counted by a hook, which costs a little on every field call
     calls = FieldCalls(model) if getattr(cfg, "gradient", "autograd") == "adjoint" else None
-    saved = SavedTensors()
+    saved, record = SavedTensors(), getattr(cfg, "record_memory", True)
     regularization = getattr(cfg, "regularization", None)
     prepare_model(model, cfg)
     regression = data.task == "regression"
@@ -111,8 +111,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
             spec = controller.spec()
             check.update(steps_in_force=spec.steps, tol_in_force=spec.rtol)
         clock.start()
-        recording = (saved.recording(model.parameters()) if getattr(cfg, "record_memory", True)
-                     else contextlib.nullcontext())
+        recording = saved.recording(model.parameters()) if record else contextlib.nullcontext()
         with autocast(cfg, device), recording:
             if regularization is not None:
                 logits, stats, penalties, penalty = regularized_forward(
@@ -139,7 +138,7 @@ def train(model: ODEClassifier, data: DataSplits, spec: SolveSpec, cfg: Training
         backward = calls.since(forward_calls) if calls is not None else 0
         row = {"iteration": it, "loss": loss_value, **scores,
                "nfe": stats.nfe, "nfe_backward": backward, "steps": stats.steps,
-               "saved_mb": saved.mb if getattr(cfg, "record_memory", True) else None,
+               "saved_mb": saved.mb if record else None,
                "solve_status": stats.status.value, **check}
         if not math.isfinite(loss_value) or stats.status is not Status.OK:
             row["seconds"] = clock.stop()

@@ -11,15 +11,14 @@ from torch import nn
 from ..registry import Registry
 from .classifier import AugmentChannels, ODEClassifier, Reshape, init_weights
 from .fields import MLP, OttConv1d, OttConv2d
+from .params import Activation, Augment, Depth, EndTime, Width
 
 MODELS: Registry = Registry("model")
 
-Width = Annotated[int, Field(gt=0, le=65536)]
-EndTime = Annotated[float, Field(gt=0.0, le=1e6)]
 
 
 def ott_conv1d(in_shape: tuple[int, ...], n_classes: int, width: Width = 32,
-               time_input: bool = False, augment: Annotated[int, Field(ge=0, le=1024)] = 0,
+               time_input: bool = False, augment: Augment = 0,
                t1: EndTime = 1.0, fast: bool = True) -> ODEClassifier:
     """Sphere2's model: a d-dim point becomes a (1 + augment)-channel signal of length d."""
     dim = math.prod(in_shape)
@@ -32,7 +31,7 @@ def ott_conv1d(in_shape: tuple[int, ...], n_classes: int, width: Width = 32,
 
 
 def ott_conv2d(in_shape: tuple[int, ...], n_classes: int, width: Width = 128,
-               time_input: bool = False, augment: Annotated[int, Field(ge=0, le=1024)] = 0,
+               time_input: bool = False, augment: Augment = 0,
                t1: EndTime = 1.0, input_map: Literal["none", "strided_conv"] = "none",
                map_channels: Annotated[int, Field(gt=0, le=4096)] | None = None,
                map_stride: Annotated[int, Field(ge=1, le=16)] = 2) -> ODEClassifier:
@@ -58,9 +57,9 @@ def ott_conv2d(in_shape: tuple[int, ...], n_classes: int, width: Width = 128,
 
 
 def mlp(in_shape: tuple[int, ...], n_classes: int, hidden: Width = 64,
-        depth: Annotated[int, Field(ge=1, le=64)] = 2,
-        activation: Literal["relu", "tanh", "softplus", "elu"] = "relu",
-        time_input: bool = False, augment: Annotated[int, Field(ge=0, le=1024)] = 0,
+        depth: Depth = 2,
+        activation: Activation = "relu",
+        time_input: bool = False, augment: Augment = 0,
         t1: EndTime = 1.0) -> ODEClassifier:
     """A fully connected field on the flattened input (plus ``augment`` zero dimensions)."""
     dim = math.prod(in_shape) + augment

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -10,6 +9,7 @@ from torch import nn
 
 from ..solve import solve
 from ..solvers import SOLVERS, SolveStats
+from .fields import prepared
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class ODEBlock(nn.Module):
         self.t_span = (float(t_span[0]), float(t_span[1]))
 
     def forward(self, z0: torch.Tensor, spec: SolveSpec) -> tuple[torch.Tensor, SolveStats]:
-        prepared = getattr(self.field, "prepared", None)
-        with prepared(z0) if prepared is not None else contextlib.nullcontext():
+        with prepared(self.field, z0):
             sol = solve(self.field, z0, spec.solver, steps=spec.steps, rtol=spec.rtol,
                         atol=spec.atol, t_span=self.t_span, max_steps=spec.max_steps,
                         adjoint=spec.adjoint)

@@ -12,6 +12,13 @@ import torch
 from torch import nn
 
 
+def prepared(field, z: torch.Tensor):
+    """``field``'s once-per-solve set-up for initial states like ``z`` (e.g. OttConv1d's dense
+    matrices) as a context manager; a field without one gets a no-op."""
+    prepare = getattr(field, "prepared", None)
+    return prepare(z) if prepare is not None else contextlib.nullcontext()
+
+
 def _scalar(t) -> float:
     # t is a float (fixed-step loop) or a 0-dim tensor (torchdiffeq); no gradient flows into t.
     return float(t.detach()) if isinstance(t, torch.Tensor) else float(t)

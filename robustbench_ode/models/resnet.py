@@ -31,15 +31,14 @@ from torch import nn
 
 from ..solvers import SolveStats
 from ..status import Status
-from .catalog import Width, mlp, ott_conv1d, ott_conv2d
+from .catalog import mlp, ott_conv1d, ott_conv2d
 from .classifier import ODEClassifier, SolveSpec, init_weights
+from .fields import prepared
+from .params import Activation, Augment, Depth, Width
 
 BASES = {"ott_conv1d": ott_conv1d, "ott_conv2d": ott_conv2d, "mlp": mlp}
 Base = Literal["ott_conv1d", "ott_conv2d", "mlp"]
 Blocks = Annotated[int, Field(ge=1, le=100_000)]
-Depth = Annotated[int, Field(ge=1, le=64)]
-Augment = Annotated[int, Field(ge=0, le=1024)]
-Activation = Literal["relu", "tanh", "softplus", "elu"]
 
 # Block boundaries, as a fraction of [t0, t1]: t less than BOUNDARY_EPS (t1 - t0) below k/N counts
 # as block k. The fixed-step loop computes t = t0 + n h in float64 (rounding ~1e-16), but
@@ -82,9 +81,7 @@ class PiecewiseField(nn.Module):
         """Every sub-field's fast path (e.g. OttConv1d's dense matrices), set up once per solve."""
         with contextlib.ExitStack() as stack:
             for f in self.fields:
-                prepare = getattr(f, "prepared", None)
-                if prepare is not None:
-                    stack.enter_context(prepare(z))
+                stack.enter_context(prepared(f, z))
             yield
 
 
@@ -108,10 +105,8 @@ class ResNetClassifier(ODEClassifier):
         """z_N of the residual network: z_{k+1} = z_k + h f_k(t_k, z_k), t_k = t0 + k h."""
         t0, t1 = self.block.t_span
         h = (t1 - t0) / self.blocks
-        field = self.block.field
-        prepared = getattr(field, "prepared", None)
         z = z0
-        with prepared(z0) if prepared is not None else contextlib.nullcontext():
+        with prepared(self.block.field, z0):
             for k, f in enumerate(self.block_fields()):
                 # t_k and the fused add as the Euler loop computes them, so the two agree to the bit
                 z = torch.add(z, f(t0 + k * h, z), alpha=h)

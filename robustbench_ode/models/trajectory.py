@@ -9,22 +9,18 @@ its "final state" is the whole predicted trajectory (B, K, d), and ``logits`` is
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import math
-from typing import Annotated, Literal
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from ..solve import solve
 from ..solvers import SolveStats
 from ..status import Status
 from .classifier import ODEClassifier, SolveSpec
-from .fields import MLP
-
-Width = Annotated[int, Field(gt=0, le=65536)]
+from .fields import MLP, prepared
+from .params import Activation, Depth, Width
 
 
 def allocate_steps(times: tuple[float, ...], steps: int) -> list[int]:
@@ -79,8 +75,7 @@ class TrajectoryModel(ODEClassifier):
         counts = self.steps_per_interval(spec.steps) if spec.steps is not None else None
         total = SolveStats(accepted=0 if spec.adaptive else None, rejected=0 if spec.adaptive else None)
         z, states = x, []
-        prepared = getattr(field, "prepared", None)
-        with prepared(x) if prepared is not None else contextlib.nullcontext():
+        with prepared(field, x):
             for k, (t0, t1) in enumerate(zip(self.times[:-1], self.times[1:])):
                 sol = solve(field, z, spec.solver, steps=counts[k] if counts else None,
                             rtol=spec.rtol, atol=spec.atol, t_span=(t0, t1),
@@ -112,8 +107,7 @@ class TrajectoryModel(ODEClassifier):
 
 
 def trajectory(in_shape: tuple[int, ...], n_classes: int, times: torch.Tensor | None = None,
-               hidden: Width = 64, depth: Annotated[int, Field(ge=1, le=64)] = 2,
-               activation: Literal["relu", "tanh", "softplus", "elu"] = "tanh",
+               hidden: Width = 64, depth: Depth = 2, activation: Activation = "tanh",
                time_input: bool = False) -> TrajectoryModel:
     """An MLP field on the observed state; ``times`` (t0 first) comes from the dataset, not the
     suite. PyTorch's default initialisation (not Kaiming): a tanh field that starts small."""
