@@ -1,29 +1,49 @@
 """robustbench_ode: a solver-robustness benchmark suite for neural ODEs.
 
-Importing the package registers every built-in solver, model and dataset.
+Importing the package registers every built-in solver, model and dataset (their metadata; the
+implementations load on first use, so the command line lists and validates without torch). The
+public names below are resolved on first access.
 """
 
 from __future__ import annotations
 
-from . import datasets as _datasets
-from . import models as _models
-from . import solvers as _solvers
+from typing import Any
 
-_solvers.register_all()
-_models.register_all()
-_datasets.register_all()
+from .core.registry import load as _load
+from .core.version import __version__
+from .datasets import DATASETS
+from .datasets import register_all as _register_datasets
+from .models import MODELS
+from .models import register_all as _register_models
+from .solvers import SOLVERS
+from .solvers import register_all as _register_solvers
 
-from .datasets import DATASETS, DataSplits  # noqa: E402
-from .models import MODELS, ODEClassifier, SolveSpec  # noqa: E402
-from .solve import solve  # noqa: E402
-from .solvers import SOLVERS, Solution, SolveStats  # noqa: E402
-from .status import Status  # noqa: E402
+_register_solvers()
+_register_models()
+_register_datasets()
 
-__version__ = "0.1.0"
-__all__ = ["DATASETS", "MODELS", "SOLVERS", "DataSplits", "ODEClassifier", "Solution",
-           "SolveSpec", "SolveStats", "Status", "__version__", "solve"]
+# name -> import path: the heavy parts of the public API, imported when first used
+_LAZY = {
+    "solve": "robustbench_ode.solvers.solve:solve",
+    "Solution": "robustbench_ode.solvers.solution:Solution",
+    "SolveStats": "robustbench_ode.solvers.solution:SolveStats",
+    "SolveSpec": "robustbench_ode.models.spec:SolveSpec",
+    "Status": "robustbench_ode.core.status:Status",
+    "SuiteError": "robustbench_ode.core.errors:SuiteError",
+    "DataSplits": "robustbench_ode.datasets.base:DataSplits",
+    "ODEClassifier": "robustbench_ode.models.classifier:ODEClassifier",
+    "benchmark": "robustbench_ode.benchmark:benchmark",
+    "BenchmarkResult": "robustbench_ode.benchmark:BenchmarkResult",
+    "load_suite": "robustbench_ode.config:load_suite",
+    "run_suite": "robustbench_ode.run.runner:run_suite",
+}
 
-# After __version__: the benchmark imports the cell module, which reads it.
-from .benchmark import BenchmarkResult, benchmark  # noqa: E402
+__all__ = ["DATASETS", "MODELS", "SOLVERS", "__version__", *sorted(_LAZY)]
 
-__all__ += ["BenchmarkResult", "benchmark"]
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = _load(_LAZY[name])
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'robustbench_ode' has no attribute {name!r}")

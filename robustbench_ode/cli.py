@@ -1,29 +1,41 @@
 """Command line of robustbench_ode: ``python -m robustbench_ode COMMAND`` (alias ``robustbench-ode``).
 
 Bad input (a bad suite file, an unknown name, a bad option) prints one line naming the problem
-and exits with code 2, never a traceback.
+and exits with code 2, never a traceback. ``--help``, ``list`` and ``validate`` never import torch
+(they answer in well under a second); the other commands load their handlers from
+:mod:`robustbench_ode.commands`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
-from .config import SuiteError, load_suite
+from .run.threads import set_wait_policy
+
+set_wait_policy()  # before anything imports torch (run/threads.py)
+
+# These imports are torch-free: the registries, the suite configs and the test grid.
+from .config import load_suite  # noqa: E402
+from .core.errors import SuiteError  # noqa: E402
+from .core.registry import load  # noqa: E402
+from .datasets import DATASETS  # noqa: E402
+from .harness.cell import cells  # noqa: E402
+from .harness.grid import grid_points  # noqa: E402
+from .models import MODELS  # noqa: E402
+from .solvers import SOLVERS  # noqa: E402
 
 EXIT_BAD_INPUT = 2
+# the executors' registry imports torch; its names are listed here for the parser
+EXECUTOR_NAMES = ["local", "process", "ray"]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not usage + message
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message[:300]}\n")
 
 
 def _list(args: argparse.Namespace) -> int:
-    from . import DATASETS, MODELS, SOLVERS
-
     registries = {"solvers": SOLVERS, "models": MODELS, "datasets": DATASETS}
     for axis in [args.axis] if args.axis else list(registries):
         reg = registries[axis]
@@ -36,132 +48,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .cell import cells, test_points
-
     suite = load_suite(args.suite)
     todo = cells(suite)
-    n_tests = sum(len(test_points(suite, c)) for c in todo)
+    n_tests = sum(len(grid_points(suite.test, suite.reference, c.train_spec, c.training.max_steps))
+                  for c in todo)
     print(f"{args.suite}: ok: suite {suite.name!r}, {len(todo)} cells, {n_tests} test rows")
-    return 0
-
-
-def _run(args: argparse.Namespace) -> int:
-    from .executors import make_executor
-    from .runner import claim_out_dir, run_suite
-
-    if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
-        os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
-    suite = load_suite(args.suite)
-    out = Path(args.out) if args.out else Path("results") / suite.name
-    claim_out_dir(out, suite)  # before starting any workers
-    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell)
-    report = run_suite(suite, out, device=args.device, progress=not args.no_progress,
-                       suite_text=Path(args.suite).read_text(), fresh=args.fresh, executor=executor)
-    failed = report.failed
-    print(f"wrote {out}/results.csv ({sum(len(r.rows) for r in report.results)} rows, "
-          f"{len(report.results)} cells, {len(failed)} with failures; trained {len(report.trained)}, "
-          f"re-tested {len(report.retested)}, loaded {len(report.loaded)})")
-    for res in failed:
-        bad = [r for r in res.rows if r["status"] != "ok"]
-        print(f"  {res.cell.label()}: training {res.status.value} {res.message} "
-              f"{len(bad)} failed test rows".rstrip())
-    return 1 if args.strict and failed else 0
-
-
-def _xor_fan(args: argparse.Namespace) -> int:
-    from .fan_plots import write_fan
-    from .runner import run_suite
-    from .tables import read_results
-
-    suite = load_suite(args.suite)
-    out = Path(args.out) if args.out else Path("results") / suite.name
-    report = run_suite(suite, out, device="cpu", progress=not args.no_progress,
-                       suite_text=Path(args.suite).read_text())
-    written = write_fan(report.results, read_results(out / "results.csv"), out)
-    print(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
-    return 0
-
-
-def _report(args: argparse.Namespace) -> int:
-    from .report import write_report
-
-    _need_results(args.dir)
-    print(f"wrote {write_report(args.dir)}")
-    return 0
-
-
-def _leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import write_leaderboard
-
-    for d in args.dirs:
-        _need_results(d)
-    md_path, csv_path, md = write_leaderboard(args.dirs, args.out)
-    print(md)
-    print(f"wrote {md_path} and {csv_path}")
-    return 0
-
-
-def _regress(args: argparse.Namespace) -> int:
-    from .regression import load_table, regressions
-
-    _need_results(args.dir)
-    if not Path(args.baseline).is_file():
-        raise SuiteError(f"--baseline {args.baseline}: no such file")
-    found = regressions(load_table(args.dir), load_table(args.baseline), args.acc_tol, args.nfe_tol,
-                        args.mse_tol)
-    for r in found:
-        print(f"REGRESSION {r}")
-    print(f"{len(found)} regressions against {args.baseline}" if found
-          else f"no regressions against {args.baseline}")
-    return 1 if found else 0
-
-
-def _compare(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from .regression import comparison, load_table
-
-    for d in (args.a, args.b):
-        _need_results(d)
-    with pd.option_context("display.width", 250, "display.max_rows", None,
-                           "display.max_colwidth", 120):
-        print(comparison(load_table(args.a), load_table(args.b)).to_string(index=False))
-    return 0
-
-
-def _need_results(path: str) -> None:
-    p = Path(path)
-    if not (p / "results.csv").is_file() and not (p.is_file() and p.suffix == ".csv"):
-        raise SuiteError(f"{path}: no results.csv there (run a suite into it first)")
-
-
-def _critical(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from .critical import adapted_vs_critical, critical_steps
-    from .tables import read_results
-
-    for path in filter(None, [args.results, args.adapted]):
-        if not Path(path).is_file():
-            raise SuiteError(f"{path}: no such results file")
-    table = critical_steps(read_results(Path(args.results)), tol=args.tol)
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table.to_string(index=False) if not table.empty else "no swept train step counts")
-        if args.adapted:
-            adapted = read_results(Path(args.adapted))
-            print(adapted_vs_critical(adapted, table).to_string(index=False))
-    if args.adapted:
-        from .adaptation_plots import adapted_vs_fixed, steps_over_training
-
-        # The pictures belong to the adapted run: written beside its results.csv.
-        out = Path(args.adapted).parent
-        log = out / "training.csv"
-        written = [adapted_vs_fixed(adapted, read_results(Path(args.results)),
-                                    out / "adapted_vs_fixed.png")]
-        if log.is_file() and log.stat().st_size:
-            written.append(steps_over_training(pd.read_csv(log), out / "adaptation_steps.png", table))
-        for path in filter(None, written):
-            print(f"wrote {path}")
     return 0
 
 
@@ -203,25 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="image data folder (default $ROBUSTBENCH_ODE_DATA or ./data)")
     p.add_argument("--fresh", action="store_true", help="recompute every cell, ignoring stored ones")
     p.add_argument("--strict", action="store_true", help="exit 1 if any cell or test row failed")
-    p.add_argument("--executor", default="local", choices=["local", "process", "ray"],
+    p.add_argument("--executor", default="local", choices=EXECUTOR_NAMES,
                    help="where cells run (default: in this process)")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="parallel cells: a local process pool, or the CPUs of a local Ray instance")
     p.add_argument("--address", help="Ray cluster to join: 'auto' or HOST:PORT (--executor ray)")
     p.add_argument("--gpus-per-cell", type=_non_negative, default=0.0, help="GPUs each Ray task declares")
-    p.set_defaults(func=_run)
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="intra-op threads per worker (default: $OMP_NUM_THREADS, else the cores / workers)")
+    p.set_defaults(func="robustbench_ode.commands:run")
     p = sub.add_parser("xor-fan", help="run a suite, then write trajectories and the fan pictures")
     p.add_argument("suite", nargs="?", default="suites/xor_fan.yaml")
     p.add_argument("--out", help="output directory (default results/<suite name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_xor_fan)
+    p.set_defaults(func="robustbench_ode.commands:xor_fan")
     p = sub.add_parser("report", help="write DIR/report.html (and summary.csv) from a run")
     p.add_argument("dir")
-    p.set_defaults(func=_report)
+    p.set_defaults(func="robustbench_ode.commands:report")
     p = sub.add_parser("leaderboard", help="rank trained configurations of runs, per dataset")
     p.add_argument("dirs", nargs="+")
     p.add_argument("--out", default=".", help="where leaderboard.md and .csv go (default .)")
-    p.set_defaults(func=_leaderboard)
+    p.set_defaults(func="robustbench_ode.commands:leaderboard")
     p = sub.add_parser("regress", help="exit 1 listing regressions of a run against a baseline")
     p.add_argument("dir")
     p.add_argument("--baseline", required=True, help="a results.csv to compare with")
@@ -229,16 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nfe-tol", type=_non_negative, default=0.10, help="allowed NFE rise (relative)")
     p.add_argument("--mse-tol", type=_non_negative, default=0.10,
                    help="allowed trajectory-MSE rise (relative; time-series suites)")
-    p.set_defaults(func=_regress)
+    p.set_defaults(func="robustbench_ode.commands:regress")
     p = sub.add_parser("compare", help="print two runs' results side by side")
     p.add_argument("a")
     p.add_argument("b")
-    p.set_defaults(func=_compare)
+    p.set_defaults(func="robustbench_ode.commands:compare")
     p = sub.add_parser("critical", help="critical step count from a sweep's results.csv")
     p.add_argument("results", help="results.csv of a suite that sweeps train step counts")
     p.add_argument("--adapted", help="results.csv of an adapted run to compare with it")
     p.add_argument("--tol", type=_non_negative, default=0.02, help="allowed accuracy drop (default 0.02)")
-    p.set_defaults(func=_critical)
+    p.set_defaults(func="robustbench_ode.commands:critical")
     return parser
 
 
@@ -247,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a bad option (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    handler = load(args.func) if isinstance(args.func, str) else args.func
     try:
-        return args.func(args)
+        return handler(args)
     except SuiteError as exc:
         print(f"robustbench-ode: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

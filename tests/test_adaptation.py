@@ -10,19 +10,17 @@ import pytest
 import torch
 from torch import nn
 
-from robustbench_ode import cell as cellmod
-from robustbench_ode.adaptation import (
-    TEST_SOLVER,
-    AdaptationConfig,
-    StepController,
-    ToleranceController,
-    starting_step,
-)
-from robustbench_ode.cell import adapted_points, cells
-from robustbench_ode.config import SuiteError, parse_suite
-from robustbench_ode.critical import critical_steps
+from robustbench_ode.config import AdaptationConfig, parse_suite
+from robustbench_ode.config.training import TEST_SOLVER
+from robustbench_ode.core.errors import SuiteError
+from robustbench_ode.harness.build import build_model, load_data
+from robustbench_ode.harness.cell import cells
+from robustbench_ode.harness.grid import TestPoint, grid_points
 from robustbench_ode.models import MODELS, SolveSpec
+from robustbench_ode.outputs.critical import critical_steps
 from robustbench_ode.solvers import SOLVERS, SolveStats
+from robustbench_ode.training.adaptation import StepController, ToleranceController, starting_step
+from robustbench_ode.training.loop import train_model
 
 
 class Stub(nn.Module):
@@ -183,16 +181,16 @@ def test_cell_key_comes_from_the_config_and_is_unchanged_without_adaptation():
 def test_factor_points_follow_the_final_step_count():
     suite = parse_suite(SUITE)
     cell = cells(suite)[0]
-    pts = adapted_points(cellmod.test_points(suite, cell), SolveSpec("euler", steps=7))
+    pts = grid_points(suite.test, suite.reference, SolveSpec("euler", steps=7), cell.training.max_steps)
     got = {(p.spec.solver, p.spec.steps, p.factor, p.is_train) for p in pts}
     assert got == {("euler", 7, None, True), ("euler", 14, 2.0, False), ("rk4", 28, 4.0, False),
                    ("rk4", 4, None, False), ("dopri5", None, None, False)}
     assert [p.spec.rtol for p in pts if p.is_reference] == [1e-7]  # the reference solve survives
-    assert isinstance(pts[0], cellmod.TestPoint) and pts[0].is_train
+    assert isinstance(pts[0], TestPoint) and pts[0].is_train
 
 
 def test_adapted_suite_end_to_end(tmp_path):
-    from robustbench_ode.runner import run_suite
+    from robustbench_ode.run.runner import run_suite
 
     run_suite(parse_suite(SUITE), tmp_path, progress=False)
     log = pd.read_csv(tmp_path / "training.csv")
@@ -231,22 +229,9 @@ def test_critical_step_count_and_its_seed_spread():
     assert critical_steps(pd.DataFrame(rows), tol=0.04).iloc[0].critical_steps == 4
 
 
-def test_a_restart_continues_from_the_last_step_count():
-    from robustbench_ode.adaptation import resume_value
-    from robustbench_ode.cell import build_model, load_data
-    from robustbench_ode.training import train
-
-    suite = parse_suite({**SUITE, "training": {**SUITE["training"], "iterations": 3}})
-    cell = cells(suite)[0]
-    data = load_data(cell.dataset, 0)
-    first = train(build_model(cell, data), data, cell.train_spec, cell.training, seed=0)
-    assert resume_value(first.log) == first.final_steps
-    again = train(build_model(cell, data), data, cell.train_spec, cell.training, seed=0, adapt_from=17)
-    assert [r["steps_in_force"] for r in again.log] == [17, 17, 17] and again.final_steps == 17
-
-
 def test_adaptation_plots(tmp_path):
-    from robustbench_ode.adaptation_plots import adapted_vs_fixed, steps_over_training
+    from robustbench_ode.outputs.figures.adapted import adapted_vs_fixed
+    from robustbench_ode.outputs.figures.training import steps_over_training
 
     log = pd.DataFrame({"iteration": [0, 50, 100] * 2, "seed": [0] * 3 + [1] * 3,
                         "steps_in_force": [8, 16, 12, 8, 8, 10], "tol_in_force": [None] * 6})
@@ -271,16 +256,14 @@ def test_a_model_that_did_not_learn_is_not_critical():
 def test_adapted_training_resumed_from_a_checkpoint_equals_the_uninterrupted_one(mode):
     """Killed after a checkpoint and resumed, an adapted training continues from the controller's
     last state (not the initial one) and reproduces the uninterrupted run exactly."""
-    from robustbench_ode.cell import build_model, load_data
-    from robustbench_ode.training import train
 
     grid = {"solver": "euler", "steps": [3]} if mode == "step" else {"solver": "bosh3", "tol": [1e-2]}
     training = {**SUITE["training"], "iterations": 30, "checkpoint_every": 12,
                 "adaptation": {"mode": mode, "check_every": 5}}
     suite = parse_suite({**SUITE, "training": training, "train": {"grid": [grid]}})
     cell = cells(suite)[0]
-    data = load_data(cell.dataset, cell.seed)
-    whole = train(build_model(cell, data), data, cell.train_spec, cell.training, seed=cell.seed)
+    data = load_data(cell)
+    whole = train_model(build_model(cell, data), data, cell.train_spec, cell.training, seed=cell.seed)
     saved = []
 
     def save_then_die(state):
@@ -289,10 +272,10 @@ def test_adapted_training_resumed_from_a_checkpoint_equals_the_uninterrupted_one
             raise KeyboardInterrupt  # the kill, right after the checkpoint at iteration 24
 
     with pytest.raises(KeyboardInterrupt):
-        train(build_model(cell, data), data, cell.train_spec, cell.training, seed=cell.seed,
+        train_model(build_model(cell, data), data, cell.train_spec, cell.training, seed=cell.seed,
               on_checkpoint=save_then_die)
     assert saved[-1]["iteration"] == 24 and saved[-1]["adaptation"]
-    resumed = train(build_model(cell, data), data, cell.train_spec, cell.training, seed=cell.seed,
+    resumed = train_model(build_model(cell, data), data, cell.train_spec, cell.training, seed=cell.seed,
                     resume=saved[-1])
     key = "steps_in_force" if mode == "step" else "tol_in_force"
     assert [r[key] for r in resumed.log] == [r[key] for r in whole.log]
@@ -301,7 +284,7 @@ def test_adapted_training_resumed_from_a_checkpoint_equals_the_uninterrupted_one
 
 
 def test_adapted_suite_rerun_loads_every_row_from_the_store(tmp_path):
-    from robustbench_ode.runner import run_suite
+    from robustbench_ode.run.runner import run_suite
 
     suite = parse_suite(SUITE)
     first = run_suite(suite, tmp_path, progress=False)
@@ -310,11 +293,11 @@ def test_adapted_suite_rerun_loads_every_row_from_the_store(tmp_path):
     assert len(first.trained) == 1 and not again.trained and not again.retested
     assert len(again.loaded) == 1
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "results.csv"), table)
-    assert table["adapted"].all() and len(table) == len(first.results[0].rows)
+    assert table["adapted"].all() and len(table) == first.rows
 
 
 def test_grown_grid_retests_an_adapted_cell_at_its_final_step_count(tmp_path):
-    from robustbench_ode.runner import run_suite
+    from robustbench_ode.run.runner import run_suite
 
     run_suite(parse_suite(SUITE), tmp_path, progress=False)
     final = int(pd.read_csv(tmp_path / "training.csv")["steps_in_force"].iloc[-1])
@@ -329,7 +312,7 @@ def test_grown_grid_retests_an_adapted_cell_at_its_final_step_count(tmp_path):
 
 def test_critical_command_writes_the_adaptation_figures(tmp_path, capsys):
     from robustbench_ode.cli import main
-    from robustbench_ode.runner import run_suite
+    from robustbench_ode.run.runner import run_suite
 
     sweep = {**SUITE, "name": "sweep", "training": {k: v for k, v in SUITE["training"].items()
                                                     if k != "adaptation"},

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from robustbench_ode import comparison_plots
+from robustbench_ode.outputs.figures import training as comparison_plots
 
 
 def _log(**cols) -> pd.DataFrame:

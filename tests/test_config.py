@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from robustbench_ode import cell as cellmod
-from robustbench_ode.cell import cells
-from robustbench_ode.config import SuiteError, load_suite, parse_suite
+from robustbench_ode.config import load_suite, parse_suite
+from robustbench_ode.core.errors import SuiteError
+from robustbench_ode.harness.cell import cells
+from robustbench_ode.harness.grid import grid_points
 
 SUITES = sorted((Path(__file__).parent.parent / "suites").glob("*.yaml"))
 
@@ -79,14 +80,14 @@ def test_grid_expansion_and_factors():
     assert len(todo) == 3 * 2
     assert len({c.key for c in todo}) == 6
     euler2 = next(c for c in todo if c.steps == 2)
-    pts = cellmod.test_points(suite, euler2)
+    pts = grid_points(suite.test, suite.reference, euler2.train_spec)
     assert pts[0].is_train and pts[0].spec.steps == 2
     labels = [p.spec.label() for p in pts]
     # factors 0.5, 1, 2 of 2 steps -> 1, (2 = train config, deduplicated), 4; tol factors skipped;
     # the reference solve (dopri5 at 1e-7 by default) comes last
     assert labels == ["euler@2", "euler@1", "euler@4", "rk4@8", "dopri5@tol1e-07"]
     dopri = next(c for c in todo if c.tol is not None)
-    labels = [p.spec.label() for p in cellmod.test_points(suite, dopri)]
+    labels = [p.spec.label() for p in grid_points(suite.test, suite.reference, dopri.train_spec)]
     assert labels == ["dopri5@tol0.001", "rk4@8", "dopri5@tol0.0001", "dopri5@tol0.01",
                       "dopri5@tol1e-07"]
 

@@ -41,7 +41,7 @@ def test_sphere2_rings_and_balance():
 
 
 # Every registered time-series dataset, read off the registry: a new entry is tested here too.
-TIMESERIES = [n for n in DATASETS.names() if getattr(DATASETS.get(n), "task", "") == "regression"]
+TIMESERIES = [n for n in DATASETS.names() if DATASETS.meta(n).task == "regression"]
 
 
 @pytest.mark.parametrize("name", TIMESERIES)

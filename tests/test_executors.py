@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from robustbench_ode.cell import cells
-from robustbench_ode.config import SuiteError, load_suite, parse_suite
-from robustbench_ode.executors import ProcessExecutor, make_executor
-from robustbench_ode.runner import run_suite
+from robustbench_ode.config import load_suite, parse_suite
+from robustbench_ode.core.errors import SuiteError
+from robustbench_ode.harness.cell import cells
+from robustbench_ode.run.executors import ProcessExecutor, make_executor
+from robustbench_ode.run.runner import run_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
@@ -58,7 +59,7 @@ def test_unknown_executor_and_missing_address_are_bad_input():
 
 @pytest.mark.slow  # ~25 s to start Ray plus ~30 s for its workers to import torch on 2 shared cores
 def test_ray_matches_local(tmp_path, ray_instance):
-    from robustbench_ode.executors import RayExecutor
+    from robustbench_ode.run.executors import RayExecutor
 
     suite = parse_suite(json.loads(json.dumps(TINY)))
     run_suite(suite, tmp_path / "local", progress=False)
@@ -77,7 +78,7 @@ def test_process_pool_matches_local(tmp_path):
 
 @pytest.mark.slow
 def test_ray_smoke_suite_matches_local(tmp_path, ray_instance):
-    from robustbench_ode.executors import RayExecutor
+    from robustbench_ode.run.executors import RayExecutor
 
     suite = load_suite(ROOT / "suites" / "smoke.yaml")
     run_suite(suite, tmp_path / "local", progress=False)
@@ -87,7 +88,7 @@ def test_ray_smoke_suite_matches_local(tmp_path, ray_instance):
 
 @pytest.mark.slow
 def test_ray_worker_killed_mid_cell_suite_completes(tmp_path, ray_instance):
-    from robustbench_ode.executors import RayExecutor
+    from robustbench_ode.run.executors import RayExecutor
 
     doc = json.loads(json.dumps(TINY))
     doc["training"].update(iterations=300, checkpoint_every=25)

@@ -10,18 +10,25 @@ import pandas as pd
 import pytest
 import torch
 
-from robustbench_ode import seed_group
-from robustbench_ode.cell import CellConfig, build_model, load_data
 from robustbench_ode.config import DatasetConfig, ModelConfig, TrainingConfig, parse_suite
-from robustbench_ode.job import CellJob
+from robustbench_ode.harness import execution
+from robustbench_ode.harness.build import build_model, load_data
+from robustbench_ode.harness.cell import CellConfig
+from robustbench_ode.harness.grouping import stack_key
 from robustbench_ode.models import MODELS, SolveSpec
-from robustbench_ode.runner import run_suite
-from robustbench_ode.seed_group import SeedGroupJob, plan, stackable, train_group
-from robustbench_ode.solvers import SOLVERS
-from robustbench_ode.solvers.base import FixedStepSolver
-from robustbench_ode.training import train
+from robustbench_ode.models.stacked import can_stack
+from robustbench_ode.run.jobs import plan_training
+from robustbench_ode.run.runner import run_suite
+from robustbench_ode.solvers import SOLVERS, Kind
+from robustbench_ode.training.forward import StackedForward
+from robustbench_ode.training.loop import Member, train, train_model
 
-FIXED = [n for n in SOLVERS.names() if isinstance(SOLVERS.get(n), FixedStepSolver)]
+FIXED = [n for n in SOLVERS.names() if SOLVERS.get(n).kind is Kind.FIXED]
+
+
+def train_group(models, datas, seeds, spec, cfg):
+    """The seeds trained as one stack: their outcomes (log, final state) in seed order."""
+    return train(StackedForward(models, "cpu"), [Member(d, s) for d, s in zip(datas, seeds)], spec, cfg)
 
 
 def plain_loop(f, z0, tableau, steps, t1=1.0):
@@ -80,64 +87,80 @@ def _cells(model: dict, n: int = 3, solver: str = "rk4", steps: int = 3, **train
                                    {"name": "mlp", "hidden": 16, "time_input": True}])
 def test_seed_group_equals_separate_runs(model):
     group = _cells(model)
-    datas = [load_data(c.dataset, c.seed) for c in group]
+    datas = [load_data(c) for c in group]
     models = [build_model(c, d) for c, d in zip(group, datas)]
-    assert all(stackable(m) for m in models)
-    outcomes, states = train_group(models, datas, [c.seed for c in group], group[0].train_spec,
-                                   group[0].training)
-    for cell, data, outcome, state in zip(group, datas, outcomes, states):
+    assert all(can_stack(m) for m in models)
+    outcomes = train_group(models, datas, [c.seed for c in group], group[0].train_spec, group[0].training)
+    for cell, data, outcome in zip(group, datas, outcomes):
         alone = build_model(cell, data)
-        ref = train(alone, data, cell.train_spec, cell.training, seed=cell.seed)
+        ref = train_model(alone, data, cell.train_spec, cell.training, seed=cell.seed)
         assert outcome.status is ref.status and len(outcome.log) == len(ref.log) == 25
         for a, b in zip(outcome.log, ref.log):
             assert a["loss"] == pytest.approx(b["loss"], abs=1e-6)
             assert a["accuracy"] == b["accuracy"] and a["nfe"] == b["nfe"]
         for k, v in alone.state_dict().items():
-            assert torch.allclose(state[k], v, atol=1e-6), k
+            assert torch.allclose(outcome.state_dict[k], v, atol=1e-6), k
     # the seeds really differ: the group did not train one model three times
-    assert not torch.equal(states[0]["head.weight"], states[1]["head.weight"])
+    assert not torch.equal(outcomes[0].state_dict["head.weight"], outcomes[1].state_dict["head.weight"])
 
 
 def test_a_diverging_seed_stops_alone_as_in_its_own_run():
     group = _cells({"name": "ott_conv1d", "width": 8}, solver="euler", steps=2)
-    datas = [load_data(c.dataset, c.seed) for c in group]
+    datas = [load_data(c) for c in group]
     bad = datas[1].x_train.clone()
     bad[:, 0] = float("nan")  # seed 1's data makes its loss NaN at the first iteration
     datas[1] = dataclasses.replace(datas[1], x_train=bad)
     models = [build_model(c, d) for c, d in zip(group, datas)]
-    outcomes, states = train_group(models, datas, [0, 1, 2], group[0].train_spec, group[0].training)
-    for cell, data, outcome, state in zip(group, datas, outcomes, states):
+    outcomes = train_group(models, datas, [0, 1, 2], group[0].train_spec, group[0].training)
+    for cell, data, outcome in zip(group, datas, outcomes):
         alone = build_model(cell, data)
-        ref = train(alone, data, cell.train_spec, cell.training, seed=cell.seed)
+        ref = train_model(alone, data, cell.train_spec, cell.training, seed=cell.seed)
         assert (outcome.status, outcome.message, len(outcome.log)) == (ref.status, ref.message, len(ref.log))
         for k, v in alone.state_dict().items():
-            assert torch.allclose(state[k], v, atol=1e-6, equal_nan=True), k
+            assert torch.allclose(outcome.state_dict[k], v, atol=1e-6, equal_nan=True), k
     assert outcomes[1].status.value == "diverged" and outcomes[0].status.value == "ok"
 
 
 def test_plan_groups_only_cells_that_differ_by_seed_and_may():
-    def jobs(cs):
-        return [CellJob(c, []) for c in cs]
+    def plan(cs):
+        return [members for members, _ in plan_training(cs, [[] for _ in cs], [], None, "cpu", None)]
 
     fixed = _cells({"name": "ott_conv1d"}, n=3) + _cells({"name": "ott_conv1d"}, n=2, steps=4)
-    units = plan(jobs(fixed))
-    assert [members for members, _ in units] == [[0, 1, 2], [3, 4]]
-    assert all(isinstance(u, SeedGroupJob) for _, u in units)
-    # fast off, adjoint, step adaptation, adaptive training, re-tests: each on its own
+    assert plan(fixed) == [[0, 1, 2], [3, 4]]
+    # every setting stacked training does not implement keeps its cells apart: fast off, adjoint,
+    # step adaptation, amp, regularisation; so do adaptive training and non-stackable models
     for cs in (_cells({"name": "ott_conv1d"}, fast=False),
                _cells({"name": "ott_conv1d"}, gradient="adjoint"),
-               _cells({"name": "ott_conv1d"}, solver="euler", adaptation={"mode": "step"})):
-        assert [m for m, _ in plan(jobs(cs))] == [[0], [1], [2]]
+               _cells({"name": "ott_conv1d"}, solver="euler", adaptation={"mode": "step"}),
+               _cells({"name": "ott_conv1d"}, amp=True),
+               _cells({"name": "ott_conv1d"}, regularization={"kinetic": 1.0}),
+               _cells({"name": "ott_conv1d", "fast": False}),
+               _cells({"name": "ott_conv2d", "width": 4}),
+               _cells({"name": "resnet_shared", "base": "mlp"}, solver="euler")):
+        assert plan(cs) == [[0], [1], [2]], cs[0].model_dump()
     adaptive = [c.model_copy(update={"solver": "dopri5", "steps": None, "tol": 1e-3}) for c in fixed[:2]]
-    assert [m for m, _ in plan(jobs(adaptive))] == [[0], [1]]
-    retests = [CellJob(c, [], state_dict={}) for c in fixed[:2]]
-    assert [m for m, _ in plan(retests)] == [[0], [1]]
+    assert plan(adaptive) == [[0], [1]]
+    # the settings stacked training honours for any value do not: record_memory, lr, ...
+    honoured = _cells({"name": "ott_conv1d"}, record_memory=False, lr=0.5, checkpoint_every=3)
+    assert plan(honoured) == [[0, 1, 2]]
+
+
+def test_record_memory_false_takes_effect_on_grouped_cells():
+    """Last round's bug: the grouped path ignored record_memory (and logged no saved_mb at all)."""
+    for record in (True, False):
+        group = _cells({"name": "ott_conv1d", "width": 4}, n=2, solver="euler", steps=2, iterations=3,
+                       record_memory=record, memory_every=1)
+        assert stack_key(group[0]) is not None
+        results = execution.run_cells(group, [], parse_suite(SUITE).reference)
+        for result in results:
+            saved = [row["saved_mb"] for row in result.log]
+            assert (all(v is not None and v > 0 for v in saved) if record else all(v is None for v in saved))
 
 
 def test_fast_false_builds_the_plain_field_and_keeps_the_key():
     on, off = _cells({"name": "ott_conv1d"}, n=1)[0], _cells({"name": "ott_conv1d"}, n=1, fast=False)[0]
     assert on.key == off.key  # same model up to float rounding: same stored cell
-    data = load_data(on.dataset, 0)
+    data = load_data(on)
     assert build_model(on, data).block.field.fast and not build_model(off, data).block.field.fast
 
 
@@ -153,8 +176,8 @@ SUITE = {
 
 def test_suite_tables_equal_with_fast_on_and_off(tmp_path, monkeypatch):
     groups = []
-    real = seed_group.train_group
-    monkeypatch.setattr(seed_group, "train_group", lambda models, *a, **k: groups.append(len(models))
+    real = execution.StackedForward
+    monkeypatch.setattr(execution, "StackedForward", lambda models, *a, **k: groups.append(len(models))
                         or real(models, *a, **k))
     frames = {}
     for fast in (True, False):
@@ -172,8 +195,7 @@ def test_suite_tables_equal_with_fast_on_and_off(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
 def test_compile_mode_reaches_torch_compile(mode, monkeypatch):
-    from robustbench_ode.acceleration import prepare_model
-    from robustbench_ode.config import TrainingConfig
+    from robustbench_ode.training.acceleration import prepare_model
 
     seen = {}
     model = MODELS.get("mlp")((2,), 2)

@@ -6,9 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from robustbench_ode.cell import cells, run_cell
-from robustbench_ode.cell import test_points as points_of
-from robustbench_ode.config import SuiteError, parse_suite
+from robustbench_ode.config import parse_suite
+from robustbench_ode.core.errors import SuiteError
+from robustbench_ode.harness.cell import cells
+from robustbench_ode.harness.execution import run_cells
 from robustbench_ode.models import MODELS, SolveSpec
 
 
@@ -48,9 +49,9 @@ def test_training_log_has_backward_nfe_and_saved_memory():
     suite = parse_suite(copy.deepcopy(SUITE))
     logs = {}
     for cell in cells(suite):
-        result = run_cell(cell, points_of(suite, cell)[:1])
+        (result,) = run_cells([cell], [], suite.reference)
         assert result.status.value == "ok"
-        logs[(cell.training.label, cell.solver, cell.steps)] = result.log[-1]
+        logs[(cell.training.label, cell.solver, cell.steps)] = result.log[0]  # memory probed at 0
     for steps in (2, 16):  # autograd re-evaluates nothing; the adjoint solves backwards
         assert logs[("autograd", "euler", steps)]["nfe_backward"] == 0
         assert logs[("adjoint", "euler", steps)]["nfe_backward"] == steps
@@ -77,7 +78,7 @@ def test_memory_probe_leaves_no_reference_cycle():
     import gc
     import weakref
 
-    from robustbench_ode.gradient import SavedTensors
+    from robustbench_ode.training.probes import SavedTensors
 
     w = torch.randn(3, requires_grad=True)
     probe = SavedTensors()

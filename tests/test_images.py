@@ -12,11 +12,13 @@ from image_files import trust, write_cifar10, write_idx, write_svhn
 
 import robustbench_ode as rb
 from robustbench_ode import DATASETS, MODELS, SolveSpec
-from robustbench_ode import cell as cells
 from robustbench_ode.cli import main
-from robustbench_ode.config import SuiteError, load_suite, parse_suite
+from robustbench_ode.config import load_suite, parse_suite
+from robustbench_ode.core.errors import SuiteError
 from robustbench_ode.datasets import images
 from robustbench_ode.datasets.preparation import prepare_fashion_mnist
+from robustbench_ode.harness.cell import CellConfig
+from robustbench_ode.harness.execution import run_cells
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 TORCHVISION = ["cifar10", "mnist", "fashion_mnist", "svhn"]
@@ -135,9 +137,9 @@ def test_training_path_logs_throughput(fast):
         "training": {"iterations": 3, "batch_size": 16, "eval_batch_size": 200, **fast},
         "train": {"grid": [{"solver": "euler", "steps": [2]}]},
         "test": [{"solver": "euler", "steps": [4]}]})
-    cell = cells.CellConfig(dataset=suite.dataset[0], model=suite.model[0], training=suite.training[0],
+    cell = CellConfig(dataset=suite.dataset[0], model=suite.model[0], training=suite.training[0],
                       solver="euler", steps=2)
-    res = cells.run_cell(cell, cells.test_points(suite, cell))
+    (res,) = run_cells([cell], suite.test, suite.reference)
     assert res.status is rb.Status.OK and len(res.log) == 3
     assert all(r["images_per_s"] > 0 and r["peak_gpu_mb"] is None for r in res.log)
     assert all(r["status"] == "ok" and 0.0 <= r["accuracy"] <= 1.0 for r in res.rows)
@@ -157,9 +159,9 @@ def test_gpu_path_pins_and_measures_memory():
         "training": {"iterations": 3, "batch_size": 16, "amp": True, "channels_last": True},
         "train": {"grid": [{"solver": "euler", "steps": [2]}]},
         "test": [{"solver": "euler", "steps": [4]}]})
-    cell = cells.CellConfig(dataset=suite.dataset[0], model=suite.model[0], training=suite.training[0],
+    cell = CellConfig(dataset=suite.dataset[0], model=suite.model[0], training=suite.training[0],
                       solver="euler", steps=2)
-    res = cells.run_cell(cell, cells.test_points(suite, cell), device="cuda")
+    (res,) = run_cells([cell], suite.test, suite.reference, device="cuda")
     assert res.status is rb.Status.OK
     assert all(r["peak_gpu_mb"] > 0 for r in res.log)
 
@@ -193,7 +195,7 @@ def test_gpu_bench_script_runs_on_cpu(tmp_path):
     field's arithmetic (3 x forward: backward costs two forward passes)."""
     import json
 
-    from robustbench_ode import gpu_bench
+    from robustbench_ode.studies import gpu_bench
 
     out = tmp_path / "bench.json"
     assert gpu_bench.main(["--device", "cpu", "--batch", "4", "--width", "4", "--steps", "2",

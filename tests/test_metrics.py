@@ -13,12 +13,13 @@ import torch
 from torch import nn
 
 from robustbench_ode import benchmark
-from robustbench_ode.benchmark import as_classifier
+from robustbench_ode.core.status import Status
 from robustbench_ode.datasets import DataSplits
-from robustbench_ode.metrics import drift, final_states, relative_distance
+from robustbench_ode.harness.evaluation import evaluate, evaluate_points, relative_distance
+from robustbench_ode.harness.grid import TestPoint
 from robustbench_ode.models import SolveSpec
-from robustbench_ode.status import Status
-from robustbench_ode.summary import summarize
+from robustbench_ode.models.interface import as_classifier
+from robustbench_ode.outputs.summary import summarize
 
 W = math.pi / 2  # exact flow: a quarter turn
 A = torch.tensor([[0.0, -W], [W, 0.0]], dtype=torch.float64)
@@ -72,6 +73,19 @@ def splits(x, y) -> DataSplits:
     return DataSplits(x[:0], y[:0], x, y, n_classes=2)
 
 
+def final_states(model, data, spec, batch_size):
+    """The ODE block's final states on the test split (what evaluate keeps for the drift)."""
+    keep = []
+    row = evaluate(model, data, spec, batch_size, states=keep)
+    return (torch.cat(keep) if keep else None), Status(row["status"])
+
+
+def drift(model, data, spec, ref, batch_size):
+    """The drift of two separate solves."""
+    (z, _), (z_ref, _) = (final_states(model, data, s, batch_size) for s in (spec, ref))
+    return relative_distance(z, z_ref)
+
+
 def test_reference_solve_matches_matrix_exponential(data):
     x, y = data
     model = as_classifier(LinearModel())
@@ -84,7 +98,7 @@ def test_reference_solve_matches_matrix_exponential(data):
 def test_drift_is_the_distance_of_euler_to_the_exact_flow(data, steps):
     x, y = data
     model = as_classifier(LinearModel())
-    got = drift(model, splits(x, y), SolveSpec("euler", steps=steps), REF, batch_size=128)["drift"]
+    got = drift(model, splits(x, y), SolveSpec("euler", steps=steps), REF, batch_size=128)
     exact = x @ torch.linalg.matrix_exp(A).T
     expected = ((x @ euler_flow(steps).T - exact).norm(dim=1) / exact.norm(dim=1)).mean().item()
     assert got == pytest.approx(expected, rel=1e-4)
@@ -157,11 +171,8 @@ def test_failed_reference_gives_nan_not_a_crash(data):
 
 
 def test_harness_drift_reuses_the_evaluated_states(data):
-    """evaluate_with_drift gives the drift of the two separate solves, without solving again:
+    """evaluate_points gives the drift of the two separate solves, without solving again:
     the field is called exactly as often as the rows' NFE say."""
-    from robustbench_ode.cell import TestPoint
-    from robustbench_ode.metrics import evaluate_with_drift
-
     x, y = data
     net = LinearModel()
     calls = []
@@ -170,10 +181,10 @@ def test_harness_drift_reuses_the_evaluated_states(data):
     train = SolveSpec("euler", steps=2)
     points = [TestPoint(train, None, True), TestPoint(SolveSpec("rk4", steps=4)),
               TestPoint(REF, None, False, True)]
-    rows = evaluate_with_drift(model, d, points, batch_size=128)
+    rows = evaluate_points(model, d, points, batch_size=128)
     batches = math.ceil(len(y) / 128)
     assert len(calls) == pytest.approx(sum(r["nfe"] for r in rows) * batches)
     calls.clear()
-    expected = drift(model, d, train, REF, batch_size=128)["drift"]
+    expected = drift(model, d, train, REF, batch_size=128)
     assert rows[0]["drift"] == pytest.approx(expected, rel=1e-6) and expected > 0.01
     assert "drift" not in rows[1] and "drift" not in rows[2]

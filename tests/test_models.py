@@ -1,4 +1,3 @@
-import inspect
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ PARAMS = {"resnet": {"blocks": 3}, "resnet_shared": {"blocks": 3}}
 SPECS = [SolveSpec("euler", steps=3), SolveSpec("rk4", steps=2),
          SolveSpec("dopri5", rtol=1e-3, atol=1e-3)]
 # every solver with a grid or a tolerance; gridless ``exact`` needs a closed-form flow
-GRIDDED = [n for n in SOLVERS.names() if not getattr(SOLVERS.get(n), "gridless", False)]
+GRIDDED = [n for n in SOLVERS.names() if not SOLVERS.get(n).gridless]
 # A trajectory model (its factory takes ``times``) predicts the state at each observation time.
 TIMES = torch.tensor([0.0, 0.3, 0.5, 1.0], dtype=torch.float64)
 
@@ -28,7 +27,7 @@ SMALL = {"ott_conv1d": {"width": 8}, "ott_conv2d": {"width": 8}, "mlp": {"hidden
 
 
 def _fits_trajectories(name):
-    return "times" in inspect.signature(MODELS.get(name)).parameters
+    return MODELS.meta(name).task == "regression"
 
 
 def _build(name, n_classes=3, params=PARAMS):
@@ -146,7 +145,7 @@ def test_models_train_on_sphere2_batch():
     assert losses[-1] < losses[0] - 0.05
 
 
-AUGMENTABLE = [n for n in MODELS.names() if "augment" in inspect.signature(MODELS.get(n)).parameters]
+AUGMENTABLE = [n for n in MODELS.names() if "augment" in MODELS.meta(n).params.model_fields]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SolveSpec.label)
@@ -169,7 +168,7 @@ def test_augmented_models_pad_zeros_and_train(name, spec):
 
 def _solved_by_spec(name):
     """Models whose training forward is a solve (the ResNets train as their discrete network)."""
-    return getattr(MODELS.get(name), "train_rule", None) is None
+    return MODELS.meta(name).train_rule is None
 
 
 @pytest.mark.parametrize("name", [n for n in MODELS.names() if _solved_by_spec(n)])
@@ -189,7 +188,8 @@ def test_adjoint_gradient_for_every_model(name):
 @pytest.mark.parametrize("name", [n for n in MODELS.names()
                                   if _solved_by_spec(n) and not _fits_trajectories(n)])
 def test_regularised_forward_for_every_classifier(name, spec):
-    from robustbench_ode.regularization import RegularizationConfig, regularized_forward
+    from robustbench_ode.config import RegularizationConfig
+    from robustbench_ode.training.forward import regularized_forward
 
     torch.manual_seed(0)
     model = _build(name, params=SMALL)

@@ -1,7 +1,7 @@
 import pytest
 
 from robustbench_ode import DATASETS, MODELS, SOLVERS
-from robustbench_ode.registry import Registry, UnknownNameError
+from robustbench_ode.core.registry import Registry, UnknownNameError
 
 
 def test_register_get_list_glob():

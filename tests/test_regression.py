@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from robustbench_ode.cli import main
-from robustbench_ode.regression import comparison, regressions
-from robustbench_ode.tables import results_frame, write_csv
+from robustbench_ode.outputs.gate import comparison, regressions
+from robustbench_ode.outputs.tables import results_frame, write_csv
 
 
 def table() -> pd.DataFrame:

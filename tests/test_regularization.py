@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from robustbench_ode.config import SuiteError, parse_suite
+from robustbench_ode.config import RegularizationConfig, parse_suite
+from robustbench_ode.core.errors import SuiteError
 from robustbench_ode.models import ODEClassifier, SolveSpec
-from robustbench_ode.regularization import RegularizationConfig, regularized_forward
+from robustbench_ode.training.forward import regularized_forward
 
 A = torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64)
 
@@ -76,12 +77,12 @@ BASE = {"name": "r", "dataset": {"name": "sphere2", "n_train": 64, "n_test": 32}
 
 
 def test_regularised_training_logs_penalties_and_leaves_unset_keys_alone():
-    from robustbench_ode.cell import cells, run_cell
-    from robustbench_ode.cell import test_points as points_of
+    from robustbench_ode.harness.cell import cells
+    from robustbench_ode.harness.execution import run_cells
 
     suite = parse_suite(copy.deepcopy(BASE))
     cell = cells(suite)[0]
-    result = run_cell(cell, points_of(suite, cell))
+    (result,) = run_cells([cell], suite.test, suite.reference)
     assert result.status.value == "ok"
     last = result.log[-1]
     assert last["loss"] == pytest.approx(last["task_loss"] + 0.5 * last["kinetic"], rel=1e-5)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from robustbench_ode.cli import main
-from robustbench_ode.summary import ID_COLUMNS
+from robustbench_ode.outputs.summary import ID_COLUMNS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -9,15 +9,16 @@ import torch
 import yaml
 from torch import nn
 
-from robustbench_ode.cell import CellConfig, build_model, cells, load_data, run_cell
-from robustbench_ode.cell import test_points as grid_points
 from robustbench_ode.cli import main
 from robustbench_ode.config import DatasetConfig, ModelConfig, TrainingConfig, parse_suite
-from robustbench_ode.job import CellJob
+from robustbench_ode.core.status import Status
+from robustbench_ode.harness.build import build_model, load_data
+from robustbench_ode.harness.cell import CellConfig, cells
+from robustbench_ode.harness.execution import run_cells
+from robustbench_ode.harness.grouping import stack_key
 from robustbench_ode.models import MODELS, PiecewiseField, SolveSpec
-from robustbench_ode.seed_group import plan, stackable
+from robustbench_ode.models.stacked import can_stack
 from robustbench_ode.solvers import SOLVERS
-from robustbench_ode.status import Status
 
 BASES = [{"base": "ott_conv1d", "width": 8},
          {"base": "ott_conv1d", "width": 8, "fast": False, "augment": 1},
@@ -142,13 +143,13 @@ SUITE = {
 
 
 def test_blocks_are_filled_from_the_train_steps():
-    """The suite's cells, run as the runner runs them (run_cell; the CLI adds only tables)."""
+    """The suite's cells, run as the runner runs them (run_cells; the CLI adds only tables)."""
     suite = parse_suite(SUITE)
     assert suite.model[0].params["blocks"] is None
     for cell in cells(suite):
-        model = build_model(cell, load_data(cell.dataset, cell.seed))
+        model = build_model(cell, load_data(cell))
         assert model.blocks == cell.steps == len(model.block.field.fields)
-        result = run_cell(cell, grid_points(suite, cell))
+        (result,) = run_cells([cell], suite.test, suite.reference)
         assert result.status is Status.OK
         # the discrete forward reports one evaluation per block: N blocks = the train steps
         assert [r["nfe"] for r in result.log] == [cell.steps] * 3
@@ -195,12 +196,12 @@ def _cell(name="resnet_shared", seed=0, **kw):
 
 def test_not_seed_grouped():
     group = [_cell(seed=s) for s in range(3)]
-    assert [m for m, _ in plan([CellJob(c, []) for c in group])] == [[0], [1], [2]]
+    assert all(stack_key(c) is None for c in group)
     # resnet_shared's field is an OttConv1d: the model class, not the field, keeps it out
-    assert not stackable(build_model(group[0], load_data(group[0].dataset, 0)))
+    assert not can_stack(build_model(group[0], load_data(group[0])))
 
 
 def test_a_cell_without_steps_is_a_failed_status_not_a_crash():
     cell = _cell(name="resnet", solver="dopri5", steps=None, tol=1e-3)  # bypasses suite validation
-    result = run_cell(cell, [])
+    (result,) = run_cells([cell], [], parse_suite(SUITE).reference)
     assert result.status is Status.FAILED and "blocks" in result.message

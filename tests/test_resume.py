@@ -10,13 +10,16 @@ import pytest
 import torch
 
 from robustbench_ode import cli
-from robustbench_ode.cell import CellConfig, build_model, cells, load_data, run_cell
-from robustbench_ode.cell import test_points as points_of
-from robustbench_ode.config import SuiteError, parse_suite
-from robustbench_ode.runner import run_suite
-from robustbench_ode.status import Status
-from robustbench_ode.store import CellStore, Checkpoint
-from robustbench_ode.training import train
+from robustbench_ode.config import parse_suite
+from robustbench_ode.core.errors import SuiteError
+from robustbench_ode.core.status import Status
+from robustbench_ode.harness import execution
+from robustbench_ode.harness.build import build_model, load_data
+from robustbench_ode.harness.cell import CellConfig, cells
+from robustbench_ode.harness.execution import run_cells
+from robustbench_ode.run.runner import run_suite
+from robustbench_ode.run.store import CellStore, Checkpoint
+from robustbench_ode.training.loop import train_model as train
 
 TINY = {
     "name": "tiny",
@@ -50,7 +53,7 @@ def test_checkpoint_every_is_not_part_of_the_key():
 def test_resumed_training_equals_uninterrupted():
     suite = tiny(training={**TINY["training"], "iterations": 9, "checkpoint_every": 3})
     cell = cells(suite)[1]
-    data = load_data(cell.dataset, cell.seed)
+    data = load_data(cell)
     whole = build_model(cell, data)
     full = train(whole, data, cell.train_spec, cell.training, seed=cell.seed)
 
@@ -85,12 +88,12 @@ def test_checkpoint_file_round_trip_and_damage(tmp_path):
 def test_run_cell_resumes_from_store_checkpoint(tmp_path):
     suite = tiny()
     cell = cells(suite)[0]
-    tests = points_of(suite, cell)
-    plain = run_cell(cell, tests)
+    (plain,) = run_cells([cell], suite.test, suite.reference)
     store = CellStore(tmp_path)
-    run_cell(cell, tests, checkpoint=store.checkpoint(cell.key))  # leaves the checkpoint at it 4
+    # leaves the checkpoint at iteration 4
+    run_cells([cell], suite.test, suite.reference, checkpoints=[store.checkpoint(cell.key)])
     assert store.checkpoint(cell.key).load()["iteration"] == 4
-    resumed = run_cell(cell, tests, checkpoint=store.checkpoint(cell.key))
+    (resumed,) = run_cells([cell], suite.test, suite.reference, checkpoints=[store.checkpoint(cell.key)])
     assert [r["loss"] for r in resumed.log] == [r["loss"] for r in plain.log]
     assert [r["accuracy"] for r in resumed.rows] == [r["accuracy"] for r in plain.rows]
 
@@ -98,7 +101,7 @@ def test_run_cell_resumes_from_store_checkpoint(tmp_path):
 def test_store_save_is_all_or_nothing(tmp_path):
     suite = tiny()
     cell = cells(suite)[0]
-    result = run_cell(cell, points_of(suite, cell))
+    (result,) = run_cells([cell], suite.test, suite.reference)
     store = CellStore(tmp_path)
     assert not store.has(cell.key)
     leftover = store.cells / f".tmp-{cell.key}-dead"  # what a kill during a write leaves
@@ -150,16 +153,14 @@ def test_other_suites_directory_is_refused(tmp_path, capsys):
 
 
 def test_failures_are_rows_and_strict_exits_1(tmp_path, monkeypatch, capsys):
-    import robustbench_ode.cell as cell_module
+    real_train = execution.train
 
-    real_train = cell_module.train
-
-    def flaky(model, data, spec, cfg, **kw):
+    def flaky(forward, members, spec, cfg, **kw):
         if spec.steps == 2:
             raise RuntimeError("boom")
-        return real_train(model, data, spec, cfg, **kw)
+        return real_train(forward, members, spec, cfg, **kw)
 
-    monkeypatch.setattr(cell_module, "train", flaky)
+    monkeypatch.setattr(execution, "train", flaky)
     suite_file = tmp_path / "s.yaml"
     suite_file.write_text(json.dumps(TINY))
     out = tmp_path / "out"

@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from robustbench_ode.cell import cells
 from robustbench_ode.config import parse_suite
-from robustbench_ode.runner import run_suite
-from robustbench_ode.store import Checkpoint
+from robustbench_ode.harness.cell import cells
+from robustbench_ode.run.runner import run_suite
+from robustbench_ode.run.store import Checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = {
@@ -37,7 +37,8 @@ SUITE = {
 CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from robustbench_ode import cli, store
+    from robustbench_ode import cli
+    from robustbench_ode.run import store
     mode, key, marker, suite, out = sys.argv[1:6]
 
     def stop_here():

@@ -7,7 +7,7 @@ import torch
 
 import robustbench_ode as rb
 from robustbench_ode import SOLVERS, Status
-from robustbench_ode.solvers import FixedStepSolver
+from robustbench_ode.solvers import Kind
 
 REAL_SOLVERS = [n for n in SOLVERS.names() if hasattr(SOLVERS.get(n), "order")
                 and SOLVERS.get(n).order > 0]
@@ -47,7 +47,7 @@ def test_observed_order_of_convergence(name, problem):
 
 
 @pytest.mark.parametrize("name", [n for n in SOLVERS.names()
-                                  if isinstance(SOLVERS.get(n), FixedStepSolver)])
+                                  if SOLVERS.get(n).kind is Kind.FIXED])
 def test_fixed_step_takes_exactly_n_equal_steps(name):
     solver = SOLVERS.get(name)
     times = []

@@ -1,13 +1,16 @@
 """A suite naming a model defined outside the package by import path, with a checkpoint."""
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from robustbench_ode import benchmark
-from robustbench_ode.cell import cells, load_data
-from robustbench_ode.config import SuiteError, parse_suite
-from robustbench_ode.runner import run_suite
+from robustbench_ode.config import parse_suite
+from robustbench_ode.core.errors import SuiteError
+from robustbench_ode.harness.build import load_data
+from robustbench_ode.harness.cell import cells
+from robustbench_ode.run.runner import run_suite
 
 
 class Field(nn.Module):
@@ -42,21 +45,23 @@ def test_checkpointed_model_is_tested_not_trained(tmp_path):
     torch.save(trained.state_dict(), tmp_path / "model.pt")
     cfg = parse_suite(suite({"name": f"{__name__}:make", "checkpoint": str(tmp_path / "model.pt")}))
     report = run_suite(cfg, tmp_path / "run", progress=False)
-    (res,) = report.results
-    assert res.log == [] and all(row["status"] == "ok" for row in res.rows)
+    rows = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert len(report.cells) == 1 and not report.failed and (rows["status"] == "ok").all()
+    assert pd.read_csv(tmp_path / "run" / "training.csv").empty  # tested, not trained
     # the same numbers as benchmark() on the same model and data
-    data = load_data(cells(cfg)[0].dataset, 0)
+    data = load_data(cells(cfg)[0])
     direct = benchmark(trained, data, [{"solver": "euler", "steps": [1, 8]}],
                        train={"solver": "euler", "steps": 2}).table
-    assert [r["accuracy"] for r in res.rows] == pytest.approx(list(direct["accuracy"]))
+    assert list(rows["accuracy"]) == pytest.approx(list(direct["accuracy"]))
     assert (tmp_path / "run" / "report.html").is_file()
 
 
 def test_imported_model_without_checkpoint_is_trained(tmp_path):
     cfg = parse_suite(suite({"name": f"{__name__}:make", "hidden": 4}))
     assert cfg.model[0].params == {"hidden": 4}
-    (res,) = run_suite(cfg, tmp_path / "run", progress=False).results
-    assert len(res.log) == 2 and res.status.value == "ok"
+    report = run_suite(cfg, tmp_path / "run", progress=False)
+    log = pd.read_csv(tmp_path / "run" / "training.csv")
+    assert len(log) == 2 and not report.failed and report.trained
 
 
 @pytest.mark.parametrize("model, words", [

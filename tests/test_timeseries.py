@@ -12,16 +12,15 @@ from scipy.linalg import expm
 from torch import nn
 
 from robustbench_ode import DATASETS, MODELS, Status
-from robustbench_ode.cell import CellConfig
 from robustbench_ode.cli import main
 from robustbench_ode.config import DatasetConfig, ModelConfig, TrainingConfig
 from robustbench_ode.datasets.timeseries import observation_times
-from robustbench_ode.evaluation import evaluate
-from robustbench_ode.job import CellJob
-from robustbench_ode.leaderboard import leaderboard
+from robustbench_ode.harness.cell import CellConfig
+from robustbench_ode.harness.evaluation import evaluate
+from robustbench_ode.harness.grouping import stack_key
 from robustbench_ode.models import SolveSpec, TrajectoryModel, allocate_steps
-from robustbench_ode.regression import regressions
-from robustbench_ode.seed_group import group_key
+from robustbench_ode.outputs.gate import regressions
+from robustbench_ode.outputs.leaderboard import leaderboard
 
 LV = (1.5, 1.0, 3.0, 1.0)
 
@@ -175,7 +174,7 @@ def test_evaluate_reports_the_mean_squared_trajectory_error():
 def test_trajectory_cells_are_not_seed_grouped():
     cell = CellConfig(dataset=DatasetConfig(name="van_der_pol"), model=ModelConfig(name="trajectory"),
                       training=TrainingConfig(), solver="euler", steps=20)
-    assert group_key(CellJob(cell, [])) is None
+    assert stack_key(cell) is None
 
 
 TINY = """

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from robustbench_ode import DATASETS, MODELS, SOLVERS, Status, solve
-from robustbench_ode.cell import cells, run_cell
-from robustbench_ode.cell import test_points as resolve_tests
-from robustbench_ode.config import SuiteError, parse_suite
+from robustbench_ode.config import parse_suite
+from robustbench_ode.core.errors import SuiteError
 from robustbench_ode.datasets.xor import XOR_LABELS, XOR_POINTS
+from robustbench_ode.harness.cell import cells
+from robustbench_ode.harness.execution import run_cells
 from robustbench_ode.models import EllipticFan, SolveSpec
 from robustbench_ode.models.fields import MLP
 
@@ -69,7 +70,8 @@ def test_xor_dataset_is_the_four_points():
 
 def test_xor_noisy_samples_are_balanced_and_seeded():
     make = DATASETS.get("xor")
-    a, b, c = make(3, n_train=400, n_test=100, noise=0.1), make(3, 400, 100, 0.1), make(4, 400, 100, 0.1)
+    kw = {"n_train": 400, "n_test": 100, "noise": 0.1}
+    a, b, c = make(3, **kw), make(3, **kw), make(4, **kw)
     assert torch.equal(a.x_train, b.x_train) and not torch.equal(a.x_train, c.x_train)
     assert not torch.equal(a.x_train[:100], a.x_test)
     assert a.y_train.bincount().tolist() == [200, 200]
@@ -106,7 +108,7 @@ def test_exact_config_errors_name_the_key(bad, key):
 def test_exact_is_a_row_of_a_tiny_suite(model):
     suite = parse_suite(_suite(model={"name": model}))
     cell = cells(suite)[0]
-    result = run_cell(cell, resolve_tests(suite, cell))
+    (result,) = run_cells([cell], suite.test, suite.reference)
     exact = [r for r in result.rows if r["test_solver"] == "exact"]
     assert len(exact) == 1 and exact[0]["test_steps"] is None and exact[0]["test_tol"] is None
     if model == "elliptic_fan":
@@ -136,14 +138,16 @@ def test_one_euler_step_solves_xor_but_the_exact_flow_does_not():
 
 
 def test_fan_pictures_and_trajectories(tmp_path):
-    from robustbench_ode.fan_plots import write_fan
-    from robustbench_ode.tables import read_results, results_frame, write_csv
+    from robustbench_ode.outputs.tables import read_results, results_frame, write_csv
+    from robustbench_ode.run.store import CellStore
+    from robustbench_ode.studies.xor_fan import write_fan
 
     suite = parse_suite(_suite(train=[{"solver": "euler", "steps": [2]}]))
     cell = cells(suite)[0]
-    result = run_cell(cell, resolve_tests(suite, cell))
+    (result,) = run_cells([cell], suite.test, suite.reference)
+    CellStore(tmp_path).save(result)
     write_csv(results_frame(result.rows), tmp_path / "results.csv")
-    written = write_fan([result], read_results(tmp_path / "results.csv"), tmp_path)
+    written = write_fan([cell], read_results(tmp_path / "results.csv"), tmp_path)
     names = {p.name for p in written}
     assert {"trajectories.csv", "windermere.png", "accuracy_exact.png"} <= names
     assert all((tmp_path / n).stat().st_size > 0 for n in names)

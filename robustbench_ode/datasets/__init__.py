@@ -1,18 +1,17 @@
-"""Datasets: factories ``f(seed, **params) -> DataSplits`` in the :data:`DATASETS` registry."""
+"""Datasets: factories ``f(seed, **params) -> DataSplits`` in the :data:`DATASETS` registry.
 
-from .base import DATASETS, DataSplits, split_rng
-from .images import IMAGE_DATASETS
-from .timeseries import TIMESERIES_DATASETS
-from .toy import TOY_DATASETS
-from .xor import xor
+Importable without torch: the registry loads a factory's module on first use.
+"""
 
+from typing import Any
 
-def register_all() -> None:
-    for name, (factory, description) in {**TOY_DATASETS, **IMAGE_DATASETS, **TIMESERIES_DATASETS}.items():
-        if name not in DATASETS:
-            DATASETS.register(name, factory, description)
-    if "xor" not in DATASETS:
-        DATASETS.register("xor", xor, "XOR on the unit square's corners, classes 0/1/1/0, optional noise")
+from ..core.registry import load
+from .catalog import DATASETS, DatasetInfo, register_all
+
+__all__ = ["DATASETS", "DataSplits", "DatasetInfo", "register_all"]
 
 
-__all__ = ["DATASETS", "DataSplits", "register_all", "split_rng"]
+def __getattr__(name: str) -> Any:
+    if name == "DataSplits":  # needs torch; the registry does not
+        return load("robustbench_ode.datasets.base:DataSplits")
+    raise AttributeError(f"module 'robustbench_ode.datasets' has no attribute {name!r}")

@@ -13,8 +13,6 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..registry import Registry
-
 
 @dataclass(frozen=True)
 class DataSplits:
@@ -49,9 +47,6 @@ class DataSplits:
             std = torch.tensor(self.std, device=x.device).view(shape)
             x = (x - mean) / std
         return x
-
-
-DATASETS: Registry = Registry("dataset")
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:

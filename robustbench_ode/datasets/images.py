@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
 import torch
-from pydantic import Field
 
+from ..core.errors import SuiteError
+from . import params as p
 from .base import DataSplits, split_rng
 
 ENV_VAR = "ROBUSTBENCH_ODE_DATA"
 DEFAULT_ROOT = "data"
-
-Subset = Annotated[int, Field(gt=0, le=10_000_000)] | None
 
 # Channel statistics of each full training split (pixels in [0, 1]); fixed per dataset so a
 # subset or a seed never changes the input normalisation.
@@ -60,8 +58,6 @@ def data_root(root: str | None = None) -> Path:
 
 def check_files(name: str, root: Path) -> None:
     """Raise a one-line :class:`SuiteError` naming the missing files, where they go and their source."""
-    from ..config import SuiteError  # config imports the dataset registry
-
     files, source = FILES[name]
     missing = [f for f in files if not (root / f).is_file()]
     if missing:
@@ -89,8 +85,6 @@ def _splits(name: str, train, test, seed: int, n_train: int | None, n_test: int 
 
 def _load(name: str, cls, root: str | None, download: bool, **split_kw):
     """Run torchvision's own loader; a missing or corrupt file becomes a :class:`SuiteError`."""
-    from ..config import SuiteError
-
     path = data_root(root)
     if not download:
         check_files(name, path)
@@ -104,61 +98,64 @@ def _tensor(a) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(a))
 
 
-def cifar10(seed: int, root: str | None = None, download: bool = False, n_train: Subset = None,
-            n_test: Subset = None) -> DataSplits:
+def cifar10(seed: int, **params) -> DataSplits:
     """CIFAR10: 50 000 / 10 000 colour images 3x32x32, 10 classes (torchvision's python batches)."""
     from torchvision.datasets import CIFAR10
 
+    q = p.ImageParams(**params)
+
     def split(train: bool):
-        ds = _load("cifar10", CIFAR10, root, download, train=train)
+        ds = _load("cifar10", CIFAR10, q.root, q.download, train=train)
         # torchvision keeps HWC for PIL; the models want CHW
         return _tensor(ds.data.transpose(0, 3, 1, 2)), torch.as_tensor(ds.targets, dtype=torch.long)
 
-    return _splits("cifar10", split(True), split(False), seed, n_train, n_test)
+    return _splits("cifar10", split(True), split(False), seed, q.n_train, q.n_test)
 
 
-def _idx_dataset(name: str, cls, seed, root, download, n_train, n_test) -> DataSplits:
+def _idx_dataset(name: str, cls, seed, params: dict) -> DataSplits:
+    q = p.ImageParams(**params)
+
     def split(train: bool):
-        ds = _load(name, cls, root, download, train=train)
+        ds = _load(name, cls, q.root, q.download, train=train)
         return ds.data.unsqueeze(1).contiguous(), ds.targets.long()
 
-    return _splits(name, split(True), split(False), seed, n_train, n_test)
+    return _splits(name, split(True), split(False), seed, q.n_train, q.n_test)
 
 
-def mnist(seed: int, root: str | None = None, download: bool = False, n_train: Subset = None,
-          n_test: Subset = None) -> DataSplits:
+def mnist(seed: int, **params) -> DataSplits:
     """MNIST: 60 000 / 10 000 grey digits 1x28x28 (IDX files under <root>/MNIST/raw)."""
     from torchvision.datasets import MNIST
 
-    return _idx_dataset("mnist", MNIST, seed, root, download, n_train, n_test)
+    return _idx_dataset("mnist", MNIST, seed, params)
 
 
-def fashion_mnist(seed: int, root: str | None = None, download: bool = False, n_train: Subset = None,
-                  n_test: Subset = None) -> DataSplits:
+def fashion_mnist(seed: int, **params) -> DataSplits:
     """Fashion-MNIST: 60 000 / 10 000 grey clothing images 1x28x28 (<root>/FashionMNIST/raw)."""
     from torchvision.datasets import FashionMNIST
 
-    return _idx_dataset("fashion_mnist", FashionMNIST, seed, root, download, n_train, n_test)
+    return _idx_dataset("fashion_mnist", FashionMNIST, seed, params)
 
 
-def svhn(seed: int, root: str | None = None, download: bool = False, n_train: Subset = None,
-         n_test: Subset = None) -> DataSplits:
+def svhn(seed: int, **params) -> DataSplits:
     """SVHN (cropped digits, format 2): 73 257 / 26 032 colour images 3x32x32, label 10 -> 0."""
     from torchvision.datasets import SVHN
 
+    q = p.ImageParams(**params)
+
     def split(name: str):
-        ds = _load("svhn", SVHN, root, download, split=name)
+        ds = _load("svhn", SVHN, q.root, q.download, split=name)
         return _tensor(ds.data), torch.as_tensor(ds.labels, dtype=torch.long)
 
-    return _splits("svhn", split("train"), split("test"), seed, n_train, n_test)
+    return _splits("svhn", split("train"), split("test"), seed, q.n_train, q.n_test)
 
 
-def digits(seed: int, n_test: Annotated[int, Field(ge=10, le=1000)] = 360) -> DataSplits:
+def digits(seed: int, **params) -> DataSplits:
     """scikit-learn's 8x8 digits (1797 images, 16 grey levels, shipped with the library), split
     into train/test stratified by class from the seed."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    n_test = p.DigitsParams(**params).n_test
     bunch = load_digits()
     x = bunch.images.astype(np.uint8)[:, None]  # values 0..16
     y = bunch.target.astype(np.int64)
@@ -169,11 +166,3 @@ def digits(seed: int, n_test: Annotated[int, Field(ge=10, le=1000)] = 360) -> Da
     return DataSplits(_tensor(xtr), torch.as_tensor(ytr), _tensor(xte), torch.as_tensor(yte),
                       n_classes=10, scale=16.0, mean=(mean,), std=(std,))
 
-
-IMAGE_DATASETS = {
-    "cifar10": (cifar10, "CIFAR10 3x32x32, 10 classes, torchvision (cifar-10-batches-py under the root)"),
-    "mnist": (mnist, "MNIST 1x28x28, torchvision (MNIST/raw under the root)"),
-    "fashion_mnist": (fashion_mnist, "Fashion-MNIST 1x28x28, torchvision (FashionMNIST/raw; `make data`)"),
-    "svhn": (svhn, "SVHN cropped digits 3x32x32, torchvision (*_32x32.mat under the root)"),
-    "digits": (digits, "scikit-learn's 8x8 digits 1x8x8, shipped with the library, stratified split"),
-}

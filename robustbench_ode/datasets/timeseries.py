@@ -20,20 +20,13 @@ to the tolerance. Everything is CPU float64 arithmetic, so a seed gives the same
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
 
+from . import params as p
 from .base import DataSplits, split_rng
-
-Count = Annotated[int, Field(gt=0, le=1_000_000)]
-Points = Annotated[int, Field(ge=1, le=10_000)]
-EndTime = Annotated[float, Field(gt=0.0, le=1e3)]
-Noise = Annotated[float, Field(ge=0.0, le=10.0)]
-Sampling = Literal["regular", "irregular"]
-Rate = Annotated[float, Field(gt=0.0, le=100.0)]
+from .params import Sampling
 
 # The generating solve. dopri8 at 1e-10 in float64 is far below any error a float32 model or a
 # test solver reaches, so the targets are the true dynamics for every purpose here.
@@ -105,33 +98,19 @@ def van_der_pol_field(mu: float) -> Field2:
     return f
 
 
-def lotka_volterra(seed: int, n_train: Count = 1000, n_test: Count = 200, n_points: Points = 20,
-                   t_end: EndTime = 5.0, sampling: Sampling = "regular", noise: Noise = 0.0,
-                   alpha: Rate = 1.5, beta: Rate = 1.0, gamma: Rate = 3.0,
-                   delta: Rate = 1.0) -> DataSplits:
+def lotka_volterra(seed: int, **params) -> DataSplits:
     """Predator-prey trajectories; the defaults are the classic alpha = 1.5, beta = 1, gamma = 3,
     delta = 1 (equilibrium (3, 1.5), period about 3 near it). Initial populations uniform in
     [1, 5] x [0.5, 3]: positive and around the equilibrium, so every orbit stays in (0.2, 8)."""
-    return _splits(seed, lotka_volterra_field(alpha, beta, gamma, delta), (1.0, 0.5), (5.0, 3.0),
-                   n_train, n_test, n_points, t_end, sampling, noise)
+    q = p.LotkaVolterraParams(**params)
+    return _splits(seed, lotka_volterra_field(q.alpha, q.beta, q.gamma, q.delta), (1.0, 0.5),
+                   (5.0, 3.0), q.n_train, q.n_test, q.n_points, q.t_end, q.sampling, q.noise)
 
 
-def van_der_pol(seed: int, n_train: Count = 1000, n_test: Count = 200, n_points: Points = 20,
-                t_end: EndTime = 5.0, sampling: Sampling = "regular", noise: Noise = 0.0,
-                mu: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0) -> DataSplits:
+def van_der_pol(seed: int, **params) -> DataSplits:
     """Van der Pol oscillator trajectories in (x, x'); initial states uniform in [-2.5, 2.5]^2,
     inside and outside the limit cycle (amplitude about 2). ``mu = 0`` is the harmonic oscillator."""
-    return _splits(seed, van_der_pol_field(mu), (-2.5, -2.5), (2.5, 2.5), n_train, n_test,
-                   n_points, t_end, sampling, noise)
+    q = p.VanDerPolParams(**params)
+    return _splits(seed, van_der_pol_field(q.mu), (-2.5, -2.5), (2.5, 2.5), q.n_train, q.n_test,
+                   q.n_points, q.t_end, q.sampling, q.noise)
 
-
-# The task is read off the factory (config.py), so a suite is checked without generating data.
-lotka_volterra.task = "regression"  # type: ignore[attr-defined]
-van_der_pol.task = "regression"  # type: ignore[attr-defined]
-
-TIMESERIES_DATASETS = {
-    "lotka_volterra": (lotka_volterra, "predator-prey trajectories (regression); alpha, beta, gamma, "
-                                       "delta = 1.5, 1, 3, 1; optional irregular times and noise"),
-    "van_der_pol": (van_der_pol, "Van der Pol oscillator trajectories (regression), mu = 1; "
-                                 "optional irregular times and noise"),
-}

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import numpy as np
 import torch
-from pydantic import Field
 
+from . import params as p
 from .base import DataSplits, split_rng
 
-Count = Annotated[int, Field(gt=0, le=10_000_000)]
-Noise = Annotated[float, Field(ge=0.0, le=10.0)]
-
-# Sphere2 rings (PROTOCOL.md): (r_min, r_max, label, share of the points).
+# Sphere2 rings (Ott et al. 2021, after Dupont et al. 2019): (r_min, r_max, label, share of the points).
 SPHERE_RINGS = ((0.10, 0.15, 0, 0.25), (0.25, 0.30, 1, 0.50), (0.40, 0.45, 0, 0.25))
 
 
@@ -39,16 +34,17 @@ def sample_spheres(n: int, dim: int, rng: np.random.Generator) -> tuple[np.ndarr
     return x[order], y[order]
 
 
-def sphere2(seed: int, n_train: Count = 2000, n_test: Count = 1000) -> DataSplits:
+def sphere2(seed: int, **params) -> DataSplits:
     """Three rings in 2-D (inner and outer: class 0, middle: class 1), as in Ott et al."""
-    return spheres(seed, dim=2, n_train=n_train, n_test=n_test)
+    q = p.Sphere2Params(**params)
+    return spheres(seed, dim=2, n_train=q.n_train, n_test=q.n_test)
 
 
-def spheres(seed: int, dim: Annotated[int, Field(ge=2, le=4096)] = 2, n_train: Count = 2000,
-            n_test: Count = 1000) -> DataSplits:
+def spheres(seed: int, **params) -> DataSplits:
     """Concentric spheres in ``dim`` dimensions (Sphere2 generalised; the protocol also uses 3, 10, 900)."""
-    tr = _tensors(*sample_spheres(n_train, dim, split_rng(seed, "train")))
-    te = _tensors(*sample_spheres(n_test, dim, split_rng(seed, "test")))
+    q = p.SpheresParams(**params)
+    tr = _tensors(*sample_spheres(q.n_train, q.dim, split_rng(seed, "train")))
+    te = _tensors(*sample_spheres(q.n_test, q.dim, split_rng(seed, "test")))
     return DataSplits(*tr, *te, n_classes=2)
 
 
@@ -56,23 +52,24 @@ def _sk_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(2**31 - 1))
 
 
-def moons(seed: int, n_train: Count = 2000, n_test: Count = 1000, noise: Noise = 0.1) -> DataSplits:
+def moons(seed: int, **params) -> DataSplits:
     """Two interleaving half circles (scikit-learn's make_moons)."""
     from sklearn.datasets import make_moons  # lazy: scikit-learn adds seconds to every import
 
-    tr = _tensors(*make_moons(n_train, noise=noise, random_state=_sk_seed(split_rng(seed, "train"))))
-    te = _tensors(*make_moons(n_test, noise=noise, random_state=_sk_seed(split_rng(seed, "test"))))
+    q = p.MoonsParams(**params)
+    tr = _tensors(*make_moons(q.n_train, noise=q.noise, random_state=_sk_seed(split_rng(seed, "train"))))
+    te = _tensors(*make_moons(q.n_test, noise=q.noise, random_state=_sk_seed(split_rng(seed, "test"))))
     return DataSplits(*tr, *te, n_classes=2)
 
 
-def annuli(seed: int, n_train: Count = 2000, n_test: Count = 1000, noise: Noise = 0.05,
-           factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5) -> DataSplits:
+def annuli(seed: int, **params) -> DataSplits:
     """Two concentric circles (scikit-learn's make_circles); ``factor`` is the inner/outer radius ratio."""
     from sklearn.datasets import make_circles
 
-    kw = dict(noise=noise, factor=factor)
-    tr = _tensors(*make_circles(n_train, random_state=_sk_seed(split_rng(seed, "train")), **kw))
-    te = _tensors(*make_circles(n_test, random_state=_sk_seed(split_rng(seed, "test")), **kw))
+    q = p.AnnuliParams(**params)
+    kw = dict(noise=q.noise, factor=q.factor)
+    tr = _tensors(*make_circles(q.n_train, random_state=_sk_seed(split_rng(seed, "train")), **kw))
+    te = _tensors(*make_circles(q.n_test, random_state=_sk_seed(split_rng(seed, "test")), **kw))
     return DataSplits(*tr, *te, n_classes=2)
 
 
@@ -90,18 +87,10 @@ def sample_spirals(n: int, turns: float, noise: float, rng: np.random.Generator)
     return x[order], labels[order]
 
 
-def spirals(seed: int, n_train: Count = 2000, n_test: Count = 1000, noise: Noise = 0.02,
-            turns: Annotated[float, Field(gt=0.0, le=10.0)] = 1.5) -> DataSplits:
+def spirals(seed: int, **params) -> DataSplits:
     """Two interleaved spirals with ``turns`` turns each."""
-    tr = _tensors(*sample_spirals(n_train, turns, noise, split_rng(seed, "train")))
-    te = _tensors(*sample_spirals(n_test, turns, noise, split_rng(seed, "test")))
+    q = p.SpiralsParams(**params)
+    tr = _tensors(*sample_spirals(q.n_train, q.turns, q.noise, split_rng(seed, "train")))
+    te = _tensors(*sample_spirals(q.n_test, q.turns, q.noise, split_rng(seed, "test")))
     return DataSplits(*tr, *te, n_classes=2)
 
-
-TOY_DATASETS = {
-    "sphere2": (sphere2, "three concentric rings in 2-D, classes 0/1/0, 2000/1000 points (Ott et al.)"),
-    "spheres": (spheres, "concentric spheres in `dim` dimensions, Sphere2 generalised"),
-    "moons": (moons, "two interleaving half circles, scikit-learn's make_moons"),
-    "annuli": (annuli, "two concentric circles, scikit-learn's make_circles"),
-    "spirals": (spirals, "two interleaved spirals"),
-}

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import numpy as np
 import torch
-from pydantic import Field
 
+from . import params as p
 from .base import DataSplits, split_rng
-
-Count = Annotated[int, Field(gt=0, le=10_000_000)]
-Noise = Annotated[float, Field(ge=0.0, le=10.0)]
 
 XOR_POINTS = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_LABELS = np.array([0, 1, 1, 0])
@@ -26,10 +21,11 @@ def sample_xor(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarr
     return x[order], XOR_LABELS[corner][order]
 
 
-def xor(seed: int, n_train: Count = 4, n_test: Count = 4, noise: Noise = 0.0) -> DataSplits:
+def xor(seed: int, **params) -> DataSplits:
     """XOR {0,0}->0, {0,1}->1, {1,0}->1, {1,1}->0; by default exactly the four points in each split."""
+    q = p.XorParams(**params)
     splits = []
-    for split, n in (("train", n_train), ("test", n_test)):
-        x, y = sample_xor(n, noise, split_rng(seed, split))
+    for split, n in (("train", q.n_train), ("test", q.n_test)):
+        x, y = sample_xor(n, q.noise, split_rng(seed, split))
         splits += [torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)]
     return DataSplits(*splits, n_classes=2)

@@ -1,77 +1,107 @@
-"""Built-in model families: factories ``f(in_shape, n_classes, **params) -> ODEClassifier``."""
+"""The built-in model families, registered in :data:`MODELS` with their metadata when the package
+is imported. A factory is ``f(in_shape, n_classes, **params) -> ODEClassifier``; its parameters
+are the entry's ``params`` model. The harness reads the metadata, never the factory: what task a
+model fits, which values it provides to the factory, which parameter is a speed switch, whether
+seeds can train stacked, and how the model may be trained."""
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from pydantic import Field
-from torch import nn
-
-from ..registry import Registry
-from .classifier import AugmentChannels, ODEClassifier, Reshape, init_weights
-from .fields import MLP, OttConv1d, OttConv2d
-from .params import Activation, Augment, Depth, EndTime, Width
+from ..core.registry import Registry
+from . import params as p
 
 MODELS: Registry = Registry("model")
 
+Task = Literal["classification", "regression"]
+# Values the harness passes to a factory: ``times``, the dataset's observation times; ``blocks``,
+# the cell's train step count when the suite leaves ``blocks`` out.
+Provided = Literal["times", "blocks"]
+# train_rule(params, grid, training) -> why a suite may not train the model so (one line), or None
+TrainRule = Callable[[dict[str, Any], list, Any], "str | None"]
 
 
-def ott_conv1d(in_shape: tuple[int, ...], n_classes: int, width: Width = 32,
-               time_input: bool = False, augment: Augment = 0,
-               t1: EndTime = 1.0, fast: bool = True) -> ODEClassifier:
-    """Sphere2's model: a d-dim point becomes a (1 + augment)-channel signal of length d."""
-    dim = math.prod(in_shape)
-    channels = 1 + augment
-    input_map = nn.Sequential(Reshape(1, dim), AugmentChannels(augment))
-    field = OttConv1d(channels, width, time_input, fast)
-    model = ODEClassifier(input_map, field, nn.Linear(channels * dim, n_classes), (0.0, t1))
-    init_weights(model)
-    return model
+@dataclass(frozen=True)
+class ModelInfo:
+    params: type[p.Params]
+    task: Task = "classification"  # regression: the model fits trajectories
+    provides: frozenset[Provided] = field(default_factory=frozenset)
+    speed_switch: str | None = None  # a parameter that training.fast: false sets to False
+    # seeds of one configuration can train as one stacked model (training/forward.py); needs the
+    # speed switch on where the family has one
+    stackable: bool = False
+    train_rule: TrainRule | None = None
 
 
-def ott_conv2d(in_shape: tuple[int, ...], n_classes: int, width: Width = 128,
-               time_input: bool = False, augment: Augment = 0,
-               t1: EndTime = 1.0, input_map: Literal["none", "strided_conv"] = "none",
-               map_channels: Annotated[int, Field(gt=0, le=4096)] | None = None,
-               map_stride: Annotated[int, Field(ge=1, le=16)] = 2) -> ODEClassifier:
-    """The image model: (C, H, W) images, (C' + augment) state channels, one linear classifier.
+def discrete_network_rule(name: str) -> TrainRule:
+    """The ResNet baselines train as their discrete network, which *is* Euler at h = 1/blocks: any
+    other train configuration would put a solver in the train columns that never ran."""
 
-    ``input_map: strided_conv`` lifts the image with a 3x3 conv (``map_channels`` out, default C;
-    stride ``map_stride``) before the ODE block: a smaller state makes CPU runs cheap. ``none``
-    (the protocol's CIFAR10 model) feeds the image itself.
-    """
-    c, h, w = in_shape
-    layers: list[nn.Module] = []
-    if input_map == "strided_conv":
-        c_out = map_channels or c
-        layers.append(nn.Conv2d(c, c_out, 3, stride=map_stride, padding=1))
-        c, h, w = c_out, (h - 1) // map_stride + 1, (w - 1) // map_stride + 1
-    layers.append(AugmentChannels(augment))
-    channels = c + augment
-    field = OttConv2d(channels, width, time_input)
-    lift = layers[0] if len(layers) == 1 else nn.Sequential(*layers)
-    model = ODEClassifier(lift, field, nn.Linear(channels * h * w, n_classes), (0.0, t1))
-    init_weights(model)
-    return model
+    def rule(params: dict[str, Any], grid: list, training: Any) -> str | None:
+        blocks = params.get("blocks")
+        for i, entry in enumerate(grid):
+            if entry.solver != "euler":
+                return (f"train.grid.{i}.solver: {name} trains as its discrete network, which is "
+                        f"Euler with h = 1/blocks: give solver euler (got {entry.solver!r})")
+            wrong = [s for s in entry.steps or [] if blocks is not None and s != blocks]
+            if wrong:
+                return (f"train.grid.{i}.steps: {name} with blocks={blocks} is Euler at {blocks} "
+                        f"steps: give steps [{blocks}], or leave blocks out to take it from each step "
+                        f"count (got {wrong[0]})")
+        if training.adaptation is not None:
+            return f"training.adaptation: {name} has a fixed number of blocks; its steps cannot adapt"
+        if training.regularization is not None:
+            return (f"training.regularization: {name} trains as discrete blocks; there is no flow "
+                    "to regularise")
+        if training.gradient != "autograd":
+            return f"training.gradient: {name} trains by autograd through its blocks (no solve, no adjoint)"
+        return base_size_error(params)
 
-
-def mlp(in_shape: tuple[int, ...], n_classes: int, hidden: Width = 64,
-        depth: Depth = 2,
-        activation: Activation = "relu",
-        time_input: bool = False, augment: Augment = 0,
-        t1: EndTime = 1.0) -> ODEClassifier:
-    """A fully connected field on the flattened input (plus ``augment`` zero dimensions)."""
-    dim = math.prod(in_shape) + augment
-    input_map = nn.Sequential(nn.Flatten(), AugmentChannels(augment))
-    field = MLP(dim, hidden, depth, activation, time_input)
-    model = ODEClassifier(input_map, field, nn.Linear(dim, n_classes), (0.0, t1))
-    init_weights(model)
-    return model
+    return rule
 
 
-BUILTIN_MODELS = {
-    "ott_conv1d": (ott_conv1d, "Conv1d field 1->32 (k1), 32->32 (k3), 32->1 (k1) on points; Sphere2"),
-    "ott_conv2d": (ott_conv2d, "Conv2d field C->128 (k1), 128->128 (k3), 128->C (k1); images"),
-    "mlp": (mlp, "fully connected field on flattened input; 2-D toys"),
+def base_size_error(params: dict[str, Any]) -> str | None:
+    """A size parameter the base family does not take, named (one line), or None."""
+    base = params.get("base", "ott_conv1d")
+    takes = set(p.BASE_PARAMS[base].model_fields)
+    for name in ("width", "hidden", "depth", "activation", "augment", "time_input"):
+        if params.get(name) is not None and name not in takes:
+            return (f"model.{name}: not a parameter of base {base!r} "
+                    f"(it takes {', '.join(sorted(takes))})")
+    return None
+
+
+_M = "robustbench_ode.models"
+BUILTIN = {
+    "ott_conv1d": (f"{_M}.families:ott_conv1d",
+                   ModelInfo(p.OttConv1dParams, speed_switch="fast", stackable=True),
+                   "Conv1d field 1->32 (k1), 32->32 (k3), 32->1 (k1) on points; Sphere2"),
+    "ott_conv2d": (f"{_M}.families:ott_conv2d", ModelInfo(p.OttConv2dParams),
+                   "Conv2d field C->128 (k1), 128->128 (k3), 128->C (k1); images"),
+    "mlp": (f"{_M}.families:mlp", ModelInfo(p.MLPParams, stackable=True),
+            "fully connected field on flattened input; 2-D toys"),
+    "elliptic_fan": (f"{_M}.elliptic_fan:elliptic_fan", ModelInfo(p.EllipticFanParams),
+                     "2-D rotation on concentric ellipses, speed growing with radius; exact flow"),
+    "resnet_shared": (f"{_M}.resnet:resnet_shared",
+                      ModelInfo(p.ResNetParams, provides=frozenset({"blocks"}), speed_switch="fast",
+                                train_rule=discrete_network_rule("resnet_shared")),
+                      "a base model's field as N residual blocks z + f(z)/N, one shared field "
+                      "(Euler at h = 1/N); tested as the ODE dz/dt = f(z)"),
+    "resnet": (f"{_M}.resnet:resnet",
+               ModelInfo(p.ResNetParams, provides=frozenset({"blocks"}), speed_switch="fast",
+                         train_rule=discrete_network_rule("resnet")),
+               "a base model's field as N residual blocks with separate weights; tested as the "
+               "piecewise-constant-in-time ODE dz/dt = f_k(t)(z)"),
+    "trajectory": (f"{_M}.trajectory:trajectory",
+                   ModelInfo(p.TrajectoryParams, task="regression", provides=frozenset({"times"})),
+                   "latent-free MLP field on the observed state, solved through the observation "
+                   "times; time-series regression"),
 }
+
+
+def register_all() -> None:
+    for name, (target, info, description) in BUILTIN.items():
+        if name not in MODELS:
+            MODELS.register(name, target, description, meta=info)

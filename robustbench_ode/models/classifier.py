@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ..solve import solve
-from ..solvers import SOLVERS, SolveStats
+from ..solvers import SolveStats, solve
 from .fields import prepared
-
-
-@dataclass(frozen=True)
-class SolveSpec:
-    """One way to run the ODE block: a solver and either ``steps`` or tolerances."""
-
-    solver: str
-    steps: int | None = None
-    rtol: float | None = None
-    atol: float | None = None
-    max_steps: int = 10_000
-    adjoint: bool = False
-
-    @property
-    def adaptive(self) -> bool:
-        return SOLVERS.get(self.solver).adaptive and self.steps is None
-
-    @property
-    def tol(self) -> float | None:
-        return self.rtol
-
-    def label(self) -> str:
-        if self.steps is None and self.rtol is None:  # a gridless reference such as exact
-            return self.solver
-        return f"{self.solver}@{self.steps}" if self.steps is not None else f"{self.solver}@tol{self.rtol:g}"
+from .spec import SolveSpec
 
 
 class ODEBlock(nn.Module):

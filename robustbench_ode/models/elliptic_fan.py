@@ -14,16 +14,16 @@ ellipse at the constant angular speed ``omega(rho)``: the exact flow is a rotati
 from __future__ import annotations
 
 import math
-from typing import Annotated
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from .classifier import ODEClassifier, init_weights
+from .fields import Field
+from .params import EllipticFanParams
 
 
-class EllipticFan(nn.Module):
+class EllipticFan(Field):
     """f(t, z) on (B, 2): the elliptic fan, with learnable centre, log axis ratio, w0 and w1."""
 
     def __init__(self, centre: tuple[float, float] = (0.0, 0.0), axis_ratio: float = 1.0,
@@ -68,21 +68,15 @@ class EllipticFan(nn.Module):
                 f"w0={self.w0.item():.3g}, w1={self.w1.item():.3g}")
 
 
-def elliptic_fan(in_shape: tuple[int, ...], n_classes: int,
-                 centre_x: Annotated[float, Field(ge=-1e3, le=1e3)] = 0.0,
-                 centre_y: Annotated[float, Field(ge=-1e3, le=1e3)] = 0.0,
-                 axis_ratio: Annotated[float, Field(gt=0.0, le=1e3)] = 1.0,
-                 w0: Annotated[float, Field(ge=-1e3, le=1e3)] = 0.0,
-                 w1: Annotated[float, Field(ge=-1e3, le=1e3)] = 0.25,
-                 learn_centre: bool = True,
-                 t1: Annotated[float, Field(gt=0.0, le=1e6)] = 1.0) -> ODEClassifier:
+def elliptic_fan(in_shape: tuple[int, ...], n_classes: int, **params) -> ODEClassifier:
     """2-D points through the elliptic fan, then one linear layer; the field has an exact flow.
 
     The default speed is gentle (w1 = 0.25): omega grows like rho^2, so a fast field on inputs far
     from the centre makes explicit solvers blow up within a few coarse steps."""
+    q = EllipticFanParams(**params)
     if math.prod(in_shape) != 2:
         raise ValueError(f"elliptic_fan needs 2-D points, got input shape {tuple(in_shape)}")
-    field = EllipticFan((centre_x, centre_y), axis_ratio, w0, w1, learn_centre)
-    model = ODEClassifier(nn.Flatten(), field, nn.Linear(2, n_classes), (0.0, t1))
+    field = EllipticFan((q.centre_x, q.centre_y), q.axis_ratio, q.w0, q.w1, q.learn_centre)
+    model = ODEClassifier(nn.Flatten(), field, nn.Linear(2, n_classes), (0.0, q.t1))
     init_weights(model)  # touches only the head: the field's scalars are set above
     return model

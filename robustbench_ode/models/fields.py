@@ -1,40 +1,65 @@
 """Vector fields f(t, z): the right-hand sides of the ODE blocks.
 
 All take ``time_input``: when true, t enters as one extra input channel (or feature); by default
-f does not depend on t, as in the protocol.
+f does not depend on t, as in the protocol. A field that can train seed-stacked (several seeds'
+parameters along a leading dimension, see :mod:`robustbench_ode.models.stacked`) defines its
+stacked form here, beside its own forward, from the same layers.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-
-def prepared(field, z: torch.Tensor):
-    """``field``'s once-per-solve set-up for initial states like ``z`` (e.g. OttConv1d's dense
-    matrices) as a context manager; a field without one gets a no-op."""
-    prepare = getattr(field, "prepared", None)
-    return prepare(z) if prepare is not None else contextlib.nullcontext()
+# f(t, z) on stacked states (S, B, D) -> (S, B, D)
+StackedField = Callable[[float, torch.Tensor], torch.Tensor]
 
 
-def _scalar(t) -> float:
-    # t is a float (fixed-step loop) or a 0-dim tensor (torchdiffeq); no gradient flows into t.
+class Field(nn.Module):
+    """Base of the package's fields: ``prepared(z)`` is the once-per-solve set-up (a no-op here)."""
+
+    def prepared(self, z: torch.Tensor):
+        return contextlib.nullcontext()
+
+
+class StackableField(Field):
+    """A field with a seed-stacked form: ``stacked(params, length)`` returns f on (S, B, D) states
+    built from stacked parameters ``params`` (this field's parameter names -> (S, ...) tensors)."""
+
+    @property
+    def can_stack(self) -> bool:
+        return True
+
+    def stacked(self, params: dict[str, torch.Tensor], length: int) -> StackedField:
+        raise NotImplementedError
+
+
+def prepared(field: nn.Module, z: torch.Tensor):
+    """``field``'s once-per-solve set-up for initial states like ``z`` as a context manager; a
+    field from outside the package gets a no-op."""
+    return field.prepared(z) if isinstance(field, Field) else contextlib.nullcontext()
+
+
+def scalar_time(t) -> float:
+    """t as a float: it arrives as a float (fixed-step loop) or a 0-dim tensor (torchdiffeq); no
+    gradient flows into t."""
     return float(t.detach()) if isinstance(t, torch.Tensor) else float(t)
 
 
 def _time_channel(t, z: torch.Tensor) -> torch.Tensor:
     shape = (z.shape[0], 1) + tuple(z.shape[2:])
-    return torch.full(shape, _scalar(t), dtype=z.dtype, device=z.device)
+    return torch.full(shape, scalar_time(t), dtype=z.dtype, device=z.device)
 
 
-def _conv_as_matrix(weight: torch.Tensor, length: int, padding: int) -> torch.Tensor:
+def conv_as_matrix(weight: torch.Tensor, length: int, padding: int) -> torch.Tensor:
     """The dense matrix of a stride-1 Conv1d on signals of ``length``, channel-major flattening.
 
     Written by hand because no library turns a convolution into its (tiny) Toeplitz matrix. On
     length-2 signals one matrix product is several times faster than a Conv1d call. Leading
-    dimensions of ``weight`` (stacked seeds, see :mod:`robustbench_ode.seed_group`) are kept.
+    dimensions of ``weight`` (stacked seeds) are kept.
     """
     *lead, c_out, c_in, k = weight.shape
     pos = torch.arange(length, device=weight.device)
@@ -45,7 +70,7 @@ def _conv_as_matrix(weight: torch.Tensor, length: int, padding: int) -> torch.Te
         *lead, c_out * length, c_in * length)
 
 
-class OttConv1d(nn.Module):
+class OttConv1d(StackableField):
     """Ott et al.'s Sphere2 field on (B, C, L): Conv1d C->w (k1), ReLU, w->w (k3, pad 1), ReLU, w->C (k1).
 
     ``fast=True`` evaluates the same function as three matrix products on the flattened state
@@ -70,7 +95,7 @@ class OttConv1d(nn.Module):
         (w1, b1), (w2, b2), (w3, b3) = self._dense or self._dense_layers(z.shape[-1])
         x = z.flatten(1)
         if self.time_input:
-            x = torch.cat([x, torch.full((z.shape[0], z.shape[-1]), _scalar(t), dtype=z.dtype,
+            x = torch.cat([x, torch.full((z.shape[0], z.shape[-1]), scalar_time(t), dtype=z.dtype,
                                          device=z.device)], 1)
         # relu in place on addmm's fresh output: addmm's backward does not need it, one
         # allocation fewer per layer
@@ -79,7 +104,7 @@ class OttConv1d(nn.Module):
         return torch.addmm(b3, h, w3).view_as(z)
 
     def _dense_layers(self, length: int):
-        return tuple((_conv_as_matrix(c.weight, length, c.padding[0]).t().contiguous(),
+        return tuple((conv_as_matrix(c.weight, length, c.padding[0]).t().contiguous(),
                       c.bias.repeat_interleave(length))
                      for c in (self.conv1, self.conv2, self.conv3))
 
@@ -95,8 +120,31 @@ class OttConv1d(nn.Module):
         finally:
             self._dense = None
 
+    @property
+    def can_stack(self) -> bool:
+        return self.fast  # the stacked form is the fast path's
 
-class OttConv2d(nn.Module):
+    def stacked(self, params: dict[str, torch.Tensor], length: int) -> StackedField:
+        """The fast path with a leading seed dimension: (S, B, C*L) -> (S, B, C*L)."""
+        layers = []
+        for name, conv in (("conv1", self.conv1), ("conv2", self.conv2), ("conv3", self.conv3)):
+            w = conv_as_matrix(params[f"{name}.weight"], length, conv.padding[0]).transpose(1, 2).contiguous()
+            layers.append((params[f"{name}.bias"].repeat_interleave(length, dim=1).unsqueeze(1), w))
+        (b1, w1), (b2, w2), (b3, w3) = layers
+        time_input = self.time_input
+
+        def f(t, z):
+            x = z
+            if time_input:
+                x = torch.cat([z, z.new_full(z.shape[:2] + (length,), float(t))], -1)
+            h = torch.baddbmm(b1, x, w1).relu_()
+            h = torch.baddbmm(b2, h, w2).relu_()
+            return torch.baddbmm(b3, h, w3)
+
+        return f
+
+
+class OttConv2d(Field):
     """Ott et al.'s image field on (B, C, H, W): Conv2d C->w (k1), ReLU, w->w (k3, pad 1), ReLU, w->C (k1)."""
 
     def __init__(self, channels: int, width: int = 128, time_input: bool = False) -> None:
@@ -114,7 +162,7 @@ class OttConv2d(nn.Module):
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus, "elu": nn.ELU}
 
 
-class MLP(nn.Module):
+class MLP(StackableField):
     """A fully connected field on (B, d): ``depth`` hidden layers of ``hidden`` units."""
 
     def __init__(self, dim: int, hidden: int = 64, depth: int = 2, activation: str = "relu",
@@ -132,3 +180,23 @@ class MLP(nn.Module):
     def forward(self, t, z: torch.Tensor) -> torch.Tensor:
         x = torch.cat([z, _time_channel(t, z)], 1) if self.time_input else z
         return self.net(x)
+
+    def stacked(self, params: dict[str, torch.Tensor], length: int) -> StackedField:
+        """The same layers with a leading seed dimension: (S, B, d) -> (S, B, d)."""
+        linears = [i for i, m in enumerate(self.net) if isinstance(m, nn.Linear)]
+        layers = [(params[f"net.{i}.bias"].unsqueeze(1), params[f"net.{i}.weight"].transpose(1, 2))
+                  for i in linears]
+        activation = self.net[1]  # elementwise, so it applies to any shape
+        time_input = self.time_input
+
+        def f(t, z):
+            h = z
+            if time_input:
+                h = torch.cat([z, z.new_full(z.shape[:2] + (1,), float(t))], -1)
+            for n, (b, w) in enumerate(layers):
+                h = torch.baddbmm(b, h, w)
+                if n < len(layers) - 1:
+                    h = activation(h)
+            return h
+
+        return f

@@ -1,14 +1,84 @@
-"""Typed parameters shared by the model factories: a suite's values are validated against these
-(config.py builds each factory's parameter model from its signature)."""
+"""The parameters each registered model family takes, as frozen pydantic models: a suite's
+``model:`` entry is validated against these (without importing torch), and each factory validates
+its keyword arguments with the same model, so the defaults live here only."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-Width = Annotated[int, Field(gt=0, le=65536)]
-Depth = Annotated[int, Field(ge=1, le=64)]
-Augment = Annotated[int, Field(ge=0, le=1024)]  # ANODE's extra zero dimensions / channels
-EndTime = Annotated[float, Field(gt=0.0, le=1e6)]
-Activation = Literal["relu", "tanh", "softplus", "elu"]
+from ..core.types import Activation, Augment, Bool, Depth, EndTime, Float, Int, Width
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OttConv1dParams(Params):
+    width: Width = 32
+    time_input: Bool = False
+    augment: Augment = 0
+    t1: EndTime = 1.0
+    # dense matrix products instead of Conv1d calls (same function); training.fast: false turns it off
+    fast: Bool = True
+
+
+class OttConv2dParams(Params):
+    width: Width = 128
+    time_input: Bool = False
+    augment: Augment = 0
+    t1: EndTime = 1.0
+    input_map: Literal["none", "strided_conv"] = "none"
+    map_channels: Annotated[Int, Field(gt=0, le=4096)] | None = None
+    map_stride: Annotated[Int, Field(ge=1, le=16)] = 2
+
+
+class MLPParams(Params):
+    hidden: Width = 64
+    depth: Depth = 2
+    activation: Activation = "relu"
+    time_input: Bool = False
+    augment: Augment = 0
+    t1: EndTime = 1.0
+
+
+Coordinate = Annotated[Float, Field(ge=-1e3, le=1e3)]
+
+
+class EllipticFanParams(Params):
+    centre_x: Coordinate = 0.0
+    centre_y: Coordinate = 0.0
+    axis_ratio: Annotated[Float, Field(gt=0.0, le=1e3)] = 1.0
+    w0: Coordinate = 0.0
+    w1: Coordinate = 0.25
+    learn_centre: Bool = True
+    t1: EndTime = 1.0
+
+
+Base = Literal["ott_conv1d", "ott_conv2d", "mlp"]
+
+
+class ResNetParams(Params):
+    """A base family's field as residual blocks; size parameters left out take the base's defaults."""
+
+    blocks: Annotated[Int, Field(ge=1, le=100_000)] | None = None
+    base: Base = "ott_conv1d"
+    width: Width | None = None
+    hidden: Width | None = None
+    depth: Depth | None = None
+    activation: Activation | None = None
+    augment: Augment | None = None
+    time_input: Bool | None = None
+    fast: Bool = True
+
+
+class TrajectoryParams(Params):
+    hidden: Width = 64
+    depth: Depth = 2
+    activation: Activation = "tanh"
+    time_input: Bool = False
+
+
+BASE_PARAMS: dict[str, type[Params]] = {"ott_conv1d": OttConv1dParams, "ott_conv2d": OttConv2dParams,
+                                        "mlp": MLPParams}

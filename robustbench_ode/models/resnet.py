@@ -14,31 +14,29 @@ Both *train* as the discrete network: in training mode ``forward`` runs the writ
 the blocks and ignores the solve spec it is given. In evaluation mode, and always through
 ``final_state``, the block is integrated with whatever solver the caller passes, so the models go
 through the same test grid as any ODE model. A suite must train them with ``euler`` at ``blocks``
-steps (:func:`check_training`), so the train columns of the results table say what was trained.
+steps (the registry's train rule, models/catalog.py), so the train columns of the results table
+say what was trained.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import math
-from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Field
 from torch import nn
 
+from ..core.status import Status
 from ..solvers import SolveStats
-from ..status import Status
-from .catalog import mlp, ott_conv1d, ott_conv2d
-from .classifier import ODEClassifier, SolveSpec, init_weights
-from .fields import prepared
-from .params import Activation, Augment, Depth, Width
+from .catalog import base_size_error
+from .classifier import ODEClassifier, init_weights
+from .families import mlp, ott_conv1d, ott_conv2d
+from .fields import Field, prepared
+from .params import BASE_PARAMS, ResNetParams
+from .spec import SolveSpec
 
 BASES = {"ott_conv1d": ott_conv1d, "ott_conv2d": ott_conv2d, "mlp": mlp}
-Base = Literal["ott_conv1d", "ott_conv2d", "mlp"]
-Blocks = Annotated[int, Field(ge=1, le=100_000)]
 
 # Block boundaries, as a fraction of [t0, t1]: t less than BOUNDARY_EPS (t1 - t0) below k/N counts
 # as block k. The fixed-step loop computes t = t0 + n h in float64 (rounding ~1e-16), but
@@ -48,7 +46,7 @@ Blocks = Annotated[int, Field(ge=1, le=100_000)]
 BOUNDARY_EPS = 1e-6
 
 
-class PiecewiseField(nn.Module):
+class PiecewiseField(Field):
     """dz/dt = f_{k(t)}(z) with k(t) = min(floor(N ((t - t0) / (t1 - t0) + eps)), N - 1).
 
     Block k owns [t0 + k h, t0 + (k+1) h), h = (t1 - t0) / N. A stage evaluated exactly at a
@@ -125,104 +123,42 @@ class ResNetClassifier(ODEClassifier):
         return f"blocks={self.blocks}"
 
 
-def base_kwargs(base: str, given: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments for the base factory: the given (non-None) ones it takes.
-
-    A size parameter the base does not take is an error naming it; ``fast`` is a speed switch (the
-    harness turns it off for every factory that has it), so a base without it just ignores it.
-    """
-    takes = set(inspect.signature(BASES[base]).parameters)
-    out = {}
-    for name, value in given.items():
-        if value is None:
-            continue
-        if name in takes:
-            out[name] = value
-        elif name != "fast":
-            raise ValueError(f"model.{name}: not a parameter of base {base!r} "
-                             f"(it takes {', '.join(sorted(takes - {'in_shape', 'n_classes'}))})")
-    return out
-
-
-def _build(in_shape: tuple[int, ...], n_classes: int, blocks: int | None, base: str,
-           separate: bool, given: dict[str, Any]) -> ResNetClassifier:
-    if blocks is None:
+def _build(in_shape: tuple[int, ...], n_classes: int, q: ResNetParams, separate: bool) -> ResNetClassifier:
+    if q.blocks is None:
         raise ValueError("blocks: give the number of residual blocks (a suite fills it in from the "
                          "train step count)")
-    model = BASES[base](in_shape, n_classes, **base_kwargs(base, given))
+    why = base_size_error(q.model_dump())
+    if why:
+        raise ValueError(why)
+    base = BASE_PARAMS[q.base]
+    # the base's own parameters that were given; ``fast`` is a speed switch a base may lack
+    given = {k: v for k, v in q.model_dump(exclude={"blocks", "base"}).items()
+             if v is not None and k in base.model_fields}
+    model = BASES[q.base](in_shape, n_classes, **given)
     field = model.block.field
     if separate:
         copies = [field]
-        for _ in range(blocks - 1):
+        for _ in range(q.blocks - 1):
             f = copy.deepcopy(field)
             init_weights(f)  # its own Kaiming draw, as if built alone
             copies.append(f)
         field = PiecewiseField(copies)
-    return ResNetClassifier(model.input_map, field, model.head, blocks)
+    return ResNetClassifier(model.input_map, field, model.head, q.blocks)
 
 
-def resnet_shared(in_shape: tuple[int, ...], n_classes: int, blocks: Blocks | None = None,
-                  base: Base = "ott_conv1d", width: Width | None = None,
-                  hidden: Width | None = None, depth: Depth | None = None,
-                  activation: Activation | None = None, augment: Augment | None = None,
-                  time_input: bool | None = None, fast: bool = True) -> ResNetClassifier:
+def resnet_shared(in_shape: tuple[int, ...], n_classes: int, **params) -> ResNetClassifier:
     """``base``'s model (input map, field, head, Kaiming init) as N residual blocks sharing one field.
 
     Size parameters left out (None) take the base's defaults; ``blocks`` left out is filled with
     the cell's train step count."""
-    given = dict(width=width, hidden=hidden, depth=depth, activation=activation, augment=augment,
-                 time_input=time_input, fast=fast)
-    return _build(in_shape, n_classes, blocks, base, False, given)
+    return _build(in_shape, n_classes, ResNetParams(**params), False)
 
 
-def resnet(in_shape: tuple[int, ...], n_classes: int, blocks: Blocks | None = None,
-           base: Base = "ott_conv1d", width: Width | None = None,
-           hidden: Width | None = None, depth: Depth | None = None,
-           activation: Activation | None = None, augment: Augment | None = None,
-           time_input: bool | None = None, fast: bool = True) -> ResNetClassifier:
+def resnet(in_shape: tuple[int, ...], n_classes: int, **params) -> ResNetClassifier:
     """``base``'s model as N residual blocks with separate, separately initialised fields.
 
     Tested as an ODE it is the piecewise-constant-in-time field of :class:`PiecewiseField`."""
-    given = dict(width=width, hidden=hidden, depth=depth, activation=activation, augment=augment,
-                 time_input=time_input, fast=fast)
-    return _build(in_shape, n_classes, blocks, base, True, given)
+    return _build(in_shape, n_classes, ResNetParams(**params), True)
 
 
-def check_training(name: str, params: dict[str, Any], grid: list, training: Any) -> str | None:
-    """Why a suite may not train this ResNet as configured (one line naming the key), or None.
-
-    The discrete network *is* Euler at h = 1/blocks, so only that train configuration is honest:
-    any other would put a solver in the train columns that never ran.
-    """
-    blocks = params.get("blocks")
-    for i, entry in enumerate(grid):
-        if entry.solver != "euler":
-            return (f"train.grid.{i}.solver: {name} trains as its discrete network, which is Euler "
-                    f"with h = 1/blocks: give solver euler (got {entry.solver!r})")
-        wrong = [s for s in entry.steps or [] if blocks is not None and s != blocks]
-        if wrong:
-            return (f"train.grid.{i}.steps: {name} with blocks={blocks} is Euler at {blocks} steps: "
-                    f"give steps [{blocks}], or leave blocks out to take it from each step count "
-                    f"(got {wrong[0]})")
-    if getattr(training, "adaptation", None) is not None:
-        return f"training.adaptation: {name} has a fixed number of blocks; its steps cannot adapt"
-    if getattr(training, "regularization", None) is not None:
-        return f"training.regularization: {name} trains as discrete blocks; there is no flow to regularise"
-    if getattr(training, "gradient", "autograd") != "autograd":
-        return f"training.gradient: {name} trains by autograd through its blocks (no solve, no adjoint)"
-    try:
-        base_kwargs(params.get("base", "ott_conv1d"), {k: v for k, v in params.items()
-                                                       if k not in ("blocks", "base")})
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-# A factory's ``train_rule`` is checked by config.parse_suite against the suite's train grid.
-resnet_shared.train_rule = lambda params, grid, training: check_training(  # type: ignore[attr-defined]
-    "resnet_shared", params, grid, training)
-resnet.train_rule = lambda params, grid, training: check_training(  # type: ignore[attr-defined]
-    "resnet", params, grid, training)
-
-__all__ = ["BOUNDARY_EPS", "PiecewiseField", "ResNetClassifier", "check_training",
-           "resnet", "resnet_shared"]
+__all__ = ["BOUNDARY_EPS", "PiecewiseField", "ResNetClassifier", "resnet", "resnet_shared"]

@@ -15,12 +15,12 @@ import math
 import torch
 from torch import nn
 
-from ..solve import solve
-from ..solvers import SolveStats
-from ..status import Status
-from .classifier import ODEClassifier, SolveSpec
+from ..core.status import Status
+from ..solvers import SolveStats, solve
+from .classifier import ODEClassifier
 from .fields import MLP, prepared
-from .params import Activation, Depth, Width
+from .params import TrajectoryParams
+from .spec import SolveSpec
 
 
 def allocate_steps(times: tuple[float, ...], steps: int) -> list[int]:
@@ -41,10 +41,6 @@ def allocate_steps(times: tuple[float, ...], steps: int) -> list[int]:
         counts[i] += 1
         heapq.heappush(heap, (-lengths[i] / counts[i], i))
     return counts
-
-
-def _worse(a: SolveStats, b: SolveStats) -> tuple[Status, str]:
-    return (b.status, b.message) if b.status.severity > a.status.severity else (a.status, a.message)
 
 
 class TrajectoryModel(ODEClassifier):
@@ -81,12 +77,7 @@ class TrajectoryModel(ODEClassifier):
                             rtol=spec.rtol, atol=spec.atol, t_span=(t0, t1),
                             max_steps=spec.max_steps, adjoint=spec.adjoint)
                 s = sol.stats
-                total.nfe += s.nfe
-                total.steps += s.steps
-                if total.accepted is not None:
-                    total.accepted += s.accepted or 0
-                    total.rejected += s.rejected or 0
-                total.status, total.message = _worse(total, s)
+                total = total.add(s)
                 z = sol.z
                 states.append(z)
                 if s.status is not Status.OK:
@@ -107,13 +98,14 @@ class TrajectoryModel(ODEClassifier):
 
 
 def trajectory(in_shape: tuple[int, ...], n_classes: int, times: torch.Tensor | None = None,
-               hidden: Width = 64, depth: Depth = 2, activation: Activation = "tanh",
-               time_input: bool = False) -> TrajectoryModel:
+               **params) -> TrajectoryModel:
     """An MLP field on the observed state; ``times`` (t0 first) comes from the dataset, not the
-    suite. PyTorch's default initialisation (not Kaiming): a tanh field that starts small."""
+    suite (the registry declares it provided). PyTorch's default initialisation (not Kaiming): a
+    tanh field that starts small."""
+    q = TrajectoryParams(**params)
     if times is None or len(in_shape) != 1:
         raise ValueError("model 'trajectory' needs a time-series dataset (observation times and "
                          f"flat states), got input shape {tuple(in_shape)}"
                          + ("" if times is not None else " and no observation times"))
-    field = MLP(in_shape[0], hidden, depth, activation, time_input)
+    field = MLP(in_shape[0], q.hidden, q.depth, q.activation, q.time_input)
     return TrajectoryModel(field, tuple(float(t) for t in torch.as_tensor(times).tolist()))

@@ -1,9 +1,13 @@
-"""Solvers: fixed-step Runge-Kutta tableaux and torchdiffeq's adaptive pairs."""
+"""Solvers: fixed-step Runge-Kutta tableaux, torchdiffeq's adaptive pairs and the exact reference.
 
-from .base import AdaptiveSolver, FixedStepSolver, Solver
+Importable without torch (the integrators load on the first solve).
+"""
+
+from .base import Kind, Solver, VectorField
 from .catalog import SOLVERS, register_all
 from .solution import Solution, SolveStats
+from .solve import solve
 from .tableau import ButcherTableau
 
-__all__ = ["SOLVERS", "AdaptiveSolver", "ButcherTableau", "FixedStepSolver", "Solution",
-           "SolveStats", "Solver", "register_all"]
+__all__ = ["SOLVERS", "ButcherTableau", "Kind", "Solution", "SolveStats", "Solver", "VectorField",
+           "register_all", "solve"]

@@ -1,34 +1,44 @@
-"""The built-in solvers, registered by :func:`register_all`."""
+"""The built-in solvers, registered in :data:`SOLVERS` when the package is imported.
+
+A solver is data (:class:`~.base.Solver`): adding an explicit Runge-Kutta method is a tableau in
+:mod:`.tableau` and one entry here.
+"""
 
 from __future__ import annotations
 
-from ..registry import Registry
+from ..core.registry import Registry
 from . import tableau as tb
-from .base import AdaptiveSolver, FixedStepSolver, Solver
-from .exact import EXACT
+from .base import Kind, Solver
 
 SOLVERS: Registry[Solver] = Registry("solver")
 
-_FIXED = [
-    FixedStepSolver("euler", 1, 1, False, "explicit Euler", "euler", tb.EULER),
-    FixedStepSolver("midpoint", 2, 2, False, "explicit midpoint rule", "midpoint", tb.MIDPOINT),
-    FixedStepSolver("heun", 2, 2, False, "Heun's method (explicit trapezoidal)", "heun2", tb.HEUN),
-    FixedStepSolver("rk4", 4, 4, False, "classical Runge-Kutta (Kutta 1901)", None, tb.RK4),
-    FixedStepSolver("rk4_38", 4, 4, False, "Kutta's 3/8 rule (torchdiffeq's 'rk4')", "rk4",
-                    tb.RK4_38),
-]
-# Stages counted as distinct f evaluations per attempted step (FSAL pairs reuse the last one).
-_ADAPTIVE = [
-    AdaptiveSolver("adaptive_heun", 2, 2, True, "Heun-Euler 2(1) pair, torchdiffeq",
-                   "adaptive_heun"),
-    AdaptiveSolver("fehlberg2", 2, 3, True, "Runge-Kutta-Fehlberg 2(1), torchdiffeq", "fehlberg2"),
-    AdaptiveSolver("bosh3", 3, 4, True, "Bogacki-Shampine 3(2), FSAL, torchdiffeq", "bosh3"),
-    AdaptiveSolver("dopri5", 5, 7, True, "Dormand-Prince 5(4), FSAL, torchdiffeq", "dopri5"),
-    AdaptiveSolver("dopri8", 8, 14, True, "Dormand-Prince 8(7), torchdiffeq", "dopri8"),
+_TD = "torchdiffeq"
+_ADAPTIVE = "robustbench_ode.solvers.adaptive:integrate"
+
+BUILTIN = [
+    Solver("euler", 1, 1, Kind.FIXED, "explicit Euler", "euler", tb.EULER),
+    Solver("midpoint", 2, 2, Kind.FIXED, "explicit midpoint rule", "midpoint", tb.MIDPOINT),
+    Solver("heun", 2, 2, Kind.FIXED, "Heun's method (explicit trapezoidal)", "heun2", tb.HEUN),
+    Solver("rk4", 4, 4, Kind.FIXED, "classical Runge-Kutta (Kutta 1901)", None, tb.RK4),
+    Solver("rk4_38", 4, 4, Kind.FIXED, "Kutta's 3/8 rule (torchdiffeq's 'rk4')", "rk4", tb.RK4_38),
+    # Stages counted as distinct f evaluations per attempted step (FSAL pairs reuse the last one).
+    Solver("adaptive_heun", 2, 2, Kind.ADAPTIVE, "Heun-Euler 2(1) pair", "adaptive_heun",
+           backend=_TD, integrator=_ADAPTIVE),
+    Solver("fehlberg2", 2, 3, Kind.ADAPTIVE, "Runge-Kutta-Fehlberg 2(1)", "fehlberg2",
+           backend=_TD, integrator=_ADAPTIVE),
+    Solver("bosh3", 3, 4, Kind.ADAPTIVE, "Bogacki-Shampine 3(2), FSAL", "bosh3",
+           backend=_TD, integrator=_ADAPTIVE),
+    Solver("dopri5", 5, 7, Kind.ADAPTIVE, "Dormand-Prince 5(4), FSAL", "dopri5",
+           backend=_TD, integrator=_ADAPTIVE),
+    Solver("dopri8", 8, 14, Kind.ADAPTIVE, "Dormand-Prince 8(7)", "dopri8",
+           backend=_TD, integrator=_ADAPTIVE),
+    # order 0 by convention: there is no step to converge in
+    Solver("exact", 0, 0, Kind.REFERENCE, "closed-form flow map f.exact_flow (reference)",
+           integrator="robustbench_ode.solvers.exact:integrate"),
 ]
 
 
 def register_all() -> None:
-    for solver in _FIXED + _ADAPTIVE + [EXACT]:
+    for solver in BUILTIN:
         if solver.name not in SOLVERS:
-            SOLVERS.register(solver.name, solver, solver.description)
+            SOLVERS.register(solver.name, solver, solver.description, meta=solver)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import torch
+from ..core.status import Status
 
-from ..status import Status
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -25,12 +27,29 @@ class SolveStats:
     status: Status = Status.OK
     message: str = ""
 
+    def add(self, other: SolveStats) -> SolveStats:
+        """Counters of two solves one after the other (summed; the worse status wins)."""
+        both = self.accepted is not None or other.accepted is not None
+        worse = self.status.combine(other.status)
+        return SolveStats(
+            nfe=self.nfe + other.nfe, steps=self.steps + other.steps,
+            accepted=(self.accepted or 0) + (other.accepted or 0) if both else None,
+            rejected=(self.rejected or 0) + (other.rejected or 0) if both else None,
+            status=worse, message=self.message if worse is self.status else other.message)
+
 
 @dataclass
 class Solution:
-    z: torch.Tensor
+    z: Any  # torch.Tensor
     stats: SolveStats = field(default_factory=SolveStats)
 
     @property
     def status(self) -> Status:
         return self.stats.status
+
+
+def finite_status(z: torch.Tensor) -> Status:
+    """OK for an all-finite state, NON_FINITE otherwise."""
+    import torch  # solution.py stays importable without torch (the CLI lists solvers without it)
+
+    return Status.OK if bool(torch.isfinite(z).all()) else Status.NON_FINITE

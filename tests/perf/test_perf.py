@@ -22,14 +22,14 @@ import torch.nn.functional as F
 import torchdiffeq
 from torch import nn
 
-from robustbench_ode.cell import CellConfig, build_model, load_data
 from robustbench_ode.config import DatasetConfig, ModelConfig, TrainingConfig
-from robustbench_ode.evaluation import evaluate
+from robustbench_ode.harness.build import build_model, load_data
+from robustbench_ode.harness.cell import CellConfig
+from robustbench_ode.harness.evaluation import evaluate
 from robustbench_ode.models import SolveSpec
-from robustbench_ode.seed_group import train_group
-from robustbench_ode.solvers import SOLVERS
-from robustbench_ode.solvers.base import FixedStepSolver
-from robustbench_ode.training import train
+from robustbench_ode.solvers import SOLVERS, Kind
+from robustbench_ode.training.forward import StackedForward
+from robustbench_ode.training.loop import Member, train, train_model
 
 pytestmark = pytest.mark.perf
 
@@ -52,10 +52,10 @@ def warm_up():
     """Half a second of the workload first: the first benchmark of a session otherwise pays for
     lazy initialisation (BLAS, allocator) that no later one does."""
     cell = _cell(0)
-    data = load_data(cell.dataset, 0)
+    data = load_data(cell)
     model = build_model(cell, data)
     with threads(1):
-        train(model, data, cell.train_spec, cell.training.model_copy(update={"iterations": 30}), seed=0)
+        train_model(model, data, cell.train_spec, cell.training.model_copy(update={"iterations": 30}), seed=0)
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +116,7 @@ def _hand_written(name):
     return {"euler": euler, "midpoint": midpoint, "heun": heun, "rk4": rk4, "rk4_38": rk4_38}[name]
 
 
-FIXED = [n for n in SOLVERS.names() if isinstance(SOLVERS.get(n), FixedStepSolver)]
+FIXED = [n for n in SOLVERS.names() if SOLVERS.get(n).kind is Kind.FIXED]
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_train_sphere2(benchmark, impl, n_threads):
     benchmark.group = f"train sphere2 euler{STEPS} b{BATCH} threads={n_threads}"
     cells = [_cell(s, fast=impl != "ours_plain", record_memory=impl != "ours_single_no_memory")
              for s in range(SEEDS if impl == "ours_5_seeds" else 1)]
-    datas = [load_data(c.dataset, c.seed) for c in cells]
+    datas = [load_data(c) for c in cells]
 
     if impl == "reference":
         torch.manual_seed(0)
@@ -220,11 +220,12 @@ def test_train_sphere2(benchmark, impl, n_threads):
     elif impl == "ours_5_seeds":
         def run():
             models = [build_model(c, d) for c, d in zip(cells, datas)]
-            train_group(models, datas, [c.seed for c in cells], cells[0].train_spec, cells[0].training)
+            train(StackedForward(models, "cpu"), [Member(d, c.seed) for d, c in zip(datas, cells)],
+                  cells[0].train_spec, cells[0].training)
     else:
         def run():
             model = build_model(cells[0], datas[0])
-            train(model, datas[0], cells[0].train_spec, cells[0].training, seed=0)
+            train_model(model, datas[0], cells[0].train_spec, cells[0].training, seed=0)
 
     with threads(n_threads):
         _info(benchmark, impl=impl, iterations=ITERS, seeds=len(cells))
@@ -245,7 +246,7 @@ GRID = ([SolveSpec("euler", steps=n) for n in (1, 2, 4, 8, 16, 32, 64)]
 def test_test_grid(benchmark, impl):
     """evaluate() over the grid (accuracy, loss, counters) vs the bare solves of the same batches."""
     cell = _cell(0)
-    data = load_data(cell.dataset, 0)
+    data = load_data(cell)
     model = build_model(cell, data).eval()
     benchmark.group = "test grid sphere2 (1000 test points, 11 configurations)"
     bs = cell.training.eval_batch_size

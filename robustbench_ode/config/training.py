@@ -1,0 +1,190 @@
+"""Every ``training:`` setting of a suite, in one place: the loop's own, the gradient method, the
+speed settings, step / tolerance adaptation and regularisation.
+
+Each field declares, beside its default, how the harness treats it (:func:`setting`):
+
+- ``speed_only``: it changes how fast a cell computes, not the trained model, so it is not part
+  of the cell key (a stored cell is reused whatever its value);
+- ``stacked``: ``"any"`` if seed-stacked training (several seeds as one stacked model) honours
+  every value, ``"default"`` if it implements only the default, so that a cell with another value
+  trains on its own (the harness reads this; nothing else lists the settings).
+
+Adding a training setting is adding a field here and implementing it where it acts (usually
+:mod:`robustbench_ode.training.loop`); docs/architecture.md has the checklist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..core.types import Bool, Float, Int, Label, NonNegInt, Tol, Weight
+from ..solvers import SOLVERS
+
+
+def setting(default: Any, *, speed_only: bool = False, stacked: Literal["any", "default"] = "any",
+            **kw: Any) -> Any:
+    """A training field with its harness metadata (see the module docstring)."""
+    return Field(default=default, json_schema_extra={"speed_only": speed_only, "stacked": stacked}, **kw)
+
+
+def drop_none(data: dict, keys: tuple[str, ...]) -> dict:
+    # Optional fields stay out of the dump (and so out of every cell key) until set.
+    for k in keys:
+        if data.get(k) is None:
+            data.pop(k, None)
+    return data
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# The more accurate solver each train solver is checked against (Ott et al. 2021): a higher order at
+# the same step, or, where no higher fixed-step order is registered, the same order at a finer step.
+TEST_SOLVER = {"euler": "midpoint", "midpoint": "rk4", "heun": "rk4", "rk4": "rk4", "rk4_38": "rk4"}
+# Adaptive train solvers are checked against dopri5 at tol x this ratio (fehlberg2: tol/5).
+TOL_RATIO = {"fehlberg2": 0.2}
+DEFAULT_TOL_RATIO = 0.1
+
+
+class AdaptationConfig(_Frozen):
+    """``adaptation:`` in a suite's ``training`` section (algorithms: training/adaptation.py).
+    ``mode: step`` for fixed-step train solvers, ``mode: tolerance`` for adaptive ones."""
+
+    mode: Literal["step", "tolerance"]
+    check_every: Annotated[Int, Field(gt=0, le=1_000_000)] = 50
+    threshold: Annotated[Float, Field(ge=0.0, le=1.0)] = 0.1
+    growth: Annotated[Float, Field(gt=1.0, le=10.0)] = 1.1
+    # heuristic: Hairer-Norsett-Wanner starting step (step mode) / initial_tol (tolerance mode);
+    # grid: the grid's steps / tol value of the cell.
+    start: Literal["heuristic", "grid"] = "heuristic"
+    max_steps_cap: Annotated[Int, Field(gt=0, le=1_000_000)] = 500
+    # Tolerances of the weighted norm in the starting-step heuristic (sc_i = atol + rtol |y0_i|).
+    heuristic_tol: Annotated[Float, Field(gt=0.0, le=1e3)] = 0.01
+    initial_tol: Tol = 1e-6
+    min_tol: Tol = 1e-12
+    # Check solver; None: TEST_SOLVER for step mode, dopri5 for tolerance mode.
+    test_solver: str | None = None
+    # Test steps = factor x train steps; None: 1 if the test solver has a higher order, else 2.
+    test_step_factor: Annotated[Int, Field(gt=0, le=1024)] | None = None
+    # Tolerance mode: growth is reverted when the train NFE has not changed over this many checks.
+    nfe_window: Annotated[Int, Field(gt=1, le=1000)] = 5
+
+    @field_validator("test_solver")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        if v is not None and v not in SOLVERS:
+            raise ValueError(SOLVERS.unknown_message(v))
+        return v
+
+    def check_solver(self, train_solver: str) -> str:
+        if self.test_solver is not None:
+            return self.test_solver
+        if self.mode == "tolerance":
+            return "dopri5"
+        return TEST_SOLVER.get(train_solver, "rk4")
+
+    def step_factor(self, train_solver: str) -> int:
+        if self.test_step_factor is not None:
+            return self.test_step_factor
+        higher = SOLVERS.get(self.check_solver(train_solver)).order > SOLVERS.get(train_solver).order
+        return 1 if higher else 2
+
+    def incompatibility(self, solver: str) -> str | None:
+        """Why this mode cannot adapt ``solver`` (None if it can)."""
+        adaptive = SOLVERS.get(solver).adaptive
+        if self.mode == "step" and adaptive:
+            return f"mode 'step' needs a fixed-step train solver, got adaptive {solver!r}"
+        if self.mode == "tolerance" and not adaptive:
+            return f"mode 'tolerance' needs an adaptive train solver, got fixed-step {solver!r}"
+        check = self.check_solver(solver)
+        if self.mode == "step" and SOLVERS.get(check).adaptive and self.test_solver is not None:
+            return None  # an adaptive check solver on a fixed grid is allowed
+        if self.mode == "tolerance" and not SOLVERS.get(check).adaptive:
+            return f"test_solver {check!r} is fixed-step: tolerance mode needs an adaptive one"
+        return None
+
+
+class RegularizationConfig(_Frozen):
+    """``regularization:``: the penalties' weights, 0 switches one off (training/forward.py)."""
+
+    kinetic: Weight = 0.0
+    jacobian: Weight = 0.0
+
+
+Large = Annotated[Int, Field(gt=0, le=10_000_000)]
+
+
+class TrainingConfig(_Frozen):
+    iterations: Large = setting(1000)
+    batch_size: Annotated[Int, Field(gt=0, le=1_000_000)] = setting(128)
+    lr: Annotated[Float, Field(gt=0.0, le=10.0)] = setting(1e-3)
+    weight_decay: Annotated[Float, Field(ge=0.0, le=10.0)] = setting(0.0)
+    # autograd: backpropagate through the solver's operations; adjoint: torchdiffeq's adjoint ODE
+    # (memory independent of the step count, more field evaluations; training/probes.py measures both)
+    gradient: Literal["autograd", "adjoint"] = setting("autograd", stacked="default")
+    max_steps: Large = setting(10_000)  # for adaptive solves (stacked cells are fixed-step)
+    eval_batch_size: Large = setting(1000)
+    # The fast GPU path (training/acceleration.py); all off by default. Testing always runs in fp32.
+    amp: Bool = setting(False, stacked="default")  # bf16 autocast for the training forward pass
+    channels_last: Bool = setting(False, speed_only=True, stacked="default")
+    compile: Bool = setting(False, speed_only=True, stacked="default")  # torch.compile the field
+    # "reduce-overhead" captures the compiled field in CUDA graphs: launch overhead stops dominating
+    # small models on a GPU.
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = setting("default", speed_only=True)
+    # Save model, optimizer and batch-stream state this often (0: never), so a killed run resumes
+    # where it stopped; a seed-stacked group saves one checkpoint per cell.
+    checkpoint_every: NonNegInt = setting(1000, speed_only=True)
+    # The CPU fast paths (docs/performance.md): models with a speed switch evaluate their field as
+    # matrix products, and cells that differ only by seed train together as one stacked model.
+    # ``false`` runs the plain path (for debugging); results differ only by float rounding.
+    fast: Bool = setting(True, speed_only=True, stacked="default")
+    # Log the memory autograd keeps for the backward pass (training/probes.py), every
+    # ``memory_every`` iterations (and the first); the other rows leave saved_mb empty.
+    record_memory: Bool = setting(True, speed_only=True)
+    memory_every: Annotated[Int, Field(gt=0, le=10_000_000)] = setting(10, speed_only=True)
+    adaptation: AdaptationConfig | None = setting(None, stacked="default")
+    # kinetic-energy and Jacobian-Frobenius penalties (Finlay et al. 2020)
+    regularization: RegularizationConfig | None = setting(None, stacked="default")
+    # The name in the tables' ``training`` column when a suite lists several trainings.
+    label: Label | None = None
+    # Train only these datasets (labels or names) this way; default: every dataset.
+    datasets: list[Label] | None = Field(default=None, min_length=1, max_length=100)
+
+    @field_validator("gradient", mode="before")
+    @classmethod
+    def _old_name(cls, v):
+        return "autograd" if v == "backprop" else v  # the name suites used before 0.2
+
+    @pydantic.model_serializer(mode="wrap")
+    def _drop_unset(self, handler):
+        # Unset optional fields stay out of the dump, so every cell key stays what it was before
+        # the field existed.
+        return drop_none(handler(self), ("adaptation", "label", "regularization", "datasets"))
+
+    @property
+    def display(self) -> str:
+        return self.label or "default"
+
+    @classmethod
+    def speed_only(cls) -> frozenset[str]:
+        """The settings that are not part of the cell key: the same model comes out whatever their
+        values (declared with ``setting(..., speed_only=True)``)."""
+        return frozenset(name for name, info in cls.model_fields.items()
+                         if (info.json_schema_extra or {}).get("speed_only"))
+
+    def stacked_exceptions(self) -> list[str]:
+        """The settings this training sets to a value seed-stacked training does not implement."""
+        out = []
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra or {}
+            if extra.get("stacked") == "default" and getattr(self, name) != info.default:
+                out.append(name)
+        return out
+
+
+# Not part of the cell key: the same model comes out whatever their values.
+SPEED_ONLY = TrainingConfig.speed_only()

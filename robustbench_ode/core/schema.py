@@ -1,0 +1,104 @@
+"""The two tables every run writes, declared once: their columns, types and meanings.
+
+``results.csv`` has one row per (trained model, test configuration); ``training.csv`` one row per
+(trained model, training iteration). Every row of either table has every column of its schema
+(empty where a column does not apply), whichever path produced it: single-seed or seed-stacked
+training, adapted, regularised, adjoint or time-series cells, re-tested stored models and
+``benchmark()``. The row builders (:mod:`robustbench_ode.harness.rows`,
+:mod:`robustbench_ode.training.log`) start from these lists, the tables are read back with these
+types (:mod:`robustbench_ode.outputs.tables`), and ``tests/test_schema.py`` checks every path
+against them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["int", "float", "str", "bool"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    meaning: str
+
+
+# The columns naming the trained model a row belongs to: the same in both tables.
+CELL_COLUMNS = (
+    Column("cell", "str", "the cell's content key (a hash of everything that determines the trained model)"),
+    Column("dataset", "str", "dataset label (its name unless the suite labels it)"),
+    Column("model", "str", "model label (its name unless the suite labels it)"),
+    Column("training", "str", "training label ('default' unless the suite labels it)"),
+    Column("seed", "int", "seed of data, initialisation and batch order"),
+    Column("train_solver", "str", "solver the model was trained with"),
+    Column("train_steps", "int", "train step count (fixed-step; an adapted cell's final count)"),
+    Column("train_tol", "float", "train rtol = atol (adaptive; an adapted cell's final tolerance)"),
+)
+
+RESULTS = (
+    *CELL_COLUMNS[1:8],
+    Column("test_solver", "str", "solver of this test configuration"),
+    Column("test_steps", "int", "test step count (fixed-step rows)"),
+    Column("test_tol", "float", "test rtol = atol (adaptive rows)"),
+    Column("accuracy", "float", "test accuracy (classification; empty for time series)"),
+    Column("mse", "float", "mean squared trajectory error (time series; empty for classifiers)"),
+    Column("loss", "float", "mean test loss"),
+    Column("nfe", "float", "field evaluations per batch solve (mean over evaluation batches)"),
+    Column("status", "str", "ok, non_finite, max_steps, oom, failed or skipped"),
+    CELL_COLUMNS[0],
+    Column("adapted", "bool", "whether the train solve was adapted during training"),
+    Column("test_control", "str", "step-size control of an adaptive test solve: batch or per_sample"),
+    Column("test_factor", "float", "the step or tolerance factor a test point came from"),
+    Column("is_train_config", "bool", "this row is the train configuration"),
+    Column("is_reference", "bool", "this row is the reference solve of the robustness metrics"),
+    Column("steps_taken", "float", "accepted steps per batch solve (mean over batches)"),
+    Column("accepted", "float", "accepted steps per batch solve (adaptive)"),
+    Column("rejected", "float", "rejected steps per batch solve (adaptive)"),
+    Column("message", "str", "why a row failed"),
+    Column("n_test", "int", "test samples"),
+    Column("chance", "float", "accuracy of always predicting the test set's most frequent class"),
+    Column("eval_seconds", "float", "wall time of this test configuration"),
+    Column("drift", "float", "train row: mean relative distance of final states, train vs reference"),
+    Column("train_status", "str", "outcome of training: ok, diverged, max_steps, oom or failed"),
+    Column("train_message", "str", "why training stopped early"),
+    Column("train_seconds", "float", "wall time of training (a seed group's, divided among its seeds)"),
+)
+
+TRAINING = (
+    *CELL_COLUMNS,
+    Column("iteration", "int", "training iteration, from 0"),
+    Column("loss", "float", "training loss of the batch (with penalties when regularised)"),
+    Column("accuracy", "float", "accuracy on the training batch (classification)"),
+    Column("mse", "float", "trajectory MSE on the training batch (time series)"),
+    Column("nfe", "int", "field evaluations of the forward solve"),
+    Column("nfe_backward", "int", "field evaluations of the backward pass (0 for autograd)"),
+    Column("steps", "int", "accepted steps of the forward solve"),
+    Column("saved_mb", "float", "memory autograd keeps for the backward pass (empty when not recorded)"),
+    Column("solve_status", "str", "status of the forward solve"),
+    Column("seconds", "float", "wall time of the iteration (a seed group's, divided among its seeds)"),
+    Column("images_per_s", "float", "training samples per second"),
+    Column("peak_gpu_mb", "float", "peak GPU memory (CUDA only)"),
+    Column("steps_in_force", "int", "adapted training: the step count in force"),
+    Column("tol_in_force", "float", "adapted training: the tolerance in force"),
+    Column("check_acc_train", "float", "adaptation check: train solver's batch accuracy"),
+    Column("check_acc_test", "float", "adaptation check: the more accurate solver's batch accuracy"),
+    Column("check_acc_trial", "float", "adaptation check: accuracy at the step or tol tried"),
+    Column("check_decision", "str", "adaptation check: halve, halve_capped, grow, keep or revert"),
+    Column("check_nfe", "int", "adaptation check: its own field evaluations"),
+    Column("task_loss", "float", "regularised training: the loss without penalties"),
+    Column("kinetic", "float", "regularised training: kinetic-energy integral (batch mean)"),
+    Column("jacobian", "float", "regularised training: Jacobian-Frobenius integral (batch mean)"),
+)
+
+# A training row's own columns: a cell's stored log (the cell columns are added in the suite's table).
+LOG = TRAINING[len(CELL_COLUMNS):]
+
+RESULT_NAMES = tuple(c.name for c in RESULTS)
+TRAINING_NAMES = tuple(c.name for c in TRAINING)
+LOG_NAMES = tuple(c.name for c in LOG)
+
+
+def kinds(columns: tuple[Column, ...]) -> dict[str, Kind]:
+    return {c.name: c.kind for c in columns}

@@ -1,0 +1,62 @@
+"""The built-in datasets, registered in :data:`DATASETS` with their metadata when the package is
+imported. A factory is ``f(seed, **params) -> DataSplits``; its parameters are the entry's
+``params`` model. Adding a dataset: a factory in a module of this package, its params model in
+:mod:`.params`, one entry here (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..core.registry import Registry
+from . import params as p
+
+DATASETS: Registry = Registry("dataset")
+
+Task = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    params: type[p.Params]
+    task: Task = "classification"  # regression: y holds trajectories at DataSplits.times
+    files: bool = False  # reads files from disk (checked before a run starts)
+
+
+_M = "robustbench_ode.datasets"
+BUILTIN = {
+    "sphere2": (f"{_M}.toy:sphere2", DatasetInfo(p.Sphere2Params),
+                "three concentric rings in 2-D, classes 0/1/0, 2000/1000 points (Ott et al.)"),
+    "spheres": (f"{_M}.toy:spheres", DatasetInfo(p.SpheresParams),
+                "concentric spheres in `dim` dimensions, Sphere2 generalised (3, 10, 900 in the paper)"),
+    "moons": (f"{_M}.toy:moons", DatasetInfo(p.MoonsParams),
+              "two interleaving half circles, scikit-learn's make_moons"),
+    "annuli": (f"{_M}.toy:annuli", DatasetInfo(p.AnnuliParams),
+               "two concentric circles, scikit-learn's make_circles"),
+    "spirals": (f"{_M}.toy:spirals", DatasetInfo(p.SpiralsParams), "two interleaved spirals"),
+    "xor": (f"{_M}.xor:xor", DatasetInfo(p.XorParams),
+            "XOR on the unit square's corners, classes 0/1/1/0, optional noise"),
+    "cifar10": (f"{_M}.images:cifar10", DatasetInfo(p.ImageParams, files=True),
+                "CIFAR10 3x32x32, 10 classes, torchvision (cifar-10-batches-py under the root)"),
+    "mnist": (f"{_M}.images:mnist", DatasetInfo(p.ImageParams, files=True),
+              "MNIST 1x28x28, torchvision (MNIST/raw under the root)"),
+    "fashion_mnist": (f"{_M}.images:fashion_mnist", DatasetInfo(p.ImageParams, files=True),
+                      "Fashion-MNIST 1x28x28, torchvision (FashionMNIST/raw; `make data`)"),
+    "svhn": (f"{_M}.images:svhn", DatasetInfo(p.ImageParams, files=True),
+             "SVHN cropped digits 3x32x32, torchvision (*_32x32.mat under the root)"),
+    "digits": (f"{_M}.images:digits", DatasetInfo(p.DigitsParams),
+               "scikit-learn's 8x8 digits 1x8x8, shipped with the library, stratified split"),
+    "lotka_volterra": (f"{_M}.timeseries:lotka_volterra",
+                       DatasetInfo(p.LotkaVolterraParams, task="regression"),
+                       "predator-prey trajectories (regression); alpha, beta, gamma, delta = "
+                       "1.5, 1, 3, 1; optional irregular times and noise"),
+    "van_der_pol": (f"{_M}.timeseries:van_der_pol", DatasetInfo(p.VanDerPolParams, task="regression"),
+                    "Van der Pol oscillator trajectories (regression), mu = 1; optional irregular "
+                    "times and noise"),
+}
+
+
+def register_all() -> None:
+    for name, (target, info, description) in BUILTIN.items():
+        if name not in DATASETS:
+            DATASETS.register(name, target, description, meta=info)

@@ -1,0 +1,161 @@
+"""The critical step count: the coarsest training step count at which a model behaves as an ODE.
+
+Built from ``results.csv`` of a suite that sweeps fixed train step counts. For one trained model
+(one cell), the *drop* of a check is its train-configuration accuracy minus its accuracy under the
+check; only losses count, a gain is a drop of 0. The checks are
+
+- the train solver at 2x and 4x the train steps (``step_factors`` 2 and 4), and
+- every solver of higher order than the train solver, at every step factor >= 1 tested.
+
+A train step count N *keeps its accuracy* when the largest drop over its checks, averaged over
+seeds, is at most ``tol`` (default 0.02, i.e. 2 points). The critical step count of a
+(dataset, model, train solver) is the smallest swept N that keeps its accuracy *and* every larger
+swept N does too: a model stuck at chance keeps its (chance) accuracy at any test step, so a lone
+coarse pass below a failing count is not taken as the critical point. The seed spread comes from
+the same rule applied to each seed's own drops.
+
+A model that did not learn (train-configuration accuracy more than ``learned_margin`` below the
+best one of its group) is left out: its flat accuracy says nothing about ODE behaviour, and its
+failed training says nothing about the step count either. A group in which no model learned at
+all (every train-configuration accuracy within ``learned_margin`` of chance, the accuracy of
+always predicting the test set's most frequent class) has no critical step count: its row says
+``critical_status: not_learned`` with the best accuracy and chance in ``critical_note``, and the
+step columns are empty. ``critical_status`` is ``ok`` when a critical count was found and
+``not_found`` when the sweep has no count from which every larger one keeps its accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..solvers import SOLVERS
+from .tables import is_regression, write_csv
+
+KEYS = ["dataset", "model", "training", "train_solver"]
+COLUMNS = KEYS + ["critical_steps", "critical_steps_mean", "critical_steps_std", "critical_steps_min",
+                  "critical_steps_max", "critical_seeds", "swept_steps", "critical_tol",
+                  "critical_status", "critical_note"]
+
+
+def _order(name: str) -> int:
+    return SOLVERS.get(name).order if name in SOLVERS else -1
+
+
+def _named(results: pd.DataFrame) -> pd.DataFrame:
+    # tables from before suites could list trainings have a single, unnamed one
+    return results if "training" in results.columns else results.assign(training="default")
+
+
+def cell_drops(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per fixed-step, non-adapted cell with status ok: its largest accuracy drop over the
+    checks (NaN when the suite tested none of them)."""
+    results = _named(results)
+    df = results[(results["status"] == "ok") & results["train_steps"].notna()
+                 & results["train_tol"].isna()]
+    if "adapted" in df.columns:
+        df = df[~df["adapted"].fillna(False).astype(bool)]
+    rows = []
+    has_chance = "chance" in df.columns
+    for (_cell, *ident), part in df.groupby(["cell"] + KEYS + ["seed", "train_steps"], sort=False):
+        train = part[part["is_train_config"].fillna(False).astype(bool)]
+        if train.empty:
+            continue
+        base = float(train["accuracy"].iloc[0])
+        named = dict(zip(KEYS + ["seed", "train_steps"], ident))
+        solver, steps = named["train_solver"], int(named["train_steps"])
+        same = part[(part["test_solver"] == solver) & part["test_steps"].isin([2 * steps, 4 * steps])]
+        higher = part[(part["test_solver"].map(_order) > _order(solver)) & part["test_steps"].notna()
+                      & (part["test_steps"] >= steps)]
+        checks = pd.concat([same, higher])
+        drop = float(np.maximum(base - checks["accuracy"], 0.0).max()) if len(checks) else math.nan
+        chance = float(train["chance"].iloc[0]) if has_chance else math.nan
+        rows.append(dict(zip(KEYS + ["seed", "train_steps"], ident), train_accuracy=base, drop=drop,
+                         n_checks=len(checks), chance=chance))
+    return pd.DataFrame(rows, columns=KEYS + ["seed", "train_steps", "train_accuracy", "drop", "n_checks",
+                                              "chance"])
+
+
+def _smallest_stable(drops: pd.Series, tol: float) -> float:
+    """Smallest index (step count) from which every larger one keeps its accuracy; NaN if none."""
+    drops = drops.dropna().sort_index()
+    critical = math.nan
+    for steps in reversed(drops.index.tolist()):
+        if drops[steps] > tol:
+            break
+        critical = float(steps)
+    return critical
+
+
+def critical_steps(results: pd.DataFrame, tol: float = 0.02,
+                   learned_margin: float = 0.1) -> pd.DataFrame:
+    """Per (dataset, model, train solver): the critical step count from seed-averaged drops, and
+    the per-seed critical values' mean, std, min and max. Empty if the table sweeps no steps, and
+    for time-series regression tables (the rule is about accuracy; they have none)."""
+    if is_regression(results):
+        return pd.DataFrame(columns=COLUMNS)
+    drops = cell_drops(results)
+    out = []
+    for ident, part in drops.groupby(KEYS, sort=False):
+        unlearned = part["train_accuracy"] < part["train_accuracy"].max() - learned_margin
+        part = part.assign(drop=part["drop"].mask(unlearned))
+        swept = sorted(int(s) for s in part["train_steps"].unique())
+        if len(swept) < 2:
+            continue  # one step count is no sweep
+        best, chance = float(part["train_accuracy"].max()), float(part["chance"].max())
+        if math.isfinite(chance) and best <= chance + learned_margin:
+            out.append(dict(zip(KEYS, ident), critical_seeds=0, swept_steps=" ".join(map(str, swept)),
+                            critical_tol=tol, critical_status="not_learned",
+                            critical_note=f"no model learned: best train-configuration accuracy "
+                                          f"{best:.3f}, chance {chance:.3f}"))
+            continue
+        mean_drop = part.groupby("train_steps")["drop"].mean()  # NaN only if no seed learned
+        per_seed = np.array([_smallest_stable(p.set_index("train_steps")["drop"], tol)
+                             for _, p in part.groupby("seed")])
+        finite = per_seed[np.isfinite(per_seed)]
+        critical = _smallest_stable(mean_drop, tol)
+        out.append(dict(zip(KEYS, ident), critical_steps=critical,
+                        critical_steps_mean=finite.mean() if len(finite) else math.nan,
+                        critical_steps_std=finite.std(ddof=1) if len(finite) > 1 else math.nan,
+                        critical_steps_min=finite.min() if len(finite) else math.nan,
+                        critical_steps_max=finite.max() if len(finite) else math.nan,
+                        critical_seeds=len(finite), swept_steps=" ".join(map(str, swept)),
+                        critical_tol=tol, critical_status="ok" if math.isfinite(critical) else "not_found",
+                        critical_note="" if math.isfinite(critical) else
+                        "no swept step count from which every larger one keeps its accuracy"))
+    return pd.DataFrame(out, columns=COLUMNS)
+
+
+def write_critical(results: pd.DataFrame, out_dir: Path) -> Path | None:
+    """``critical.csv`` beside ``results.csv`` when the run swept train step counts."""
+    table = critical_steps(results)
+    if table.empty:
+        return None
+    path = Path(out_dir) / "critical.csv"
+    write_csv(table, path)
+    return path
+
+
+def adapted_vs_critical(results: pd.DataFrame, critical: pd.DataFrame, check_solver: str = "rk4",
+                        factor: float = 4.0) -> pd.DataFrame:
+    """Per adapted cell: its final step count, its train-configuration accuracy, its accuracy with
+    ``check_solver`` at ``factor`` x the final steps, the drop, and the ratio of the final step count
+    to the grid-searched critical one (the issue's acceptance measures)."""
+    results, critical = _named(results), _named(critical)
+    df = results[results["adapted"].fillna(False).astype(bool) & (results["status"] == "ok")]
+    rows = []
+    for (_cell, *ident, seed), part in df.groupby(["cell"] + KEYS + ["seed"], sort=False):
+        train = part[part["is_train_config"].fillna(False).astype(bool)]
+        check = part[(part["test_solver"] == check_solver) & (part["test_factor"] == factor)]
+        crit = critical[(critical[KEYS] == pd.Series(dict(zip(KEYS, ident)))).all(axis=1)]
+        final = int(part["train_steps"].iloc[0])
+        base = float(train["accuracy"].iloc[0]) if len(train) else math.nan
+        acc = float(check["accuracy"].iloc[0]) if len(check) else math.nan
+        c = float(crit["critical_steps"].iloc[0]) if len(crit) else math.nan
+        rows.append(dict(zip(KEYS, ident), seed=seed, final_steps=final, train_accuracy=base,
+                         check=f"{check_solver}@{factor:g}x", check_accuracy=acc, drop=base - acc,
+                         critical_steps=c, ratio_to_critical=final / c if c else math.nan))
+    return pd.DataFrame(rows)

@@ -1,0 +1,72 @@
+"""Every figure a run's report shows, in one list (:data:`FIGURES`), each built from the run's
+tables alone. Adding a figure: a drawing function in one of this package's modules and one entry
+here (docs/architecture.md). The XOR fan's pictures need the trained models and live in
+:mod:`robustbench_ode.studies.xor_fan`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .results import accuracy_vs_test_steps, transfer_heatmap, work_precision
+from .training import gradient_cost, nfe_over_training, steps_over_training, training_curves
+
+
+@dataclass
+class Sources:
+    """The tables of one run a figure may draw from."""
+
+    results: pd.DataFrame
+    training: pd.DataFrame
+    critical: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    file: str
+    heading: str
+    caption: str  # what it shows, and what the robust and the non-robust pattern look like
+    draw: Callable[[Sources, Path], Path | None]  # None: the run has nothing to show here
+
+
+FIGURES: list[Figure] = [
+    Figure("accuracy_vs_steps.png", "Accuracy against test steps",
+           "Test accuracy of each trained model against the test step count (one panel per test "
+           "solver; adaptive solvers against the tolerance), seeds as a 95% band. A model that "
+           "learned an ODE keeps its accuracy from its own step count on to finer steps and more "
+           "accurate solvers; one that learned its train solver's discrete map (a ResNet) peaks at "
+           "its train steps and falls towards chance at finer steps.",
+           lambda s, p: accuracy_vs_test_steps(s.results, p)),
+    Figure("transfer_heatmap.png", "Transfer heatmap (train steps x test steps)",
+           "Mean test accuracy for every (train steps, test steps) pair of the fixed-step solvers. "
+           "Robust models fill their row to the right of the diagonal; a ResNet in disguise lights "
+           "up only near its own train step count.",
+           lambda s, p: transfer_heatmap(s.results, p)),
+    Figure("work_precision.png", "Work-precision of the learned models",
+           "Test error against field evaluations per solve, one curve per test solver. For an ODE "
+           "model the error settles as the work grows; a model whose error rises with more work "
+           "was fitted to one discretisation.",
+           lambda s, p: work_precision(s.results, p)),
+    Figure("training_curves.png", "Training curves",
+           "Loss, accuracy on the training batch (not the test set), field evaluations and steps "
+           "per iteration, one line per train configuration (seeds as a band).",
+           lambda s, p: training_curves(s.training, p)),
+    Figure("nfe_over_training.png", "NFE over training (adaptive train solves)",
+           "Field evaluations of adaptive train solves over the iterations, per model: a growing "
+           "NFE means the learned dynamics get harder to solve (ANODE's stays flatter than NODE's).",
+           lambda s, p: nfe_over_training(s.training, p)),
+    Figure("gradient_cost.png", "Gradient cost against the step count",
+           "Memory autograd keeps for the backward pass and field evaluations per iteration, "
+           "against the train step count: autograd's memory grows with the steps, the adjoint's "
+           "does not, and it pays with backward evaluations.",
+           lambda s, p: gradient_cost(s.training, p)),
+    Figure("adaptation_steps.png", "Step count in force (adapted training)",
+           "The train step count (or tolerance) the adaptation algorithm keeps over the iterations, "
+           "per seed, beside the grid-searched critical step count where the run swept one.",
+           lambda s, p: steps_over_training(s.training, p, s.critical)),
+]
+
+__all__ = ["FIGURES", "Figure", "Sources"]

@@ -1,0 +1,75 @@
+"""The leaderboard: per dataset, every trained configuration of one or more runs, ranked by
+reference accuracy (higher first), ties broken by the absolute ODE gap (smaller first). Time-series
+regression configurations have no accuracy: they rank by their reference trajectory error
+(``mse_ref``, lower first), and the board gets ``mse_ref`` and ``mse_ref_ratio`` columns.
+
+A configuration is (run, model, train solver, train steps or tol); its numbers are the means over
+its seeds (``seeds`` says how many), built from each run's ``results.csv`` alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .gate import load_table
+from .summary import summarize
+
+CONFIG = ["dataset", "run", "model", "training", "train_solver", "train_steps", "train_tol"]
+NUMBERS = ["acc_ref", "ode_gap", "acc_train", "worst_drop", "drift", "nfe_train", "nfe_ref"]
+MSE_NUMBERS = ["mse_ref", "mse_ref_ratio"]  # only where a run is a time-series regression
+
+
+def leaderboard(run_dirs: list[str | Path]) -> pd.DataFrame:
+    frames = []
+    for d in run_dirs:
+        summary = summarize(load_table(d))
+        frames.append(summary.assign(run=Path(d).name))
+    df = pd.concat(frames, ignore_index=True)
+    df["train_steps"] = df["train_steps"].astype("float64")  # groupby keys: NaN, not <NA>
+    extra = [c for c in MSE_NUMBERS if c in df.columns]
+    agg = (df.groupby(CONFIG, dropna=False)
+           .agg(seeds=("seed", "nunique"), acc_ref_std=("acc_ref", "std"),
+                **{c: (c, "mean") for c in NUMBERS + extra}, n_failed=("n_failed", "sum"))
+           .reset_index())
+    agg["abs_gap"] = agg["ode_gap"].abs()
+    # one ascending key for both kinds: minus the reference accuracy, or the reference error
+    agg["rank_key"] = -agg["acc_ref"]
+    if extra:
+        agg["rank_key"] = agg["rank_key"].fillna(agg["mse_ref"])
+    agg = agg.sort_values(["dataset", "rank_key", "abs_gap"], na_position="last")
+    agg.insert(0, "rank", agg.groupby("dataset").cumcount() + 1)
+    agg["train_steps"] = agg["train_steps"].astype("Int64")
+    return agg.drop(columns=["abs_gap", "rank_key"])[
+        ["rank", *CONFIG, "seeds", "acc_ref", "acc_ref_std", *NUMBERS[1:], *extra, "n_failed"]
+    ].reset_index(drop=True)
+
+
+def _cell(v) -> str:
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return ""
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def markdown(board: pd.DataFrame) -> str:
+    """One Markdown table per dataset."""
+    out = []
+    cols = [c for c in board.columns if c != "dataset"]
+    for dataset, part in board.groupby("dataset", sort=True):
+        out += [f"## {dataset}", "", "| " + " | ".join(cols) + " |",
+                "|" + "|".join("---:" for _ in cols) + "|"]
+        out += ["| " + " | ".join(_cell(v) for v in row) + " |"
+                for row in part[cols].itertuples(index=False)]
+        out.append("")
+    return "\n".join(out)
+
+
+def write_leaderboard(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path, Path, str]:
+    board = leaderboard(run_dirs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = markdown(board)
+    (out_dir / "leaderboard.md").write_text(md)
+    board.to_csv(out_dir / "leaderboard.csv", index=False)
+    return out_dir / "leaderboard.md", out_dir / "leaderboard.csv", md

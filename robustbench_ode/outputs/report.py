@@ -1,0 +1,124 @@
+"""``DIR/report.html``: one self-contained page (images embedded as base64) built from a run
+directory's tables alone: the suite, the environment, the summary, every figure of
+:data:`~robustbench_ode.outputs.figures.FIGURES` with its caption, and the failed cells.
+
+Also writes ``DIR/summary.csv``, ``DIR/critical.csv`` (when the run swept train step counts) and
+the figures as PNG files beside it. The one place a run's outputs are derived from its tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .critical import write_critical
+from .figures import FIGURES, Sources
+from .summary import summarize
+from .tables import is_regression, read_table, read_training, write_csv
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.5em; text-align: right; }
+th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
+img { max-width: 100%; display: block; margin: 0.5em 0; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+.muted { color: #777; }
+.caption { color: #444; font-size: 0.9em; max-width: 60em; }
+"""
+
+# Shown in the summary table of the report (the CSV keeps every column).
+_SUMMARY_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
+                  "train_status", "acc_train", "acc_ref", "ode_gap", "worst_drop", "nfe_train",
+                  "nfe_ref", "drift", "n_failed"]
+# For time-series regression suites the accuracy columns are empty: the mse columns replace them.
+_REGRESSION_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol",
+                     "seed", "train_status", "mse_train", "mse_ref", "mse_ref_ratio", "mse_worst",
+                     "mse_worst_ratio", "nfe_train", "nfe_ref", "drift", "n_failed"]
+
+def _table(df: pd.DataFrame) -> str:
+    # Formatted here: nullable ints would print <NA>, and floats want 4 significant digits.
+    def text(v) -> str:
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            return ""
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return df.map(text).to_html(index=False, border=0, escape=True)
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Build ``run_dir/report.html`` (and ``summary.csv``, the PNGs) from the run's files."""
+    run_dir = Path(run_dir)
+    results = read_table(run_dir / "results.csv", need=("test_solver", "status"))
+    training_path = run_dir / "training.csv"
+    training = read_training(training_path) if training_path.is_file() else pd.DataFrame()
+    summary = summarize(results)
+    write_csv(summary, run_dir / "summary.csv")
+    critical_path = write_critical(results, run_dir)
+    critical = pd.read_csv(critical_path) if critical_path is not None else None
+    meta = json.loads((run_dir / "meta.json").read_text()) if (run_dir / "meta.json").is_file() else {}
+    suite_text = (run_dir / "suite.yaml").read_text() if (run_dir / "suite.yaml").is_file() else ""
+    title = f"robustbench_ode report: {meta.get('suite', run_dir.name)}"
+
+    regression = is_regression(results)
+    legend = ('<p class="muted">mse = mean squared trajectory error over the test set; '
+              "mse_ref_ratio = mse_ref / mse_train; mse_worst = the largest on the test grid, "
+              "mse_worst_ratio = mse_worst / mse_train; "
+              "drift = mean relative distance of the predicted trajectories, train configuration "
+              "vs reference solve.</p>") if regression else (
+              '<p class="muted">ode_gap = acc_train - acc_ref; worst_drop = acc_train - worst '
+              "accuracy on the test grid; drift = mean relative distance of the final states, "
+              "train configuration vs reference solve.</p>")
+    shown = _REGRESSION_SHOWN if regression else _SUMMARY_SHOWN
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f'<p class="muted">{len(summary)} trained models, {len(results)} test rows, '
+             f"{int((results['status'] != 'ok').sum())} failed test rows.</p>",
+             "<h2>Summary</h2>", legend,
+             _table(summary[[c for c in shown if c in summary.columns]])]
+    sources = Sources(results, training, critical)
+    for figure in FIGURES:
+        heading = figure.heading.replace("Accuracy", "Trajectory MSE") if regression else figure.heading
+        path = figure.draw(sources, run_dir / figure.file)
+        if path is not None:
+            parts += [f"<h2>{html.escape(heading)}</h2>", _image(path),
+                      f'<p class="caption">{html.escape(figure.caption)}</p>']
+    failed = results[results["status"] != "ok"]
+    parts.append("<h2>Failed cells</h2>")
+    if failed.empty:
+        parts.append("<p>None: every test row has status ok.</p>")
+    else:
+        cols = [c for c in ("dataset", "train_solver", "train_steps", "train_tol", "seed",
+                            "test_solver", "test_steps", "test_tol", "status", "message")
+                if c in failed.columns]
+        parts.append(_table(failed[cols]))
+    parts += ["<h2>Suite</h2>", f"<pre>{html.escape(suite_text)}</pre>",
+              "<h2>Environment</h2>",
+              _table(pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}))]
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+    out = run_dir / "report.html"
+    tmp = out.with_name(".report.html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def write_report_safely(run_dir: str | Path) -> Path | None:
+    """For the end of a run: a report that cannot be built is a warning, not a failed suite
+    (the tables are already written, and ``report DIR`` can retry)."""
+    try:
+        return write_report(run_dir)
+    except Exception as exc:  # noqa: BLE001
+        print(f"robustbench-ode: warning: report not written: {type(exc).__name__}: {exc}")
+        return None

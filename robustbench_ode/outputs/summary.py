@@ -1,0 +1,124 @@
+"""``summary.csv``: one row per trained model, the robustness metrics read off ``results.csv``.
+
+Definitions (for one trained model, i.e. one cell; "ok rows" are its test rows with status ok):
+
+- ``acc_train``: test accuracy at the train configuration (the row with ``is_train_config``).
+- ``acc_ref``: test accuracy under the reference solve (the row with ``is_reference``; dopri5 at
+  rtol = atol = 1e-7 unless the suite's ``reference`` section says otherwise).
+- ``ode_gap``: ``acc_train - acc_ref``. Near 0: the model behaves as an ODE; large and positive:
+  it learned the discrete map of its train solver.
+- ``worst_drop``: ``acc_train - min(accuracy over the ok rows)``, the largest loss of accuracy
+  anywhere on the test grid (0 if no row is worse than the train configuration; negative never,
+  since the train row is itself one of the rows).
+- ``nfe_train``, ``nfe_ref``: function evaluations per batch solve at those two rows.
+- ``drift``: mean relative distance of the final states, train configuration vs reference
+  (measured in :mod:`robustbench_ode.harness.evaluation`, stored on the train row).
+- ``n_failed``: test rows whose status is not ok; ``failed_<status>``: the count per status.
+- Time-series regression (the rows carry ``mse``, the mean squared trajectory error, instead of
+  an accuracy): ``mse_train`` and ``mse_ref`` at the train configuration and the reference solve,
+  ``mse_ref_ratio`` = ``mse_ref / mse_train`` (the analogue of ``ode_gap``: about 1 or below, the
+  model behaves as an ODE; much above 1, it learned its train solver's discrete map),
+  ``mse_worst`` (the largest mse over the ok rows) and ``mse_worst_ratio`` =
+  ``mse_worst / mse_train`` (1 if no test configuration does worse than training; a coarse test
+  solver raises it for any model). The accuracy columns are NaN for these models, and
+  classification summaries have no mse columns.
+- ``critical_steps`` (and ``critical_steps_mean/std/min/max``, ``critical_seeds``,
+  ``swept_steps``, ``critical_tol``): where the run sweeps train step counts, the critical step
+  count of the model's (dataset, model, train solver) group, the same value on each of its rows
+  (definition in :mod:`robustbench_ode.critical`).
+
+Each metric group is one function of the cell's rows in :data:`METRICS`; adding columns (e.g.
+critical step sizes) is adding a function to that list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from ..core.status import Status
+from .critical import KEYS, critical_steps
+
+# The columns that identify a trained model, in the order they lead the summary.
+ID_COLUMNS = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed"]
+
+NAN = float("nan")
+
+
+def _one(rows: pd.DataFrame, flag: str, col: str) -> float:
+    if flag not in rows.columns:
+        return NAN
+    hit = rows[rows[flag].fillna(False).astype(bool) & (rows["status"] == "ok")]
+    return float(hit[col].iloc[0]) if len(hit) and col in hit.columns else NAN
+
+
+def accuracy_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    acc_train = _one(rows, "is_train_config", "accuracy")
+    acc_ref = _one(rows, "is_reference", "accuracy")
+    ok = rows.loc[rows["status"] == "ok", "accuracy"].dropna()
+    return {"acc_train": acc_train, "acc_ref": acc_ref, "ode_gap": acc_train - acc_ref,
+            "worst_drop": acc_train - float(ok.min()) if len(ok) else NAN}
+
+
+def mse_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    if "mse" not in rows.columns or not rows["mse"].notna().any():
+        return {}  # a classifier's rows: no columns at all, so its summary is unchanged
+    mse_train = _one(rows, "is_train_config", "mse")
+    ok = rows.loc[rows["status"] == "ok", "mse"].dropna()
+    worst = float(ok.max()) if len(ok) else NAN
+    mse_ref = _one(rows, "is_reference", "mse")
+    ratio = (lambda v: v / mse_train if mse_train > 0 else NAN)  # NaN propagates: a failed row
+    return {"mse_train": mse_train, "mse_ref": mse_ref, "mse_ref_ratio": ratio(mse_ref),
+            "mse_worst": worst, "mse_worst_ratio": ratio(worst)}
+
+
+def cost_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    return {"nfe_train": _one(rows, "is_train_config", "nfe"),
+            "nfe_ref": _one(rows, "is_reference", "nfe"),
+            "drift": _one(rows, "is_train_config", "drift")}
+
+
+def failure_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    counts = rows["status"].value_counts()
+    out: dict[str, Any] = {"n_tests": len(rows), "n_failed": int((rows["status"] != "ok").sum())}
+    for status in Status:
+        if status is not Status.OK:
+            out[f"failed_{status.value}"] = int(counts.get(status.value, 0))
+    return out
+
+
+METRICS: list[Callable[[pd.DataFrame], dict[str, Any]]] = [accuracy_metrics, mse_metrics,
+                                                           cost_metrics, failure_metrics]
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per trained model (``cell``), the identifying columns then every metric."""
+    if results.empty:
+        return pd.DataFrame(columns=["cell", *ID_COLUMNS])
+    key = "cell" if "cell" in results.columns else ID_COLUMNS
+    out = []
+    for _, rows in results.groupby(key, sort=False, dropna=False):
+        first = rows.iloc[0]
+        row: dict[str, Any] = {c: first[c] for c in ["cell", *ID_COLUMNS] if c in rows.columns}
+        if "train_status" in rows.columns:
+            row["train_status"] = first["train_status"]
+        for metric in METRICS:
+            row.update(metric(rows))
+        out.append(row)
+    df = pd.DataFrame(out)
+    df = _with_critical(df, results)
+    for col in ("seed", "train_steps"):
+        if col in df.columns:
+            df[col] = pd.to_numeric(df[col]).astype("Int64")
+    return df
+
+
+def _with_critical(summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    if not set(KEYS) <= set(results.columns) or "is_train_config" not in results.columns:
+        return summary
+    critical = critical_steps(results)
+    if critical.empty:
+        return summary
+    return summary.merge(critical, on=KEYS, how="left")

@@ -1,0 +1,94 @@
+"""The environment a run happened in, for ``meta.json``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core.version import __version__
+
+
+def git_revision() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def environment(device: str) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "package": "robustbench_ode", "version": __version__, "python": sys.version.split()[0],
+        "torch": torch.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "device": device, "git_revision": git_revision(),
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+@dataclass
+class Throughput:
+    """Images/s over all timed iterations of a run and the largest peak GPU memory, for meta.json,
+    accumulated one training log at a time."""
+
+    iterations: int = 0
+    seconds: float = 0.0
+    images: int = 0
+    peak_gpu_mb: float | None = None
+
+    def add(self, log: list[dict[str, Any]], batch_size: int) -> None:
+        for r in log:
+            if r.get("seconds"):
+                self.iterations += 1
+                self.seconds += r["seconds"]
+                self.images += batch_size
+            peak = r.get("peak_gpu_mb")
+            if peak is not None and (self.peak_gpu_mb is None or peak > self.peak_gpu_mb):
+                self.peak_gpu_mb = peak
+
+    def summary(self) -> dict[str, Any]:
+        return {"train_iterations": self.iterations, "train_seconds": round(self.seconds, 3),
+                "train_images_per_s": round(self.images / self.seconds, 1) if self.seconds else None,
+                "peak_gpu_mb": round(self.peak_gpu_mb, 1) if self.peak_gpu_mb is not None else None}
+
+
+def _strict(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Strict JSON, written then renamed (a kill leaves the old file or the new one)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(_strict(data), indent=2, default=str, allow_nan=False))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

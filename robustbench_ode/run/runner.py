@@ -1,0 +1,225 @@
+"""Running a suite: plan what each cell needs, run the units of work, keep the tables current,
+then assemble them in suite order and write the report.
+
+Resumable: finished cells live in the cell store (``DIR/cells/<key>/``) and are loaded, not
+recomputed; a stored model missing some test points of today's grid is re-tested without
+retraining; ``fresh=True`` recomputes everything. Units run on an executor (in-process by
+default, see :mod:`.executors`). The tables grow by appending each finished unit's rows (the
+per-cell cost does not grow with the suite) and are rewritten once, in suite order, at the end;
+nothing computed is lost when a run is killed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from ..config import SuiteConfig
+from ..core.errors import SuiteError
+from ..core.schema import LOG_NAMES, RESULTS, TRAINING
+from ..core.status import Status
+from ..harness.build import load_data
+from ..harness.cell import CellConfig, CellResult, cells
+from ..harness.grid import TestPoint, grid_points
+from ..outputs.report import write_report_safely
+from ..outputs.tables import append_rows, start_table
+from .executors import Executor, LocalExecutor
+from .jobs import RetestJob, Unit, plan_training
+from .meta import Throughput, environment, now, write_json
+from .store import CellStore
+
+RESULTS_CSV, TRAINING_CSV = "results.csv", "training.csv"
+
+
+@dataclass
+class Failure:
+    label: str
+    train_status: Status
+    message: str
+    failed_rows: int
+
+
+@dataclass
+class RunReport:
+    out_dir: Path
+    cells: list[CellConfig] = field(default_factory=list)
+    rows: int = 0
+    # cell keys by what this run did with them
+    trained: list[str] = field(default_factory=list)
+    retested: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SuiteError(f"--device {device}: CUDA is not available here (allowed: auto, cpu)")
+    return device
+
+
+def check_data(suite: SuiteConfig) -> None:
+    """Missing data files are bad input (one line, exit 2), not a failure of every cell."""
+    for cell in {c.dataset.model_dump_json(): c for c in cells(suite)}.values():
+        try:
+            load_data(cell)
+        except SuiteError:
+            raise
+        except Exception:  # noqa: BLE001 - any other problem becomes each cell's status
+            pass
+
+
+def claim_out_dir(out_dir: Path, suite: SuiteConfig) -> None:
+    """Refuse a directory that holds another suite's results (or anything else): never overwrite."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SuiteError(f"--out {out_dir}: exists and is not a directory")
+    meta = out_dir / "meta.json"
+    if meta.is_file():
+        try:
+            owner = json.loads(meta.read_text()).get("suite")
+        except (ValueError, AttributeError):
+            owner = None
+        if owner != suite.name:
+            raise SuiteError(f"--out {out_dir}: holds the results of suite {owner!r}, not {suite.name!r}; "
+                             "choose another --out or remove it")
+    elif out_dir.is_dir() and any(out_dir.iterdir()):
+        raise SuiteError(f"--out {out_dir}: not empty and not a robustbench-ode run; choose another --out")
+
+
+@dataclass
+class Plan:
+    """What each cell of the suite needs this run, in suite order."""
+
+    cells: list[CellConfig]
+    units: list[Unit]
+    loaded: list[str]
+
+
+def plan_run(suite: SuiteConfig, store: CellStore, device: str, fresh: bool) -> Plan:
+    """Stored cells answer what they were trained at and which of today's points they lack."""
+    todo = cells(suite)
+    train: list[int] = []
+    retests: dict[int, Unit] = {}
+    loaded = []
+    points: list[list[TestPoint]] = []
+    for i, cell in enumerate(todo):
+        if fresh or not store.has(cell.key):
+            if fresh:
+                store.checkpoint(cell.key).clear()
+            train.append(i)
+            points.append(grid_points(suite.test, suite.reference, cell.train_spec, cell.training.max_steps))
+            continue
+        stored = store.load(cell.key)
+        grid = grid_points(suite.test, suite.reference, stored.trained_at, cell.training.max_steps)
+        points.append(grid)
+        missing = stored.missing(grid)
+        if not missing:
+            loaded.append(cell.key)
+            continue
+        weights = stored.state_dict() if stored.status is Status.OK else None
+        retests[i] = RetestJob(cell, tuple(missing), stored.trained_at, stored.status, stored.message,
+                               stored.train_seconds, stored.adapted, weights, device)
+    jobs = plan_training([todo[i] for i in train], [points[i] for i in train], suite.test,
+                         suite.reference, device, str(store.root.resolve()))
+    units: list[tuple[int, Unit]] = [(train[members[0]], job) for members, job in jobs]
+    units += list(retests.items())
+    return Plan(todo, [u for _, u in sorted(units, key=lambda t: t[0])], loaded)
+
+
+def _persistent(result: CellResult) -> bool:
+    # A lost worker or an out-of-memory error says nothing about the cell: try it again next run.
+    return result.status is not Status.OOM and not result.message.startswith("executor:")
+
+
+def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: bool = True,
+              suite_text: str | None = None, *, fresh: bool = False,
+              executor: Executor | None = None) -> RunReport:
+    device = resolve_device(device)
+    check_data(suite)
+    claim_out_dir(out_dir, suite)
+    executor = executor or LocalExecutor()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"suite": suite.name, "started": now(), "executor": executor.name,
+            "threads_per_worker": executor.threads, **environment(device)}
+    write_json(out_dir / "meta.json", meta)  # first: it marks the directory as this suite's
+    (out_dir / "suite.yaml").write_text(suite_text if suite_text is not None
+                                        else yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
+    store = CellStore(out_dir)
+    store.clean()
+    plan = plan_run(suite, store, device, fresh)
+    report = RunReport(out_dir, plan.cells, loaded=plan.loaded)
+    unstored: dict[str, CellResult] = {}  # results kept out of the store (OOM, lost): retried next run
+    _assemble(plan.cells, suite, store, unstored, out_dir)  # the tables as the store has them now
+    bar = tqdm(total=sum(len(u.cells) for u in plan.units), desc=f"suite {suite.name}", unit="cell",
+               disable=not progress)
+    for u, results in executor.run(plan.units):
+        retest = isinstance(plan.units[u], RetestJob)
+        for result in results:
+            key = result.cell.key
+            if not _persistent(result):
+                unstored[key] = result
+            elif retest:
+                store.add_rows(key, result.rows)
+                report.retested.append(key)
+            else:
+                store.save(result)
+                report.trained.append(key)
+            _append(result, out_dir)  # after every unit: nothing computed is lost
+            bar.update()
+    bar.close()
+    throughput = _assemble(plan.cells, suite, store, unstored, out_dir, report)
+    meta.update(finished=now(), cells=len(plan.cells), failed_cells=len(report.failed),
+                trained=len(report.trained), retested=len(report.retested), loaded=len(report.loaded),
+                **throughput.summary())
+    write_json(out_dir / "meta.json", meta)
+    write_report_safely(out_dir)
+    return report
+
+
+def _append(result: CellResult, out_dir: Path) -> None:
+    append_rows(result.rows, out_dir / RESULTS_CSV, RESULTS)
+    ident = result.cell.columns()
+    append_rows([{**ident, **row} for row in result.log], out_dir / TRAINING_CSV, TRAINING)
+
+
+def _assemble(todo: list[CellConfig], suite: SuiteConfig, store: CellStore,
+              unstored: dict[str, CellResult], out_dir: Path,
+              report: RunReport | None = None) -> Throughput:
+    """Rewrite both tables in suite order from the store (one cell in memory at a time): what the
+    table shows is what the store holds, so a rerun rebuilds the very same table."""
+    tmp_results, tmp_training = out_dir / f".{RESULTS_CSV}.tmp", out_dir / f".{TRAINING_CSV}.tmp"
+    throughput = Throughput()
+    try:
+        start_table(tmp_results, RESULTS)
+        start_table(tmp_training, TRAINING)
+        for cell in todo:
+            if cell.key in unstored:
+                result = unstored[cell.key]
+            elif store.has(cell.key):
+                stored = store.load(cell.key)
+                grid = grid_points(suite.test, suite.reference, stored.trained_at, cell.training.max_steps)
+                result = stored.result(grid)
+            else:
+                continue
+            append_rows(result.rows, tmp_results, RESULTS)
+            ident = cell.columns()
+            append_rows([{**ident, **{k: row.get(k) for k in LOG_NAMES}} for row in result.log],
+                        tmp_training, TRAINING)
+            throughput.add(result.log, cell.training.batch_size)
+            if report is not None:
+                report.rows += len(result.rows)
+                if result.failed:
+                    bad = sum(Status.parse(r["status"]) is not Status.OK for r in result.rows)
+                    report.failed.append(Failure(cell.label(), result.status, result.message, bad))
+        tmp_results.replace(out_dir / RESULTS_CSV)
+        tmp_training.replace(out_dir / TRAINING_CSV)
+    finally:
+        tmp_results.unlink(missing_ok=True)
+        tmp_training.unlink(missing_ok=True)
+    return throughput
