@@ -2,17 +2,18 @@
 
 from .entries import DatasetConfig, ModelConfig
 from .suite import (
-           AXES,
-           ReferenceConfig,
-           SuiteConfig,
-           TestEntry,
-           TrainEntry,
-           TrainGrid,
-           load_suite,
-           parse_suite,
+    AXES,
+    DiagnosticsConfig,
+    ReferenceConfig,
+    SuiteConfig,
+    TestEntry,
+    TrainEntry,
+    TrainGrid,
+    load_suite,
+    parse_suite,
 )
 from .training import SPEED_ONLY, AdaptationConfig, RegularizationConfig, TrainingConfig
 
-__all__ = ["AXES", "SPEED_ONLY", "AdaptationConfig", "DatasetConfig", "ModelConfig", "ReferenceConfig",
-           "RegularizationConfig", "SuiteConfig", "TestEntry", "TrainEntry", "TrainGrid",
-           "TrainingConfig", "load_suite", "parse_suite"]
+__all__ = ["AXES", "SPEED_ONLY", "AdaptationConfig", "DatasetConfig", "DiagnosticsConfig", "ModelConfig",
+           "ReferenceConfig", "RegularizationConfig", "SuiteConfig", "TestEntry", "TrainEntry",
+           "TrainGrid", "TrainingConfig", "load_suite", "parse_suite"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from ..core.errors import SuiteError
 from ..core.registry import UnknownNameError
-from ..core.types import Factor, Name, Seed, Steps, Tol, unique_list
+from ..core.types import Bool, Factor, Name, Seed, Steps, Tol, unique_list
 from ..models import MODELS
 from ..solvers import SOLVERS
 from .entries import DatasetConfig, ModelConfig
@@ -117,6 +117,22 @@ class ReferenceConfig(_Frozen):
         return v
 
 
+class DiagnosticsConfig(_Frozen):
+    """Why a trained model breaks (docs/diagnostics.md): folds of the train solver's one-step map
+    and the Windermere decomposition of its global error, on the first ``samples`` test samples,
+    against the suite's reference solve. Not part of any cell key: changing these recomputes the
+    diagnostics of stored models, never their training."""
+
+    enabled: Bool = True
+    samples: Annotated[int, Strict(), Field(gt=0, le=100_000)] = 256
+    # fold diagnostics need a (D x D) Jacobian per sample and step: not computed above this state size
+    max_dim: Annotated[int, Strict(), Field(gt=0, le=4096)] = 64
+    # the Windermere sum's terms: one per step up to this many, evenly spaced blocks of steps above
+    max_transport: Annotated[int, Strict(), Field(gt=0, le=10_000)] = 128
+    # 2-D states: samples whose transported points go into fan.csv (the fan figure)
+    fan_samples: Annotated[int, Strict(), Field(ge=0, le=1000)] = 32
+
+
 AXES = ("dataset", "model", "training")  # each one entry or a list of entries: the grid's product
 
 
@@ -133,6 +149,7 @@ class SuiteConfig(_Frozen):
     train: TrainGrid
     test: list[TestEntry] = Field(min_length=1, max_length=100)
     reference: ReferenceConfig = ReferenceConfig()
+    diagnostics: DiagnosticsConfig = DiagnosticsConfig()
 
     @field_validator(*AXES, mode="before")
     @classmethod

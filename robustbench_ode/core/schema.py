@@ -92,12 +92,77 @@ TRAINING = (
     Column("jacobian", "float", "regularised training: Jacobian-Frobenius integral (batch mean)"),
 )
 
+# The diagnostics of each trained model (diagnostics.csv; robustbench_ode/diagnostics): why it
+# breaks. How to read each number: docs/diagnostics.md.
+DIAGNOSTICS = (
+    *CELL_COLUMNS,
+    Column("diagnostics_status", "str", "ok, not_computed (with the reason) or failed"),
+    Column("diagnostics_message", "str", "why not computed, samples left out"),
+    Column("effect", "str", "verdict: robust, fold, accumulation, mixed or undetermined"),
+    Column("train_config", "str", "the train configuration diagnosed"),
+    Column("reference_config", "str", "the reference solve"),
+    Column("n_samples", "float", "test samples diagnosed (the first ones of the test split)"),
+    Column("state_dim", "float", "flattened state size"),
+    Column("steps", "float", "train steps diagnosed"),
+    Column("transport_blocks", "float", "terms of the Windermere sum (steps, or blocks of steps)"),
+    Column("non_finite_fraction", "float", "samples whose train solve was not finite"),
+    Column("ref_failed_fraction", "float", "samples the reference could not transport"),
+    Column("fold_fraction", "float", "samples with at least one step of det(dPsi_h/dz) <= 0"),
+    Column("fold_step_fraction", "float", "(sample, step) pairs with det <= 0"),
+    Column("min_log_det", "float", "smallest log|det| of the train one-step maps"),
+    Column("crossing_fraction", "float", "2-D states: sample pairs whose discrete trajectories cross"),
+    Column("crossing_pairs", "float", "pairs checked for crossings"),
+    Column("ref_fold_fraction", "float", "fold_fraction of the reference flow (0 for a true ODE)"),
+    Column("ref_min_log_det", "float", "min_log_det of the reference flow"),
+    Column("ref_crossing_fraction", "float", "crossing_fraction of the reference flow"),
+    Column("flips", "float", "samples classified differently under train config and reference"),
+    Column("flip_fraction", "float", "flips among the finite samples"),
+    Column("flips_at_fold_share", "float", "flips whose flip step is a fold step"),
+    Column("flips_with_fold_share", "float", "flipped samples that fold at any step"),
+    Column("flip_time_median", "float", "median time at which a flipped sample's class first changes"),
+    Column("accuracy_train", "float", "accuracy of the diagnosed samples, train configuration"),
+    Column("accuracy_ref", "float", "accuracy of the diagnosed samples, reference"),
+    Column("global_error_median", "float", "median ||z_N - z_ref(T)||"),
+    Column("top1_share_median", "float", "median share of the global error carried by the largest term"),
+    Column("topk_share_median", "float", "median share carried by the 3 largest terms"),
+    Column("topk_share_flipped_median", "float", "the same among flipped samples"),
+    Column("cancellation_median", "float", "median ||global error|| / sum of term norms"),
+    Column("cost_s", "float", "seconds the diagnosis took"),
+    Column("cost_train_s", "float", "of which the train points"),
+    Column("cost_fold_s", "float", "of which the train one-step Jacobians"),
+    Column("cost_ref_fold_s", "float", "of which the reference Jacobians"),
+    Column("cost_transport_s", "float", "of which the transport to the end time"),
+)
+
+# The distribution of the transported local errors over time, per model (contributions.csv).
+CONTRIBUTIONS = (
+    *CELL_COLUMNS,
+    Column("t", "float", "middle of the time bin"),
+    Column("share_q10", "float", "10% quantile over samples of a bin's share of the sum of term norms"),
+    Column("share_median", "float", "median share"),
+    Column("share_q90", "float", "90% quantile"),
+    Column("flipped_share_median", "float", "median share among flipped samples"),
+)
+
+# 2-D states: transported points w_k of a few samples, for the fan figure (fan.csv).
+FAN = (
+    *CELL_COLUMNS,
+    Column("sample", "int", "test sample"),
+    Column("block", "int", "transport block k: w_k is the reference flow of z_k to the end time"),
+    Column("t", "float", "time t_k of z_k"),
+    Column("x", "float", "first coordinate of w_k"),
+    Column("y", "float", "second coordinate of w_k"),
+    Column("label", "int", "the sample's label"),
+    Column("flipped", "bool", "the sample's class differs between train configuration and reference"),
+)
+
 # A training row's own columns: a cell's stored log (the cell columns are added in the suite's table).
 LOG = TRAINING[len(CELL_COLUMNS):]
 
 RESULT_NAMES = tuple(c.name for c in RESULTS)
 TRAINING_NAMES = tuple(c.name for c in TRAINING)
 LOG_NAMES = tuple(c.name for c in LOG)
+DIAGNOSTIC_NAMES = tuple(c.name for c in DIAGNOSTICS[len(CELL_COLUMNS):])
 
 
 def kinds(columns: tuple[Column, ...]) -> dict[str, Kind]:

@@ -82,6 +82,7 @@ class CellResult:
     train_seconds: float = 0.0
     adapted: bool = False
     trained_at: SolveSpec | None = None
+    diagnosis: dict[str, Any] | None = None  # harness/analysis.py; None: not (yet) diagnosed
 
     @property
     def failed(self) -> bool:

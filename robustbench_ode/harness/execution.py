@@ -12,12 +12,13 @@ from typing import Any, Protocol
 
 import torch
 
-from ..config import ReferenceConfig, TestEntry
+from ..config import DiagnosticsConfig, ReferenceConfig, TestEntry
 from ..core.status import Status
 from ..models.spec import SolveSpec
 from ..models.stacked import can_stack
 from ..training.forward import PlainForward, StackedForward
 from ..training.loop import Member, TrainOutcome, train
+from .analysis import analyse
 from .build import build_model, load_data
 from .cell import CellConfig, CellResult
 from .evaluation import evaluate_points
@@ -58,9 +59,10 @@ def _test(cell: CellConfig, model, data, points: list[TestPoint], result: CellRe
 
 def run_cells(cells: list[CellConfig], entries: list[TestEntry], reference: ReferenceConfig, *,
               device: str = "cpu", checkpoints: list[Checkpoints | None] | None = None,
-              progress: bool = False) -> list[CellResult]:
-    """Train the cells' models and test each on the grid of ``entries``. Several cells (seeds of
-    one configuration, see :mod:`.grouping`) train as one stacked model; one cell alone."""
+              progress: bool = False, diagnostics: DiagnosticsConfig | None = None) -> list[CellResult]:
+    """Train the cells' models, test each on the grid of ``entries`` and diagnose it (when
+    ``diagnostics`` is given and enabled). Several cells (seeds of one configuration, see
+    :mod:`.grouping`) train as one stacked model; one cell alone."""
     checkpoints = checkpoints or [None] * len(cells)
     results = [CellResult(c, Status.OK, trained_at=c.train_spec) for c in cells]
     built: list[tuple[Any, Any] | None] = []
@@ -106,13 +108,23 @@ def run_cells(cells: list[CellConfig], entries: list[TestEntry], reference: Refe
             result.state_dict = _cpu(model.state_dict())
         points = grid_points(entries, reference, result.trained_at, cell.training.max_steps)
         result.rows = _test(cell, model, data, points, result, device)
+        result.diagnosis = _diagnose(model, data, result, diagnostics, reference, device)
     return results
+
+
+def _diagnose(model, data, result: CellResult, cfg: DiagnosticsConfig | None, reference: ReferenceConfig,
+              device: str) -> dict[str, Any] | None:
+    if cfg is None or not cfg.enabled or model is None or result.status is not Status.OK:
+        return None
+    return analyse(model, data, result.trained_at, cfg, reference, device)
 
 
 def retest(cell: CellConfig, state_dict: dict[str, torch.Tensor] | None, points: list[TestPoint], *,
            status: Status, message: str, train_seconds: float, trained: SolveSpec, adapted: bool,
-           device: str = "cpu") -> CellResult:
-    """Rows for the test points a stored model lacks, without retraining it."""
+           device: str = "cpu", diagnostics: DiagnosticsConfig | None = None,
+           reference: ReferenceConfig | None = None) -> CellResult:
+    """Rows for the test points a stored model lacks, without retraining it; its diagnosis too
+    when ``diagnostics`` is given."""
     result = CellResult(cell, status, message, train_seconds=train_seconds, adapted=adapted,
                         trained_at=trained)
     model = data = None
@@ -126,4 +138,6 @@ def retest(cell: CellConfig, state_dict: dict[str, torch.Tensor] | None, points:
             result.status, result.message = Status.from_exception(exc)
             model = None
     result.rows = _test(cell, model, data, points, result, device)
+    if reference is not None:
+        result.diagnosis = _diagnose(model, data, result, diagnostics, reference, device)
     return result

@@ -1,6 +1,8 @@
 """The leaderboard: per dataset, every trained configuration of one or more runs, ranked by
-reference accuracy (higher first), ties broken by the absolute ODE gap (smaller first). Time-series
-regression configurations have no accuracy: they rank by their reference trajectory error
+reference accuracy (higher first), ties broken by the absolute ODE gap (smaller first). Runs with
+diagnostics add the seeds' ``effect`` verdicts and the mean ``flip_fraction`` and
+``fold_fraction``. Time-series regression configurations have no accuracy: they rank by their
+reference trajectory error
 (``mse_ref``, lower first), and the board gets ``mse_ref`` and ``mse_ref_ratio`` columns.
 
 A configuration is (run, model, train solver, train steps or tol); its numbers are the means over
@@ -13,37 +15,52 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.schema import DIAGNOSTICS
 from .gate import load_table
 from .summary import summarize
+from .tables import read_table
 
 CONFIG = ["dataset", "run", "model", "training", "train_solver", "train_steps", "train_tol"]
 NUMBERS = ["acc_ref", "ode_gap", "acc_train", "worst_drop", "drift", "nfe_train", "nfe_ref"]
 MSE_NUMBERS = ["mse_ref", "mse_ref_ratio"]  # only where a run is a time-series regression
+DIAGNOSED = ["flip_fraction", "fold_fraction"]  # only where a run has diagnostics.csv
 
 
 def leaderboard(run_dirs: list[str | Path]) -> pd.DataFrame:
     frames = []
     for d in run_dirs:
-        summary = summarize(load_table(d))
+        path = Path(d) / "diagnostics.csv"
+        diagnostics = read_table(path, DIAGNOSTICS) if Path(d).is_dir() and path.is_file() else None
+        summary = summarize(load_table(d), diagnostics)
         frames.append(summary.assign(run=Path(d).name))
     df = pd.concat(frames, ignore_index=True)
     df["train_steps"] = df["train_steps"].astype("float64")  # groupby keys: NaN, not <NA>
-    extra = [c for c in MSE_NUMBERS if c in df.columns]
+    extra = [c for c in MSE_NUMBERS + DIAGNOSED if c in df.columns]
+    verdicts = {"effect": ("effect", _verdict)} if "effect" in df.columns else {}
     agg = (df.groupby(CONFIG, dropna=False)
            .agg(seeds=("seed", "nunique"), acc_ref_std=("acc_ref", "std"),
-                **{c: (c, "mean") for c in NUMBERS + extra}, n_failed=("n_failed", "sum"))
+                **{c: (c, "mean") for c in NUMBERS + extra}, **verdicts, n_failed=("n_failed", "sum"))
            .reset_index())
     agg["abs_gap"] = agg["ode_gap"].abs()
     # one ascending key for both kinds: minus the reference accuracy, or the reference error
     agg["rank_key"] = -agg["acc_ref"]
-    if extra:
+    if "mse_ref" in extra:
         agg["rank_key"] = agg["rank_key"].fillna(agg["mse_ref"])
     agg = agg.sort_values(["dataset", "rank_key", "abs_gap"], na_position="last")
     agg.insert(0, "rank", agg.groupby("dataset").cumcount() + 1)
     agg["train_steps"] = agg["train_steps"].astype("Int64")
     return agg.drop(columns=["abs_gap", "rank_key"])[
-        ["rank", *CONFIG, "seeds", "acc_ref", "acc_ref_std", *NUMBERS[1:], *extra, "n_failed"]
+        ["rank", *CONFIG, "seeds", "acc_ref", "acc_ref_std", *NUMBERS[1:], *list(verdicts), *extra,
+         "n_failed"]
     ].reset_index(drop=True)
+
+
+def _verdict(effects: pd.Series) -> str:
+    """The seeds' verdicts: the common one, or each with its count (``fold 3, mixed 2``)."""
+    counts = effects.dropna().value_counts()
+    if counts.empty:
+        return ""
+    return str(counts.index[0]) if len(counts) == 1 else ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def _cell(v) -> str:

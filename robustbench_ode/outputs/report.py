@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN
 from .critical import write_critical
 from .figures import FIGURES, Sources
 from .summary import summarize
@@ -41,6 +42,21 @@ _REGRESSION_SHOWN = ["dataset", "model", "training", "train_solver", "train_step
                      "seed", "train_status", "mse_train", "mse_ref", "mse_ref_ratio", "mse_worst",
                      "mse_worst_ratio", "nfe_train", "nfe_ref", "drift", "n_failed"]
 
+_DIAGNOSTICS_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
+                      "effect", "flip_fraction", "flips_at_fold_share", "fold_fraction", "ref_fold_fraction",
+                      "min_log_det", "crossing_fraction", "topk_share_median", "diagnostics_status",
+                      "diagnostics_message"]
+_DIAGNOSTICS_LEGEND = (
+    '<p class="muted">On the first test samples of each model (docs/diagnostics.md): '
+    "flip_fraction = samples classified differently under the train configuration and the reference "
+    "solve; flips_at_fold_share = of those, the share whose class changes at a step where the train "
+    "solver's one-step map folds space (det <= 0, which no ODE flow does); fold_fraction = samples "
+    "with at least one folding step (ref_fold_fraction: the same for the reference flow, 0 for a true "
+    "ODE); topk_share_median = share of the global error carried by its 3 largest transported local "
+    "errors. effect: robust (flip_fraction < 0.01), fold (flips_at_fold_share >= 0.5), accumulation "
+    "(at most 10% of the flipped samples ever fold), mixed otherwise.</p>")
+
+
 def _table(df: pd.DataFrame) -> str:
     # Formatted here: nullable ints would print <NA>, and floats want 4 significant digits.
     def text(v) -> str:
@@ -62,7 +78,11 @@ def write_report(run_dir: str | Path) -> Path:
     results = read_table(run_dir / "results.csv", need=("test_solver", "status"))
     training_path = run_dir / "training.csv"
     training = read_training(training_path) if training_path.is_file() else pd.DataFrame()
-    summary = summarize(results)
+    diagnostics, contributions, fan = (
+        read_table(run_dir / name, schema) if (run_dir / name).is_file() else None
+        for name, schema in (("diagnostics.csv", DIAGNOSTICS), ("contributions.csv", CONTRIBUTIONS),
+                             ("fan.csv", FAN)))
+    summary = summarize(results, diagnostics)
     write_csv(summary, run_dir / "summary.csv")
     critical_path = write_critical(results, run_dir)
     critical = pd.read_csv(critical_path) if critical_path is not None else None
@@ -85,7 +105,10 @@ def write_report(run_dir: str | Path) -> Path:
              f"{int((results['status'] != 'ok').sum())} failed test rows.</p>",
              "<h2>Summary</h2>", legend,
              _table(summary[[c for c in shown if c in summary.columns]])]
-    sources = Sources(results, training, critical)
+    if diagnostics is not None and not diagnostics.empty:
+        parts += ["<h2>Why models break</h2>", _DIAGNOSTICS_LEGEND,
+                  _table(diagnostics[[c for c in _DIAGNOSTICS_SHOWN if c in diagnostics.columns]])]
+    sources = Sources(results, training, critical, diagnostics, contributions, fan)
     for figure in FIGURES:
         heading = figure.heading.replace("Accuracy", "Trajectory MSE") if regression else figure.heading
         path = figure.draw(sources, run_dir / figure.file)

@@ -22,6 +22,10 @@ Definitions (for one trained model, i.e. one cell; "ok rows" are its test rows w
   ``mse_worst / mse_train`` (1 if no test configuration does worse than training; a coarse test
   solver raises it for any model). The accuracy columns are NaN for these models, and
   classification summaries have no mse columns.
+- With the run's ``diagnostics.csv``: ``effect`` (robust, fold, accumulation, mixed,
+  undetermined), ``flip_fraction``, ``flips_at_fold_share``, ``fold_fraction``, ``min_log_det``,
+  ``crossing_fraction``, ``ref_fold_fraction``, ``topk_share_median`` and ``diagnostics_status``
+  (definitions: docs/diagnostics.md).
 - ``critical_steps`` (and ``critical_steps_mean/std/min/max``, ``critical_seeds``,
   ``swept_steps``, ``critical_tol``): where the run sweeps train step counts, the critical step
   count of the model's (dataset, model, train solver) group, the same value on each of its rows
@@ -93,8 +97,14 @@ METRICS: list[Callable[[pd.DataFrame], dict[str, Any]]] = [accuracy_metrics, mse
                                                            cost_metrics, failure_metrics]
 
 
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per trained model (``cell``), the identifying columns then every metric."""
+# From diagnostics.csv (robustbench_ode/diagnostics; docs/diagnostics.md): why a model breaks.
+DIAGNOSTIC_COLUMNS = ["effect", "flip_fraction", "flips_at_fold_share", "fold_fraction", "min_log_det",
+                      "crossing_fraction", "ref_fold_fraction", "topk_share_median", "diagnostics_status"]
+
+
+def summarize(results: pd.DataFrame, diagnostics: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per trained model (``cell``), the identifying columns then every metric; with a
+    run's ``diagnostics`` table, its verdict and main numbers (:data:`DIAGNOSTIC_COLUMNS`)."""
     if results.empty:
         return pd.DataFrame(columns=["cell", *ID_COLUMNS])
     key = "cell" if "cell" in results.columns else ID_COLUMNS
@@ -109,6 +119,9 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         out.append(row)
     df = pd.DataFrame(out)
     df = _with_critical(df, results)
+    if diagnostics is not None and not diagnostics.empty and "cell" in df.columns:
+        verdicts = diagnostics[["cell", *DIAGNOSTIC_COLUMNS]].drop_duplicates("cell")
+        df = df.merge(verdicts, on="cell", how="left")
     for col in ("seed", "train_steps"):
         if col in df.columns:
             df[col] = pd.to_numeric(df[col]).astype("Int64")

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import torch
 
-from ..config import ReferenceConfig, TestEntry
+from ..config import DiagnosticsConfig, ReferenceConfig, TestEntry
 from ..core.status import Status
 from ..harness.cell import CellConfig, CellResult
 from ..harness.execution import retest, run_cells
@@ -47,6 +47,7 @@ class TrainJob:
     device: str = "cpu"
     store_root: str | None = None  # where checkpoints go; None: no checkpoints
     points: tuple[tuple[TestPoint, ...], ...] = ()  # each cell's grid as planned (for lost rows)
+    diagnostics: DiagnosticsConfig | None = None
 
     def run(self) -> list[CellResult]:
         checkpoints = None
@@ -56,7 +57,7 @@ class TrainJob:
                 store.mark_running(cell.key)
             checkpoints = [store.checkpoint(c.key) for c in self.cells]
         return run_cells(list(self.cells), list(self.entries), self.reference, device=self.device,
-                         checkpoints=checkpoints)
+                         checkpoints=checkpoints, diagnostics=self.diagnostics)
 
     def lost(self, why: str) -> list[CellResult]:
         return [_lost(c, list(p), why) for c, p in zip(self.cells, self.points)]
@@ -64,7 +65,8 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class RetestJob:
-    """Test a stored model (or a stored failed training) at the points it lacks."""
+    """Test a stored model (or a stored failed training) at the points it lacks; diagnose it when
+    ``diagnostics`` is given (its diagnosis is missing or was computed with other settings)."""
 
     cell: CellConfig
     points: tuple[TestPoint, ...]
@@ -75,6 +77,8 @@ class RetestJob:
     adapted: bool
     state_dict: dict[str, torch.Tensor] | None = None
     device: str = "cpu"
+    diagnostics: DiagnosticsConfig | None = None
+    reference: ReferenceConfig | None = None
 
     @property
     def cells(self) -> tuple[CellConfig, ...]:
@@ -83,7 +87,8 @@ class RetestJob:
     def run(self) -> list[CellResult]:
         return [retest(self.cell, self.state_dict, list(self.points), status=self.status,
                        message=self.message, train_seconds=self.train_seconds,
-                       trained=self.trained_at, adapted=self.adapted, device=self.device)]
+                       trained=self.trained_at, adapted=self.adapted, device=self.device,
+                       diagnostics=self.diagnostics, reference=self.reference)]
 
     def lost(self, why: str) -> list[CellResult]:
         return [_lost(self.cell, list(self.points), why)]
@@ -102,8 +107,8 @@ def run_unit(unit: Unit) -> list[CellResult]:
 
 
 def plan_training(cells: list[CellConfig], points: list[list[TestPoint]], entries: list[TestEntry],
-                  reference: ReferenceConfig, device: str, store_root: str | None
-                  ) -> list[tuple[list[int], TrainJob]]:
+                  reference: ReferenceConfig, device: str, store_root: str | None,
+                  diagnostics: DiagnosticsConfig | None = None) -> list[tuple[list[int], TrainJob]]:
     """Train jobs for ``cells``, each with the indices of the cells it covers: seeds of one
     configuration together (harness/grouping.py), every other cell alone, in the order of their
     first cell. Cells with checkpoints from an earlier run stack only if the checkpoints continue
@@ -120,5 +125,5 @@ def plan_training(cells: list[CellConfig], points: list[list[TestPoint]], entrie
             groups[key] = [i]
             order.append(groups[key])
     return [(members, TrainJob(tuple(cells[i] for i in members), tuple(entries), reference, device,
-                               store_root, tuple(tuple(points[i]) for i in members)))
+                               store_root, tuple(tuple(points[i]) for i in members), diagnostics))
             for members in order]

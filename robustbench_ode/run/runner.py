@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 
 from ..config import SuiteConfig
 from ..core.errors import SuiteError
-from ..core.schema import LOG_NAMES, RESULTS, TRAINING
+from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, LOG_NAMES, RESULTS, TRAINING
 from ..core.status import Status
+from ..harness.analysis import settings
 from ..harness.build import load_data
 from ..harness.cell import CellConfig, CellResult, cells
 from ..harness.grid import TestPoint, grid_points
@@ -104,6 +105,7 @@ class Plan:
 def plan_run(suite: SuiteConfig, store: CellStore, device: str, fresh: bool) -> Plan:
     """Stored cells answer what they were trained at and which of today's points they lack."""
     todo = cells(suite)
+    wanted = settings(suite.diagnostics, suite.reference) if suite.diagnostics.enabled else None
     train: list[int] = []
     retests: dict[int, Unit] = {}
     loaded = []
@@ -119,14 +121,17 @@ def plan_run(suite: SuiteConfig, store: CellStore, device: str, fresh: bool) -> 
         grid = grid_points(suite.test, suite.reference, stored.trained_at, cell.training.max_steps)
         points.append(grid)
         missing = stored.missing(grid)
-        if not missing:
+        diagnose = stored.needs_diagnosis(wanted)
+        if not missing and not diagnose:
             loaded.append(cell.key)
             continue
         weights = stored.state_dict() if stored.status is Status.OK else None
         retests[i] = RetestJob(cell, tuple(missing), stored.trained_at, stored.status, stored.message,
-                               stored.train_seconds, stored.adapted, weights, device)
+                               stored.train_seconds, stored.adapted, weights, device,
+                               suite.diagnostics if diagnose else None, suite.reference)
     jobs = plan_training([todo[i] for i in train], [points[i] for i in train], suite.test,
-                         suite.reference, device, str(store.root.resolve()))
+                         suite.reference, device, str(store.root.resolve()),
+                         suite.diagnostics if suite.diagnostics.enabled else None)
     units: list[tuple[int, Unit]] = [(train[members[0]], job) for members, job in jobs]
     units += list(retests.items())
     return Plan(todo, [u for _, u in sorted(units, key=lambda t: t[0])], loaded)
@@ -165,7 +170,10 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
             if not _persistent(result):
                 unstored[key] = result
             elif retest:
-                store.add_rows(key, result.rows)
+                if result.rows:
+                    store.add_rows(key, result.rows)
+                if result.diagnosis is not None:
+                    store.set_diagnosis(key, result.diagnosis)
                 report.retested.append(key)
             else:
                 store.save(result)
@@ -188,16 +196,37 @@ def _append(result: CellResult, out_dir: Path) -> None:
     append_rows([{**ident, **row} for row in result.log], out_dir / TRAINING_CSV, TRAINING)
 
 
+# The run's tables: file, schema, and the rows one cell contributes (identified by its columns).
+def _diagnosed(part: str):
+    """Rows of one part of a cell's diagnosis record (harness/analysis.py), with the cell's columns."""
+    def rows(ident: dict, r: CellResult) -> list[dict]:
+        if not r.diagnosis:
+            return []
+        found = r.diagnosis[part]
+        return [{**ident, **row} for row in (found if isinstance(found, list) else [found])]
+    return rows
+
+
+TABLES = (
+    (RESULTS_CSV, RESULTS, lambda ident, r: r.rows),
+    (TRAINING_CSV, TRAINING, lambda ident, r: [{**ident, **{k: row.get(k) for k in LOG_NAMES}}
+                                               for row in r.log]),
+    ("diagnostics.csv", DIAGNOSTICS, _diagnosed("scalars")),
+    ("contributions.csv", CONTRIBUTIONS, _diagnosed("contributions")),
+    ("fan.csv", FAN, _diagnosed("fan")),
+)
+
+
 def _assemble(todo: list[CellConfig], suite: SuiteConfig, store: CellStore,
               unstored: dict[str, CellResult], out_dir: Path,
               report: RunReport | None = None) -> Throughput:
-    """Rewrite both tables in suite order from the store (one cell in memory at a time): what the
+    """Rewrite every table in suite order from the store (one cell in memory at a time): what the
     table shows is what the store holds, so a rerun rebuilds the very same table."""
-    tmp_results, tmp_training = out_dir / f".{RESULTS_CSV}.tmp", out_dir / f".{TRAINING_CSV}.tmp"
+    tmps = [out_dir / f".{name}.tmp" for name, _, _ in TABLES]
     throughput = Throughput()
     try:
-        start_table(tmp_results, RESULTS)
-        start_table(tmp_training, TRAINING)
+        for tmp, (_, schema, _) in zip(tmps, TABLES):
+            start_table(tmp, schema)
         for cell in todo:
             if cell.key in unstored:
                 result = unstored[cell.key]
@@ -207,19 +236,19 @@ def _assemble(todo: list[CellConfig], suite: SuiteConfig, store: CellStore,
                 result = stored.result(grid)
             else:
                 continue
-            append_rows(result.rows, tmp_results, RESULTS)
-            ident = cell.columns()
-            append_rows([{**ident, **{k: row.get(k) for k in LOG_NAMES}} for row in result.log],
-                        tmp_training, TRAINING)
+            trained = result.trained_at or cell.train_spec
+            ident = {**cell.columns(), "train_steps": trained.steps, "train_tol": trained.rtol}
+            for tmp, (_, schema, rows_of) in zip(tmps, TABLES):
+                append_rows(rows_of(ident if schema is not TRAINING else cell.columns(), result), tmp, schema)
             throughput.add(result.log, cell.training.batch_size)
             if report is not None:
                 report.rows += len(result.rows)
                 if result.failed:
                     bad = sum(Status.parse(r["status"]) is not Status.OK for r in result.rows)
                     report.failed.append(Failure(cell.label(), result.status, result.message, bad))
-        tmp_results.replace(out_dir / RESULTS_CSV)
-        tmp_training.replace(out_dir / TRAINING_CSV)
+        for tmp, (name, _, _) in zip(tmps, TABLES):
+            tmp.replace(out_dir / name)
     finally:
-        tmp_results.unlink(missing_ok=True)
-        tmp_training.unlink(missing_ok=True)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
     return throughput

@@ -35,6 +35,7 @@ from ..models.spec import SolveSpec
 from ..outputs.tables import append_rows, read_table, start_table
 
 CELLS, CHECKPOINTS, RUNNING = "cells", "checkpoints", "running"
+DIAGNOSIS = "diagnosis.json"
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -56,6 +57,12 @@ class StoredCell:
     rows: list[dict[str, Any]]
     log: list[dict[str, Any]]
     path: Path
+    diagnosis: dict[str, Any] | None = None  # harness/analysis.py; None: not diagnosed yet
+
+    def needs_diagnosis(self, wanted: dict[str, Any] | None) -> bool:
+        """Whether the diagnosis with these settings (None: none wanted) is missing."""
+        return (wanted is not None and self.status is Status.OK
+                and (self.diagnosis is None or self.diagnosis.get("settings") != wanted))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
@@ -71,7 +78,7 @@ class StoredCell:
         rows = [{**by_key[p.key], **p.columns()} for p in points if p.key in by_key]
         return CellResult(self.cell, self.status, self.message, rows=rows, log=self.log,
                           train_seconds=self.train_seconds, adapted=self.adapted,
-                          trained_at=self.trained_at)
+                          trained_at=self.trained_at, diagnosis=self.diagnosis)
 
 
 class Checkpoint:
@@ -155,6 +162,8 @@ class CellStore:
                 "adapted": result.adapted, "trained_at": _spec_json(trained)}, indent=2))
             if result.state_dict is not None:
                 torch.save(result.state_dict, tmp / "model.pt")
+            if result.diagnosis is not None:
+                (tmp / DIAGNOSIS).write_text(json.dumps(result.diagnosis, allow_nan=False))
             start_table(tmp / "training.csv", LOG)
             append_rows([{k: r.get(k) for k in LOG_NAMES} for r in result.log], tmp / "training.csv", LOG)
             start_table(tmp / "rows.csv", RESULTS)
@@ -190,8 +199,20 @@ class CellStore:
                                 adjoint=cell.training.gradient == "adjoint")
         else:
             adapted, trained = _legacy_trained_at(cell, rows)
+        diagnosis = json.loads((path / DIAGNOSIS).read_text()) if (path / DIAGNOSIS).is_file() else None
         return StoredCell(cell, Status.parse(meta["status"]), meta.get("message") or "",
-                          float(meta.get("train_seconds") or 0.0), adapted, trained, rows, log, path)
+                          float(meta.get("train_seconds") or 0.0), adapted, trained, rows, log, path,
+                          diagnosis)
+
+    def set_diagnosis(self, key: str, diagnosis: dict[str, Any]) -> None:
+        """Store (or replace) a cell's diagnosis, atomically."""
+        path = self.path(key) / DIAGNOSIS
+        tmp = path.with_name(f".{DIAGNOSIS}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            tmp.write_text(json.dumps(diagnosis, allow_nan=False))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def add_rows(self, key: str, rows: list[dict[str, Any]]) -> None:
         """Append re-evaluated test rows to a stored cell (rows.csv is replaced atomically)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .diagnostics import contributions_over_time, fan, verdicts
 from .results import accuracy_vs_test_steps, transfer_heatmap, work_precision
 from .training import gradient_cost, nfe_over_training, steps_over_training, training_curves
 
@@ -22,6 +23,9 @@ class Sources:
     results: pd.DataFrame
     training: pd.DataFrame
     critical: pd.DataFrame | None = None
+    diagnostics: pd.DataFrame | None = None
+    contributions: pd.DataFrame | None = None
+    fan: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,26 @@ FIGURES: list[Figure] = [
            "against the train step count: autograd's memory grows with the steps, the adjoint's "
            "does not, and it pays with backward evaluations.",
            lambda s, p: gradient_cost(s.training, p)),
+    Figure("diagnostics_verdicts.png", "Why models break: the verdicts",
+           "Each trained model's flip fraction (test samples the train configuration classifies "
+           "differently from the reference solve) against the share of those flips that happen at "
+           "a step where the train solver's one-step map folds space (det <= 0). Robust models sit "
+           "left of the vertical line; above the horizontal line the model relies on folds no ODE "
+           "flow can make (a ResNet); flips without folds are accumulated error (docs/diagnostics.md).",
+           lambda s, p: verdicts(s.diagnostics, p) if s.diagnostics is not None else None),
+    Figure("diagnostics_contributions.png", "When the error arises",
+           "The global error of the train configuration is the sum of its local errors carried to "
+           "the end time by the flow (Lady Windermere's fan). Per train configuration: the share "
+           "of that sum each stretch of time contributes (median over samples, 10-90% band; "
+           "flipped samples dashed). Accumulated error is spread over the trajectory; a spike "
+           "marks a step that alone moves samples, typically a fold or a very coarse step.",
+           lambda s, p: contributions_over_time(s.contributions, p) if s.contributions is not None else None),
+    Figure("diagnostics_fan.png", "The fan over the data (2-D states)",
+           "For a few test samples (lowest seed): the points w_k, the reference flow of the train "
+           "solver's k-th point to the end time, from z_ref(T) (circle) to the train "
+           "configuration's end state (square); bold: samples whose class flips. A true ODE's fan "
+           "is a dot; long or crossing fans are the error the train solver's steps carry.",
+           lambda s, p: fan(s.fan, p) if s.fan is not None else None),
     Figure("adaptation_steps.png", "Step count in force (adapted training)",
            "The train step count (or tolerance) the adaptation algorithm keeps over the iterations, "
            "per seed, beside the grid-searched critical step count where the run swept one.",
