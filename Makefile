@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-slow lint bench perf clean data baseline regress
+.PHONY: install test test-slow lint demo bench perf clean data baseline regress
 
 install:  ## create .venv and install the package with its dev extras
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,9 @@ test-slow:  ## the long-running tests too
 
 lint:
 	$(BIN)/ruff check robustbench_ode tests
+
+demo:  ## one minute on CPU: Euler-2 models collapse at finer steps, Euler-64 models hold (results/demo/)
+	OMP_NUM_THREADS=1 $(BIN)/python -m robustbench_ode run suites/demo.yaml --out results/demo --no-progress
 
 bench:  ## the default suites on CPU: tables, plots and report under results/
 	$(BIN)/python -m robustbench_ode run suites/quick.yaml --device cpu

@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func="robustbench_ode.commands:report")
     p = sub.add_parser("leaderboard", help="rank trained configurations of runs, per dataset")
     p.add_argument("dirs", nargs="+")
-    p.add_argument("--out", default=".", help="where leaderboard.md and .csv go (default .)")
+    p.add_argument("--out", default=".", help="where leaderboard.md, .csv and .html go (default .)")
     p.set_defaults(func="robustbench_ode.commands:leaderboard")
     p = sub.add_parser("regress", help="exit 1 listing regressions of a run against a baseline")
     p.add_argument("dir")

@@ -71,9 +71,9 @@ def report(args: argparse.Namespace) -> int:
 def leaderboard(args: argparse.Namespace) -> int:
     for d in args.dirs:
         _need_results(d)
-    md_path, csv_path, md = write_leaderboard(args.dirs, args.out)
+    md_path, csv_path, html_path, md = write_leaderboard(args.dirs, args.out)
     print(md)
-    print(f"wrote {md_path} and {csv_path}")
+    print(f"wrote {md_path}, {csv_path} and {html_path}")
     return 0
 
 

@@ -202,3 +202,36 @@ def test_compile_mode_reaches_torch_compile(mode, monkeypatch):
     monkeypatch.setattr(model.block.field, "compile", lambda **kw: seen.update(kw))
     prepare_model(model, TrainingConfig(compile=True, compile_mode=mode))
     assert seen == {"mode": mode}
+
+
+def test_stacked_evaluation_equals_each_seeds_own_evaluation():
+    """The seeds of a group are tested as one stacked model at the fixed-step points; every row
+    equals the seed's own evaluation (up to float rounding), the adaptive ones included."""
+    from robustbench_ode.config import ReferenceConfig, TestEntry
+    from robustbench_ode.harness.evaluation import evaluate_points, evaluate_stacked
+    from robustbench_ode.harness.grid import grid_points
+
+    group = _cells({"name": "ott_conv1d", "width": 8}, solver="euler", steps=3)
+    datas = [load_data(c) for c in group]
+    models = [build_model(c, d) for c, d in zip(group, datas)]
+    outcomes = train_group(models, datas, [c.seed for c in group], group[0].train_spec, group[0].training)
+    for model, outcome in zip(models, outcomes):
+        model.load_state_dict(outcome.state_dict)
+    entries = [TestEntry(solver="euler", step_factors=[0.5, 1, 2, 8]), TestEntry(solver="rk4", steps=[2, 5]),
+               TestEntry(solver="dopri5", tol=[1e-3])]
+    points = grid_points(entries, ReferenceConfig(tol=1e-5), group[0].train_spec)
+    stacked = evaluate_stacked(models, datas, points, 40)  # 64 test points: a partial last batch
+    for model, data, rows in zip(models, datas, stacked):
+        alone = evaluate_points(model, data, points, 40)
+        assert len(rows) == len(alone) == len(points)
+        for point, a, b in zip(points, rows, alone):
+            assert set(a) == set(b), point
+            for k in a:
+                if k == "eval_seconds":
+                    continue
+                if isinstance(a[k], float):
+                    assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6, nan_ok=True), (point, k)
+                else:
+                    assert a[k] == b[k], (point, k)
+    # the seeds' rows differ: each seed was tested with its own parameters and data
+    assert stacked[0][0]["loss"] != stacked[1][0]["loss"]

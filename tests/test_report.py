@@ -1,17 +1,23 @@
-"""The report, the summary table and the leaderboard of a real (smoke) run; the report rendered
-in headless Chromium."""
+"""The report, the summary table and the leaderboard of a real (smoke) run; the figures' axes; the
+report and the leaderboard page rendered in headless Chromium at a desktop and a phone's width."""
 
+import html
+import json
 import os
 import re
 import shutil
 import subprocess
 
 import matplotlib.image
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
 from robustbench_ode.cli import main
+from robustbench_ode.outputs.figures import FIGURES, Sources
+from robustbench_ode.outputs.figures.style import ACCURACY_RANGE
 from robustbench_ode.outputs.summary import ID_COLUMNS
+from robustbench_ode.outputs.tables import read_table, read_training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,6 +41,12 @@ def test_run_writes_report_and_summary(run_dir):
     images = re.findall(r'<img [^>]*src="([^"]*)"', page)
     assert len(images) >= 3 and all(src.startswith("data:image/png;base64,") for src in images)
     assert "src=\"http" not in page and "href=" not in page  # self-contained
+    # every figure with its caption under it
+    figures = re.findall(r"<figure>(.*?)</figure>", page, re.S)
+    assert len(figures) == len(images)
+    captions = [html.unescape(c) for f in figures for c in re.findall(r"<figcaption>(.*?)</figcaption>", f)]
+    assert len(captions) == len(figures) and set(captions) <= {f.caption for f in FIGURES}
+    assert next(f.caption for f in FIGURES if f.file == "accuracy_vs_steps.png") in captions
     results = pd.read_csv(run_dir / "results.csv")
     summary = pd.read_csv(run_dir / "summary.csv")
     assert len(summary) == results["cell"].nunique()
@@ -62,18 +74,131 @@ def test_leaderboard_ranks_by_reference_accuracy(run_dir, tmp_path, capsys):
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     md = (tmp_path / "leaderboard.md").read_text()
     assert md.startswith("## sphere2") and md.count("\n| ") == len(board) + 1
+    page = (tmp_path / "leaderboard.html").read_text()
+    assert page.count("<table") == board["dataset"].nunique() and "<thead>" in page
+    assert page.count("<tr") == len(board) + board["dataset"].nunique()  # header + rows
+    assert "src=\"http" not in page and "href=" not in page  # self-contained
+    assert "leaderboard.html" in capsys.readouterr().out
     assert list(board["rank"]) == list(range(1, len(board) + 1))
     assert board["acc_ref"].is_monotonic_decreasing
     assert len(board) == pd.read_csv(run_dir / "summary.csv")["cell"].nunique()
 
 
-def screenshot(html_path, png_path, tmp_path, height=2400):
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'chromium-profile'}", f"--screenshot={png_path}",
-           f"--window-size=1280,{height}", f"file://{html_path}"]
+def drawn_figures(run_dir, tmp_path, monkeypatch):
+    """Every figure of the report drawn from the run's tables, as matplotlib figures (caught at
+    plt.close), by file name."""
+    caught = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: caught.append(fig))
+    sources = Sources(read_table(run_dir / "results.csv"), read_training(run_dir / "training.csv"))
+    out = {}
+    for figure in FIGURES:
+        if figure.draw(sources, tmp_path / figure.file) is not None:
+            out[figure.file] = caught[-1]
+    return out
+
+
+def chance_lines(ax):
+    return [ln for ln in ax.get_lines() if ln.get_label().startswith("chance")]
+
+
+def test_accuracy_axes_are_fixed_and_show_chance(run_dir, tmp_path, monkeypatch):
+    figs = drawn_figures(run_dir, tmp_path, monkeypatch)
+    chance = pd.read_csv(run_dir / "results.csv")["chance"].max()
+    for name in ("accuracy_vs_steps.png", "work_precision.png"):
+        axes = [ax for ax in figs[name].axes if ax.get_visible()]
+        assert len(axes) >= 3
+        for ax in axes:
+            assert ax.get_ylim() == pytest.approx(ACCURACY_RANGE)  # [0, 1], not zoomed on noise
+            level = chance if name == "accuracy_vs_steps.png" else 1 - chance  # error = 1 - acc.
+            assert [ln.get_ydata()[0] for ln in chance_lines(ax)] == pytest.approx([level])
+    curves = {ax.get_title(): ax for ax in figs["training_curves.png"].axes}
+    assert "accuracy on the training batch" in curves and "loss on the training batch" in curves
+    acc = curves["accuracy on the training batch"]
+    assert acc.get_ylim() == pytest.approx(ACCURACY_RANGE) and len(chance_lines(acc)) == 1
+    # coinciding lines stay visible: every line of a panel its own marker and size / line style
+    for ax in figs["accuracy_vs_steps.png"].axes:
+        drawn = [ln for ln in ax.get_lines() if not ln.get_label().startswith(("chance", "_"))]
+        styles = [(ln.get_marker(), ln.get_markersize()) for ln in drawn]
+        assert len(set(styles)) == len(styles)
+    drawn = [ln for ln in acc.get_lines() if not ln.get_label().startswith(("chance", "_"))]
+    assert len({(ln.get_linestyle(), ln.get_linewidth()) for ln in drawn}) == len(drawn) >= 2
+
+
+def screenshot(html_path, png_path, tmp_path, height=2400, width=1280):
+    cmd = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}",
+           f"--screenshot={png_path}", f"--window-size={width},{height}", f"file://{html_path}"]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     return matplotlib.image.imread(png_path)
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars"]
+WIDTHS = (1400, 420)  # a desktop window and a phone
+# Measures a page laid out in iframes of the given widths (a headless window cannot be narrower
+# than 500 px; an iframe can): the page's width and scroll width, each table container and its
+# last column header, each image.
+_MEASURE = """
+function measure(win) {
+  const doc = win.document, root = doc.documentElement;
+  const out = {inner: win.innerWidth, client: root.clientWidth, scroll: root.scrollWidth,
+               tables: [], images: []};
+  for (const wrap of doc.querySelectorAll(".table-wrap")) {
+    const ths = wrap.querySelectorAll("thead th"), last = ths[ths.length - 1];
+    const w = wrap.getBoundingClientRect(), l = last.getBoundingClientRect();
+    out.tables.push({id: wrap.id, right: w.right, client: wrap.clientWidth, scroll: wrap.scrollWidth,
+                     last_right: l.right - w.left + wrap.scrollLeft, last: last.textContent,
+                     overflow: win.getComputedStyle(wrap).overflowX,
+                     header: win.getComputedStyle(ths[0]).position});
+  }
+  for (const img of doc.images) {
+    const r = img.getBoundingClientRect();
+    out.images.push({natural: img.naturalWidth, width: r.width, right: r.right});
+  }
+  return out;
+}
+window.addEventListener("load", () => {
+  const got = [...document.querySelectorAll("iframe")].map(f => measure(f.contentWindow));
+  const pre = document.createElement("pre");
+  pre.id = "layout";
+  pre.textContent = JSON.stringify(got);
+  document.body.appendChild(pre);
+});
+"""
+
+
+def layout(html_path, tmp_path):
+    """The page's measurements at each of WIDTHS, from one headless Chromium run."""
+    page = html_path.read_text()
+    frames = "".join(f'<iframe style="display:block;border:0;width:{w}px;height:900px" '
+                     f'srcdoc="{html.escape(page)}"></iframe>' for w in WIDTHS)
+    harness = tmp_path / f"{html_path.stem}_layout.html"
+    harness.write_text(f"<!DOCTYPE html><html><body style=\"margin:0\">{frames}"
+                       f"<script>{_MEASURE}</script></body></html>")
+    cmd = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-layout'}",
+           f"--window-size={max(WIDTHS) + 100},2000", "--virtual-time-budget=10000", "--dump-dom",
+           f"file://{harness}"]
+    dom = subprocess.run(cmd, check=True, capture_output=True, timeout=120, text=True).stdout
+    found = re.search(r'<pre id="layout">([^<]*)</pre>', dom)
+    assert found, "layout script did not run"
+    return dict(zip(WIDTHS, json.loads(html.unescape(found.group(1)))))
+
+
+def assert_fits(measured, *, tables, images, fit_at_desktop=()):
+    """No horizontal page overflow at any width; every table in its own scroll container with a
+    sticky header and its last column header reachable inside it; images drawn within the page."""
+    for width, m in measured.items():
+        assert m["inner"] == width
+        assert m["scroll"] == m["client"] == width, f"page overflows sideways at {width} px"
+        assert {t["id"] for t in m["tables"]} >= set(tables)
+        for t in m["tables"]:
+            assert t["overflow"] in ("auto", "scroll") and t["header"] == "sticky"
+            assert t["right"] <= width  # the container itself fits the page
+            assert t["last_right"] <= t["scroll"] + 2, f"{t['id']}: last column {t['last']!r} cut off"
+            if width == max(WIDTHS) and t["id"] in fit_at_desktop:
+                assert t["scroll"] <= t["client"] + 1, f"{t['id']} needs scrolling at {width} px"
+        assert len(m["images"]) >= images
+        assert all(i["natural"] > 0 and 0 < i["width"] and i["right"] <= width for i in m["images"])
 
 
 def assert_rendered(pixels):
@@ -84,7 +209,22 @@ def assert_rendered(pixels):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
 def test_report_renders_in_headless_chromium(run_dir, tmp_path):
-    assert_rendered(screenshot(run_dir / "report.html", tmp_path / "report.png", tmp_path))
+    for width in WIDTHS:
+        assert_rendered(screenshot(run_dir / "report.html", tmp_path / f"report_{width}.png",
+                                   tmp_path, width=width))
+    assert_fits(layout(run_dir / "report.html", tmp_path), tables=["summary", "environment"],
+                images=3, fit_at_desktop=["summary"])
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
+def test_leaderboard_page_renders_in_headless_chromium(run_dir, tmp_path):
+    assert main(["leaderboard", str(run_dir), str(run_dir), "--out", str(tmp_path)]) == 0
+    page = tmp_path / "leaderboard.html"
+    for width in WIDTHS:
+        pixels = screenshot(page, tmp_path / f"leaderboard_{width}.png", tmp_path, 900, width)
+        assert pixels[..., :3].mean(-1).std() > 0.05  # not blank
+    assert_fits(layout(page, tmp_path), tables=["board-sphere2"], images=0,
+                fit_at_desktop=["board-sphere2"])
 
 
 @pytest.mark.slow

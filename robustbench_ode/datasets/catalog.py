@@ -34,6 +34,9 @@ BUILTIN = {
     "annuli": (f"{_M}.toy:annuli", DatasetInfo(p.AnnuliParams),
                "two concentric circles, scikit-learn's make_circles"),
     "spirals": (f"{_M}.toy:spirals", DatasetInfo(p.SpiralsParams), "two interleaved spirals"),
+    "minima": (f"{_M}.minima:minima", DatasetInfo(p.MinimaParams),
+               "three minima: a damped particle in a three-well potential, labelled by the well it "
+               "settles in (x0, v0) -> 0/1/2"),
     "xor": (f"{_M}.xor:xor", DatasetInfo(p.XorParams),
             "XOR on the unit square's corners, classes 0/1/1/0, optional noise"),
     "cifar10": (f"{_M}.images:cifar10", DatasetInfo(p.ImageParams, files=True),

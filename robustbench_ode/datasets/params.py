@@ -90,3 +90,12 @@ class LotkaVolterraParams(TimeSeriesParams):
 
 class VanDerPolParams(TimeSeriesParams):
     mu: Annotated[Float, Field(ge=0.0, le=100.0)] = 1.0
+
+
+class MinimaParams(Params):
+    n_train: Count = 2000
+    n_test: Count = 1000
+    damping: Annotated[Float, Field(gt=0.0, le=10.0)] = 0.5
+    t_end: Annotated[Float, Field(gt=0.0, le=1000.0)] = 20.0
+    x_max: Annotated[Float, Field(gt=0.0, le=10.0)] = 1.6
+    v_max: Annotated[Float, Field(gt=0.0, le=10.0)] = 1.5

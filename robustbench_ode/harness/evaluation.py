@@ -11,7 +11,9 @@ states the two evaluations keep, and stored on the train-configuration row.
 
 from __future__ import annotations
 
+import functools
 import time
+from dataclasses import replace as dataclass_replace
 from typing import Any
 
 import torch
@@ -21,63 +23,92 @@ from ..core.status import Status
 from ..datasets.base import DataSplits
 from ..models.classifier import ODEClassifier
 from ..models.spec import SolveSpec
+from ..models.stacked import StackedClassifier
 from .grid import TestPoint
 
 # Guards the relative distance against a final state of (near) zero norm.
 _EPS = 1e-12
 
 
+class Score:
+    """One test configuration's outcome over the test split, accumulated batch by batch:
+    accuracy and mean loss over every sample (the last partial batch counts its own size), NFE and
+    steps per batch solve (mean over batches) and the worst status seen. For a regression
+    dataset: ``mse``, the mean squared trajectory error over samples, observation times and state
+    dimensions (also the ``loss``), and ``accuracy`` NaN. ``keep``: also keep the final states
+    z(T) (flattened, on the CPU), so drift needs no second solve."""
+
+    def __init__(self, spec: SolveSpec, data: DataSplits, keep: bool = False) -> None:
+        self.spec, self.data = spec, data
+        self.regression = data.task == "regression"
+        self.correct, self.loss_sum, self.batches = 0, 0.0, 0
+        self.nfe, self.steps, self.acc, self.rej = 0, 0, 0, 0
+        self.status, self.message = Status.OK, ""
+        self.states: list[torch.Tensor] | None = [] if keep else None
+        self.seconds = 0.0
+
+    def add(self, z: torch.Tensor, stats, y: torch.Tensor, logits_of) -> None:
+        """One batch: its final states ``z``, the solve's ``stats``, labels ``y``."""
+        self.batches += 1
+        self.nfe, self.steps = self.nfe + stats.nfe, self.steps + stats.steps
+        self.acc, self.rej = self.acc + (stats.accepted or 0), self.rej + (stats.rejected or 0)
+        if stats.status is not Status.OK:
+            if self.status.combine(stats.status) is not self.status:
+                self.status, self.message = stats.status, stats.message
+            return
+        logits = logits_of(z)
+        if self.states is not None:
+            self.states.append(z.flatten(1).cpu())
+        if self.regression:  # summed here, divided by the element count below
+            self.loss_sum += float(F.mse_loss(logits.double(), y.double(), reduction="sum"))
+            return
+        self.correct += int((logits.argmax(-1) == y).sum())
+        self.loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+
+    def final_states(self) -> torch.Tensor | None:
+        ok = self.status is Status.OK and self.states
+        return torch.cat(self.states) if ok else None
+
+    def row(self) -> dict[str, Any]:
+        data, n = self.data, len(self.data.y_test)
+        ok = self.status is Status.OK
+        if self.regression:
+            mse = self.loss_sum / data.y_test.numel() if ok else float("nan")
+            scores = {"accuracy": float("nan"), "mse": mse, "loss": mse}
+        else:
+            scores = {"accuracy": self.correct / n if ok else float("nan"),
+                      "loss": self.loss_sum / n if ok else float("nan"),
+                      "chance": float(torch.bincount(data.y_test).max()) / n if n else float("nan")}
+        adaptive, batches = self.spec.adaptive, max(self.batches, 1)
+        return {**scores, "nfe": self.nfe / batches, "steps_taken": self.steps / batches,
+                "accepted": self.acc / batches if adaptive else None,
+                "rejected": self.rej / batches if adaptive else None,
+                "status": self.status.value, "message": self.message, "n_test": n,
+                "eval_seconds": round(self.seconds, 4)}
+
+
+def _batches(data: DataSplits, batch_size: int, device: str):
+    for start in range(0, len(data.y_test), batch_size):
+        x = data.prepare(data.x_test[start:start + batch_size].to(device, non_blocking=True))
+        yield x, data.y_test[start:start + batch_size].to(device, non_blocking=True)
+
+
 @torch.no_grad()
 def evaluate(model: ODEClassifier, data: DataSplits, spec: SolveSpec, batch_size: int,
              device: str = "cpu", states: list[torch.Tensor] | None = None) -> dict[str, Any]:
-    """Accuracy and mean loss over every test sample (the last partial batch counts its own
-    size), NFE and steps per batch solve (mean over batches), and the worst status seen. For a
-    regression dataset: ``mse``, the mean squared trajectory error over samples, observation
-    times and state dimensions (also the ``loss``), and ``accuracy`` NaN.
-
-    ``states``: if given, the final states z(T) of every test sample are appended to it
-    (flattened, on the CPU), so drift needs no second solve; emptied if any batch failed."""
+    """One test configuration over the test split (see :class:`Score`). ``states``: if given, the
+    final states of every test sample are appended to it; emptied if any batch failed."""
     model.eval()
-    n = len(data.y_test)
-    regression = data.task == "regression"
-    correct, loss_sum, nfe, steps, acc, rej, batches = 0, 0.0, 0, 0, 0, 0, 0
-    status, message = Status.OK, ""
+    score = Score(spec, data, keep=states is not None)
     t0 = time.perf_counter()
-    for start in range(0, n, batch_size):
-        x = data.prepare(data.x_test[start:start + batch_size].to(device, non_blocking=True))
-        y = data.y_test[start:start + batch_size].to(device, non_blocking=True)
+    for x, y in _batches(data, batch_size, device):
         z, stats = model.final_state(x, spec)
-        batches += 1
-        nfe, steps = nfe + stats.nfe, steps + stats.steps
-        acc, rej = acc + (stats.accepted or 0), rej + (stats.rejected or 0)
-        if stats.status is not Status.OK:
-            if status.combine(stats.status) is not status:
-                status, message = stats.status, stats.message
-            continue
-        logits = model.logits(z)
-        if states is not None:
-            states.append(z.flatten(1).cpu())
-        if regression:  # summed here, divided by the element count below
-            loss_sum += float(F.mse_loss(logits.double(), y.double(), reduction="sum"))
-            continue
-        correct += int((logits.argmax(1) == y).sum())
-        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-    ok = status is Status.OK
-    if regression:
-        mse = loss_sum / data.y_test.numel() if ok else float("nan")
-        scores = {"accuracy": float("nan"), "mse": mse, "loss": mse}
-    else:
-        scores = {"accuracy": correct / n if ok else float("nan"),
-                  "loss": loss_sum / n if ok else float("nan"),
-                  "chance": float(torch.bincount(data.y_test).max()) / n if n else float("nan")}
-    if states is not None and not ok:
-        states.clear()
-    adaptive = spec.adaptive
-    return {**scores, "nfe": nfe / batches, "steps_taken": steps / batches,
-            "accepted": acc / batches if adaptive else None,
-            "rejected": rej / batches if adaptive else None,
-            "status": status.value, "message": message, "n_test": n,
-            "eval_seconds": round(time.perf_counter() - t0, 4)}
+        score.add(z, stats, y, model.logits)
+    score.seconds = time.perf_counter() - t0
+    if states is not None:
+        z = score.final_states()
+        states.extend([z] if z is not None else [])
+    return score.row()
 
 
 def relative_distance(z: torch.Tensor, z_ref: torch.Tensor) -> float:
@@ -94,27 +125,80 @@ def drift_between(z: torch.Tensor | None, z_ref: torch.Tensor | None) -> float:
     return relative_distance(z, z_ref)
 
 
+@torch.no_grad()
 def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestPoint], batch_size: int,
                     device: str = "cpu") -> list[dict[str, Any] | Exception]:
-    """Each test point evaluated; the train point's row also gets the drift to the reference
-    point, from the states the two evaluations kept. A point whose evaluation raises gets the
-    exception in place of its row."""
-    rows: list = []
-    finals: dict[str, torch.Tensor | None] = {}
-    train_row = None
-    for point in points:
-        keep = [] if point.is_train or point.is_reference else None
-        try:
-            row = evaluate(model, data, point.spec, batch_size, device, states=keep)
-        except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
-            rows.append(exc)
-            continue
-        z = torch.cat(keep) if keep else None
-        if point.is_train:
-            finals["train"], train_row = z, row
-        if point.is_reference:
-            finals["ref"] = z
-        rows.append(row)
-    if train_row is not None and any(p.is_reference for p in points):
-        train_row["drift"] = drift_between(finals.get("train"), finals.get("ref"))
+    """Each test point evaluated, one data pass for all of them (each batch is loaded and
+    prepared once and solved at every point); the train point's row also gets the drift to the
+    reference point, from the states the two evaluations kept. A point whose evaluation raises
+    gets the exception in place of its row."""
+    model.eval()
+    scores = [Score(p.spec, data, keep=p.is_train or p.is_reference) for p in points]
+    errors: dict[int, Exception] = {}
+    for x, y in _batches(data, batch_size, device):
+        for i, (point, score) in enumerate(zip(points, scores)):
+            if i in errors:
+                continue
+            t0 = time.perf_counter()
+            try:
+                z, stats = model.final_state(x, point.spec)
+                score.add(z, stats, y, model.logits)
+            except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
+                errors[i] = exc
+            score.seconds += time.perf_counter() - t0
+    return _rows(points, scores, errors)
+
+
+def _rows(points: list[TestPoint], scores: list[Score], errors: dict[int, Exception]) -> list:
+    rows: list = [errors.get(i) or s.row() for i, s in enumerate(scores)]
+    train = next((i for i, p in enumerate(points) if p.is_train and i not in errors), None)
+    ref = next((i for i, p in enumerate(points) if p.is_reference and i not in errors), None)
+    if train is not None and ref is not None:
+        rows[train]["drift"] = drift_between(scores[train].final_states(), scores[ref].final_states())
     return rows
+
+
+@torch.no_grad()
+def evaluate_stacked(models: list[torch.nn.Module], datas: list[DataSplits], points: list[TestPoint],
+                     batch_size: int, device: str = "cpu") -> list[list[dict[str, Any] | Exception]]:
+    """The rows of several seeds' models (one configuration, one grid) at once: the fixed-step
+    points of all seeds as one stacked model (one batched solve per batch instead of one per
+    seed), the adaptive and gridless ones seed by seed (their step control would see all seeds'
+    errors at once, which changes what it does). Each seed's rows equal its own
+    :func:`evaluate_points` up to float rounding (tests/test_fast_paths.py)."""
+    n = len(models)
+    fixed = [i for i, p in enumerate(points) if p.spec.steps is not None]
+    rest = [i for i in range(len(points)) if i not in fixed]
+    scores = [[Score(p.spec, d, keep=p.is_train or p.is_reference) for p in points] for d in datas]
+    errors: list[dict[int, Exception]] = [{} for _ in models]
+    if fixed:
+        stack = StackedClassifier(models).to(device).eval()
+        for batch in zip(*(_batches(d, batch_size, device) for d in datas)):
+            x = torch.stack([b[0] for b in batch])
+            for i in fixed:
+                t0 = time.perf_counter()
+                try:
+                    z, stats, finite = stack.final_state(x, points[i].spec)
+                    for m, ok in enumerate(finite.tolist()):
+                        status = stats.status if ok else Status.NON_FINITE
+                        member = dataclass_replace(stats, status=status)
+                        head = functools.partial(stack.member_logits, i=m)
+                        scores[m][i].add(z[m], member, batch[m][1], head)
+                except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
+                    for m in range(n):
+                        errors[m][i] = exc
+                for m in range(n):
+                    scores[m][i].seconds += (time.perf_counter() - t0) / n
+    for m, (model, data) in enumerate(zip(models, datas)):
+        if rest:
+            model.eval()
+            for x, y in _batches(data, batch_size, device):
+                for i in rest:
+                    t0 = time.perf_counter()
+                    try:
+                        z, stats = model.final_state(x, points[i].spec)
+                        scores[m][i].add(z, stats, y, model.logits)
+                    except Exception as exc:  # noqa: BLE001
+                        errors[m][i] = exc
+                    scores[m][i].seconds += time.perf_counter() - t0
+    return [_rows(points, scores[m], errors[m]) for m in range(n)]

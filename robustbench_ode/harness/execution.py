@@ -21,7 +21,7 @@ from ..training.loop import Member, TrainOutcome, train
 from .analysis import analyse
 from .build import build_model, load_data
 from .cell import CellConfig, CellResult
-from .evaluation import evaluate_points
+from .evaluation import evaluate_points, evaluate_stacked
 from .grid import TestPoint, grid_points
 from .rows import result_row
 
@@ -47,11 +47,13 @@ def _cpu(state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | Non
 
 
 def _test(cell: CellConfig, model, data, points: list[TestPoint], result: CellResult,
-          device: str) -> list[dict[str, Any]]:
+          device: str, outcomes: list | None = None) -> list[dict[str, Any]]:
+    """The cell's rows; ``outcomes``: its evaluations when already made (with its seed group's)."""
     ident = {**cell.columns(), "train_steps": result.trained_at.steps, "train_tol": result.trained_at.rtol}
     trained = result.status is Status.OK and model is not None
-    outcomes = (evaluate_points(model, data, points, cell.training.eval_batch_size, device)
-                if trained else [None] * len(points))
+    if outcomes is None:
+        outcomes = (evaluate_points(model, data, points, cell.training.eval_batch_size, device)
+                    if trained else [None] * len(points))
     return [result_row(ident, p, o, train_status=result.status, train_message=result.message,
                        train_seconds=result.train_seconds, adapted=result.adapted)
             for p, o in zip(points, outcomes)]
@@ -102,12 +104,21 @@ def run_cells(cells: list[CellConfig], entries: list[TestEntry], reference: Refe
             result.trained_at = trained_at(cells[i], outcome)
             if outcome.state_dict is not None and len(group) > 1:
                 built[i][0].load_state_dict(outcome.state_dict)
-    for cell, result, b in zip(cells, results, built):
+    evaluated: dict[int, list] = {}
+    for group in groups:  # a stacked group's seeds are also tested as one stacked model
+        ok = [i for i in group if results[i].status is Status.OK]
+        if len(group) > 1 and len(ok) > 1:
+            cell = cells[ok[0]]
+            points = grid_points(entries, reference, results[ok[0]].trained_at, cell.training.max_steps)
+            rows = evaluate_stacked([built[i][0] for i in ok], [built[i][1] for i in ok], points,
+                                    cell.training.eval_batch_size, device)
+            evaluated.update(zip(ok, rows))
+    for i, (cell, result, b) in enumerate(zip(cells, results, built)):
         model, data = b if b is not None else (None, None)
         if model is not None:
             result.state_dict = _cpu(model.state_dict())
         points = grid_points(entries, reference, result.trained_at, cell.training.max_steps)
-        result.rows = _test(cell, model, data, points, result, device)
+        result.rows = _test(cell, model, data, points, result, device, evaluated.get(i))
         result.diagnosis = _diagnose(model, data, result, diagnostics, reference, device)
     return results
 

@@ -48,8 +48,9 @@ class StackedClassifier(nn.Module):
     def params(self) -> dict[str, torch.Tensor]:
         return dict(zip(self.names, self.stacked))
 
-    def forward(self, x: torch.Tensor, spec: SolveSpec) -> tuple[torch.Tensor, SolveStats, torch.Tensor]:
-        """Logits (S, B, K), the solve's stats and which seeds' final states are finite (S,)."""
+    def final_state(self, x: torch.Tensor, spec: SolveSpec) -> tuple[torch.Tensor, SolveStats, torch.Tensor]:
+        """Final states (S, B, D) of the seeds' ODE blocks from inputs (S, B, ...), the solve's
+        stats and which seeds' final states are finite (S,)."""
         s, b = x.shape[:2]
         z0 = self.input_map(x.flatten(0, 1))
         length = z0.shape[-1]
@@ -57,9 +58,19 @@ class StackedClassifier(nn.Module):
         p = self.params()
         f = self.field.stacked({k[len(_FIELD):]: v for k, v in p.items() if k.startswith(_FIELD)}, length)
         sol = solve(f, z0, spec.solver, steps=spec.steps, t_span=self.t_span)
-        z = sol.z
+        return sol.z, sol.stats, torch.isfinite(sol.z).flatten(1).all(1)
+
+    def forward(self, x: torch.Tensor, spec: SolveSpec) -> tuple[torch.Tensor, SolveStats, torch.Tensor]:
+        """Logits (S, B, K), the solve's stats and which seeds' final states are finite (S,)."""
+        z, stats, finite = self.final_state(x, spec)
+        p = self.params()
         logits = torch.baddbmm(p["head.bias"].unsqueeze(1), z, p["head.weight"].transpose(1, 2))
-        return logits, sol.stats, torch.isfinite(z).flatten(1).all(1)
+        return logits, stats, finite
+
+    def member_logits(self, z: torch.Tensor, i: int) -> torch.Tensor:
+        """Seed i's head on its final states z (B, D): logits (B, K), as its own model computes them."""
+        p = self.params()
+        return torch.addmm(p["head.bias"][i], z, p["head.weight"][i].t())
 
     def seed_state(self, i: int) -> dict[str, torch.Tensor]:
         """Seed i's parameters, as its own model's state dict (parameters only: no buffers)."""

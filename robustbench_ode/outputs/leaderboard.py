@@ -6,17 +6,20 @@ reference trajectory error
 (``mse_ref``, lower first), and the board gets ``mse_ref`` and ``mse_ref_ratio`` columns.
 
 A configuration is (run, model, train solver, train steps or tol); its numbers are the means over
-its seeds (``seeds`` says how many), built from each run's ``results.csv`` alone.
+its seeds (``seeds`` says how many), built from each run's ``results.csv`` alone. Written as
+Markdown, CSV and a self-contained HTML page (``leaderboard.html``).
 """
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pandas as pd
 
 from ..core.schema import DIAGNOSTICS
 from .gate import load_table
+from .page import table, write_page
 from .summary import summarize
 from .tables import read_table
 
@@ -82,11 +85,40 @@ def markdown(board: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def write_leaderboard(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path, Path, str]:
+_LEGEND = ("Per dataset, every trained configuration of the runs named, ranked by acc_ref (higher "
+           "first; ties: the smaller |ode_gap|). Numbers are means over the configuration's seeds "
+           "(seeds: how many). acc_ref = test accuracy under the reference solve (an adaptive "
+           "solver at a tight tolerance: the model read as a true ODE); acc_ref_std = its spread "
+           "over seeds; acc_train = test accuracy at the configuration's own train solver and "
+           "steps; ode_gap = acc_train - acc_ref; worst_drop = acc_train - the worst accuracy on "
+           "the test grid; drift = mean relative distance of the final states, train configuration "
+           "vs reference; nfe = field evaluations per solve of one batch; n_failed = failed test "
+           "rows. Time-series configurations rank by mse_ref, lower first. A model that learned "
+           "an ODE has ode_gap near 0; a ResNet in disguise ranks low with a large ode_gap.")
+
+
+def html_page(board: pd.DataFrame, runs: list[str], path: Path) -> Path:
+    """The board as one self-contained HTML page: one table per dataset, each in its own scroll
+    container with a sticky header (outputs/page.py)."""
+    cols = [c for c in board.columns if c != "dataset"]
+    parts = ["<h1>robustbench_ode leaderboard</h1>",
+             f'<p class="muted">Runs: {html.escape(", ".join(runs))}. {len(board)} configurations.</p>',
+             f'<p class="muted">{html.escape(_LEGEND)}</p>']
+    for dataset, part in board.groupby("dataset", sort=True):
+        parts += [f"<h2>{html.escape(str(dataset))}</h2>",
+                  table(part[cols], table_id=f"board-{dataset}")]
+    return write_page(path, "robustbench_ode leaderboard", parts)
+
+
+def write_leaderboard(run_dirs: list[str | Path],
+                      out_dir: str | Path) -> tuple[Path, Path, Path, str]:
+    """``leaderboard.md``, ``.csv`` and ``.html`` in ``out_dir``; returns their paths and the
+    Markdown text."""
     board = leaderboard(run_dirs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = markdown(board)
     (out_dir / "leaderboard.md").write_text(md)
     board.to_csv(out_dir / "leaderboard.csv", index=False)
-    return out_dir / "leaderboard.md", out_dir / "leaderboard.csv", md
+    page = html_page(board, [Path(d).name for d in run_dirs], out_dir / "leaderboard.html")
+    return out_dir / "leaderboard.md", out_dir / "leaderboard.csv", page, md

@@ -8,7 +8,6 @@ the figures as PNG files beside it. The one place a run's outputs are derived fr
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
@@ -18,20 +17,9 @@ import pandas as pd
 from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN
 from .critical import write_critical
 from .figures import FIGURES, Sources
+from .page import figure_html, table, write_page
 from .summary import summarize
 from .tables import is_regression, read_table, read_training, write_csv
-
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.5em; text-align: right; }
-th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
-img { max-width: 100%; display: block; margin: 0.5em 0; }
-pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-.muted { color: #777; }
-.caption { color: #444; font-size: 0.9em; max-width: 60em; }
-"""
 
 # Shown in the summary table of the report (the CSV keeps every column).
 _SUMMARY_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
@@ -57,19 +45,15 @@ _DIAGNOSTICS_LEGEND = (
     "(at most 10% of the flipped samples ever fold), mixed otherwise.</p>")
 
 
-def _table(df: pd.DataFrame) -> str:
-    # Formatted here: nullable ints would print <NA>, and floats want 4 significant digits.
-    def text(v) -> str:
-        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-            return ""
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    return df.map(text).to_html(index=False, border=0, escape=True)
-
-
-def _image(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+def _reference(results: pd.DataFrame) -> str:
+    """The reference solve of the table's rows, in words (for the summary's legend)."""
+    if "is_reference" not in results.columns:
+        return "the reference solve"
+    ref = results[results["is_reference"].fillna(False).astype(bool)]
+    names = sorted({f"{s} at tol {t:g}" if pd.notna(t) else str(s)
+                    for s, t in zip(ref["test_solver"], ref["test_tol"])})
+    return "the reference solve (" + ", ".join(names) + ")" if names else "the reference solve"
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -91,30 +75,36 @@ def write_report(run_dir: str | Path) -> Path:
     title = f"robustbench_ode report: {meta.get('suite', run_dir.name)}"
 
     regression = is_regression(results)
-    legend = ('<p class="muted">mse = mean squared trajectory error over the test set; '
-              "mse_ref_ratio = mse_ref / mse_train; mse_worst = the largest on the test grid, "
-              "mse_worst_ratio = mse_worst / mse_train; "
-              "drift = mean relative distance of the predicted trajectories, train configuration "
-              "vs reference solve.</p>") if regression else (
-              '<p class="muted">ode_gap = acc_train - acc_ref; worst_drop = acc_train - worst '
-              "accuracy on the test grid; drift = mean relative distance of the final states, "
-              "train configuration vs reference solve.</p>")
+    reference = html.escape(_reference(results))
+    legend = ('<p class="muted">One row per trained model (seed). mse = mean squared trajectory '
+              "error over the test set: mse_train at the model's own train solver and steps, "
+              f"mse_ref under {reference}; mse_ref_ratio = mse_ref / mse_train; mse_worst = the "
+              "largest on the test grid, mse_worst_ratio = mse_worst / mse_train; drift = mean "
+              "relative distance of the predicted trajectories, train configuration vs reference "
+              "solve. A model that learned an ODE has ratios near 1.</p>") if regression else (
+              '<p class="muted">One row per trained model (seed). acc_train = test accuracy at the '
+              f"model's own train solver and steps; acc_ref = test accuracy under {reference}; "
+              "ode_gap = acc_train - acc_ref; worst_drop = acc_train - the worst accuracy on the "
+              "test grid; drift = mean relative distance of the final states, train configuration "
+              "vs reference solve; nfe = field evaluations per solve of one batch. A model that "
+              "learned an ODE has ode_gap and worst_drop near 0; a ResNet in disguise has a large "
+              "ode_gap.</p>")
     shown = _REGRESSION_SHOWN if regression else _SUMMARY_SHOWN
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="muted">{len(summary)} trained models, {len(results)} test rows, '
              f"{int((results['status'] != 'ok').sum())} failed test rows.</p>",
              "<h2>Summary</h2>", legend,
-             _table(summary[[c for c in shown if c in summary.columns]])]
+             table(summary[[c for c in shown if c in summary.columns]], table_id="summary")]
     if diagnostics is not None and not diagnostics.empty:
         parts += ["<h2>Why models break</h2>", _DIAGNOSTICS_LEGEND,
-                  _table(diagnostics[[c for c in _DIAGNOSTICS_SHOWN if c in diagnostics.columns]])]
+                  table(diagnostics[[c for c in _DIAGNOSTICS_SHOWN if c in diagnostics.columns]],
+                        table_id="diagnostics")]
     sources = Sources(results, training, critical, diagnostics, contributions, fan)
     for figure in FIGURES:
         heading = figure.heading.replace("Accuracy", "Trajectory MSE") if regression else figure.heading
         path = figure.draw(sources, run_dir / figure.file)
         if path is not None:
-            parts += [f"<h2>{html.escape(heading)}</h2>", _image(path),
-                      f'<p class="caption">{html.escape(figure.caption)}</p>']
+            parts += [f"<h2>{html.escape(heading)}</h2>", figure_html(path, figure.caption)]
     failed = results[results["status"] != "ok"]
     parts.append("<h2>Failed cells</h2>")
     if failed.empty:
@@ -123,18 +113,12 @@ def write_report(run_dir: str | Path) -> Path:
         cols = [c for c in ("dataset", "train_solver", "train_steps", "train_tol", "seed",
                             "test_solver", "test_steps", "test_tol", "status", "message")
                 if c in failed.columns]
-        parts.append(_table(failed[cols]))
+        parts.append(table(failed[cols], wrap=True, table_id="failed"))
     parts += ["<h2>Suite</h2>", f"<pre>{html.escape(suite_text)}</pre>",
               "<h2>Environment</h2>",
-              _table(pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}))]
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
-    out = run_dir / "report.html"
-    tmp = out.with_name(".report.html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
-    return out
+              table(pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}),
+                    wrap=True, table_id="environment")]
+    return write_page(run_dir / "report.html", title, parts)
 
 
 def write_report_safely(run_dir: str | Path) -> Path | None:

@@ -28,15 +28,31 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def busy_elsewhere() -> int:
+    """Processes running on other cores right now (Linux's ``procs_running``, less this one); 0
+    where it cannot be read."""
+    try:
+        with open("/proc/stat") as fh:
+            for line in fh:
+                if line.startswith("procs_running"):
+                    return max(0, int(line.split()[1]) - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def budget(workers: int = 1, explicit: int | None = None) -> int:
     """Threads per worker: ``explicit`` (``--threads`` or ``OMP_NUM_THREADS``) if given, else the
-    cores divided among the workers (at least one)."""
+    cores not busy with other processes when the run starts, divided among the workers (at least
+    one). A thread more than there are free cores makes every small op wait for a descheduled
+    peer; one thread per free core, with passive waiting, degrades gracefully instead."""
     if explicit is not None:
         return max(1, int(explicit))
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, cores() // max(1, workers))
+    free = max(1, cores() - busy_elsewhere())
+    return max(1, free // max(1, workers))
 
 
 def apply(threads: int) -> int:

@@ -34,7 +34,8 @@ def tables(path: str) -> str:
             continue
         ref = impls["reference"]
         ref_ms = ref["extra_info"]["per_seed_iteration_ms_min"]
-        for key in ("reference", "ours_plain", "ours_single", "ours_5_seeds"):
+        for key in ("reference", "ours_plain", "ours_single", "ours_single_no_memory",
+                    "ours_single_probe_every", "ours_5_seeds", "hand_5_seeds"):
             b = impls.get(key)
             if b is None:
                 continue
@@ -43,12 +44,61 @@ def tables(path: str) -> str:
                        f"{e['per_seed_iteration_ms_median']:.2f} | "
                        f"{ref_ms / e['per_seed_iteration_ms_min']:.1f}x |")
     for group, impls in groups.items():
-        if group.startswith("test grid"):
+        if group.startswith("test grid") and "evaluate_grid" in impls:
             ev, bare = impls["evaluate_grid"]["stats"], impls["sum_of_solves"]["stats"]
             out += ["", f"{group}: evaluate {ev['min'] * 1e3:.1f} ms, bare solves "
                         f"{bare['min'] * 1e3:.1f} ms (min), ratio {ev['min'] / bare['min']:.3f} "
                         f"(median ratio {ev['median'] / bare['median']:.3f})"]
+    out += _scale(groups)
     return "\n".join(out)
+
+
+def _scale(groups: dict[str, dict[str, dict]]) -> list[str]:
+    """The tables of tests/perf/test_scale.py."""
+    out = []
+    busy = {g: v for g, v in groups.items() if g.startswith("contention")}
+    if busy:
+        idle = {impl: b["extra_info"]["ms_per_seed_iteration"]
+                for impl, b in busy.get("contention busy=0", {}).items()}
+        out += ["", "| five seeds, Euler 64 | busy processes | threads | ms per seed-iteration | x idle |",
+                "|---|---|---|---|---|"]
+        for group in sorted(busy):
+            for impl, b in sorted(busy[group].items()):
+                e = b["extra_info"]
+                base = idle.get(impl)
+                ratio = f"{e['ms_per_seed_iteration'] / base:.2f}" if base else "-"
+                ms = e["ms_per_seed_iteration"]
+                out.append(f"| {impl} | {e['busy']} | {e['threads']} | {ms:.2f} | {ratio} |")
+    ex = groups.get("executors scaling4_long")
+    if ex:
+        w1 = ex.get("workers1", {}).get("stats", {}).get("min")
+        out += ["", "| scaling4_long (4 cells) | wall s | speed-up over 1 worker |", "|---|---|---|"]
+        for impl in ("workers1", "workers2", "ray2"):
+            if impl in ex:
+                t = ex[impl]["stats"]["min"]
+                out.append(f"| {impl} | {t:.1f} | {w1 / t:.2f}x |" if w1 else f"| {impl} | {t:.1f} | - |")
+    for group, impls in sorted(groups.items()):
+        if group.startswith("test grid") and "per_point" in impls:
+            base = impls["per_point"]["stats"]["min"]
+            out += ["", f"| {group} | min ms | speed-up |", "|---|---|---|"]
+            for impl in ("per_point", "one_pass", "stacked"):
+                if impl in impls:
+                    t = impls[impl]["stats"]["min"]
+                    out.append(f"| {impl} | {t * 1e3:.1f} | {base / t:.2f}x |")
+    for group, impls in groups.items():
+        for impl, b in impls.items():
+            e = b["extra_info"]
+            if impl == "500 cells":
+                out += ["", f"500 cells: {e['cells']} stored; {e['cells_per_min_first50']:.0f} cells/min "
+                            f"over the first 50, {e['cells_per_min_last50']:.0f} over the last 50; peak "
+                            f"memory {e.get('peak_rss_mb', float('nan')):.0f} MB; whole run "
+                            f"{b['stats']['min']:.1f} s"]
+            if group.startswith("matmul"):
+                out.append(f"matmul {impl}: {e['gflops']:.1f} GFLOP/s (1 thread, min time)")
+            if group == "flops":
+                out.append(f"FLOPs of one five-seed iteration: {e['flops'] / 1e9:.3f} GFLOP "
+                           f"({e['flops_per_seed_iteration'] / 1e6:.1f} MFLOP per seed-iteration)")
+    return out
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .diagnostics import contributions_over_time, fan, verdicts
 from .results import accuracy_vs_test_steps, transfer_heatmap, work_precision
+from .style import chance_levels
 from .training import gradient_cost, nfe_over_training, steps_over_training, training_curves
 
 
@@ -38,34 +39,49 @@ class Figure:
 
 FIGURES: list[Figure] = [
     Figure("accuracy_vs_steps.png", "Accuracy against test steps",
-           "Test accuracy of each trained model against the test step count (one panel per test "
-           "solver; adaptive solvers against the tolerance), seeds as a 95% band. A model that "
-           "learned an ODE keeps its accuracy from its own step count on to finer steps and more "
-           "accurate solvers; one that learned its train solver's discrete map (a ResNet) peaks at "
-           "its train steps and falls towards chance at finer steps.",
+           "Test accuracy of each trained model (one line per train configuration: the mean over "
+           "seeds, with a 95% bootstrap band) against the test step count, one panel per test "
+           "solver; adaptive test solvers against the tolerance, tighter to the right. The axis "
+           "spans 0 to 1; the dashed line is chance (always predicting the test set's most "
+           "frequent class). Lines that coincide keep apart by marker shape and size. A model that "
+           "learned an ODE keeps its accuracy from its own step count on, at finer steps and with "
+           "more accurate solvers: a flat line at the right. One that learned its train solver's "
+           "discrete map (a ResNet in disguise) peaks at its own train step count and falls at "
+           "finer steps and under accurate solvers, often to the chance line.",
            lambda s, p: accuracy_vs_test_steps(s.results, p)),
     Figure("transfer_heatmap.png", "Transfer heatmap (train steps x test steps)",
-           "Mean test accuracy for every (train steps, test steps) pair of the fixed-step solvers. "
-           "Robust models fill their row to the right of the diagonal; a ResNet in disguise lights "
-           "up only near its own train step count.",
+           "Mean test accuracy over seeds (colour on a fixed 0-1 scale; trajectory MSE on a log "
+           "scale for time-series suites) for every pair of train step count (rows) and test step "
+           "count (columns), one panel per fixed-step test solver; step-trained models only. A "
+           "robust model keeps its row bright from its own train step count rightwards; a ResNet "
+           "in disguise is bright only at and near its own step count and dark to the right.",
            lambda s, p: transfer_heatmap(s.results, p)),
     Figure("work_precision.png", "Work-precision of the learned models",
-           "Test error against field evaluations per solve, one curve per test solver. For an ODE "
-           "model the error settles as the work grows; a model whose error rises with more work "
-           "was fitted to one discretisation.",
+           "Test error (1 - accuracy, on a fixed 0-1 axis; the dashed line is chance's error) "
+           "against field evaluations per solve of one batch, one curve per test solver, one panel "
+           "per train configuration, seeds averaged; trajectory MSE for time-series suites. For an "
+           "ODE model the error falls or settles as the work grows, the same for every solver; a "
+           "model whose error rises with more work was fitted to one discretisation.",
            lambda s, p: work_precision(s.results, p)),
     Figure("training_curves.png", "Training curves",
-           "Loss, accuracy on the training batch (not the test set), field evaluations and steps "
-           "per iteration, one line per train configuration (seeds as a band).",
-           lambda s, p: training_curves(s.training, p)),
+           "Loss and accuracy on the training batch (not the test set; the accuracy on a 0-1 axis, "
+           "dashed: the test set's chance level), field evaluations and solver steps per forward "
+           "solve, against the iteration; one line per train configuration, the seeds' range as a "
+           "band, coinciding lines apart by line style and width. These show whether and how fast "
+           "a model learned, not whether it is robust: a coarse model's training accuracy can be "
+           "as high as a fine one's.",
+           lambda s, p: training_curves(s.training, p, chance_levels(s.results))),
     Figure("nfe_over_training.png", "NFE over training (adaptive train solves)",
-           "Field evaluations of adaptive train solves over the iterations, per model: a growing "
-           "NFE means the learned dynamics get harder to solve (ANODE's stays flatter than NODE's).",
+           "Field evaluations per forward solve of adaptive train solves against the iteration, one "
+           "line per model or training of the suite (the seeds' range as a band), one panel per "
+           "dataset: a growing NFE means the learned dynamics get harder to solve (augmented "
+           "models, ANODE, are expected to stay flatter than plain NODEs).",
            lambda s, p: nfe_over_training(s.training, p)),
     Figure("gradient_cost.png", "Gradient cost against the step count",
-           "Memory autograd keeps for the backward pass and field evaluations per iteration, "
-           "against the train step count: autograd's memory grows with the steps, the adjoint's "
-           "does not, and it pays with backward evaluations.",
+           "Memory autograd keeps for the backward pass and field evaluations per iteration "
+           "(forward and backward), against the Euler train step count, one line per training "
+           "(log axes, means over iterations and seeds): autograd's memory grows with the steps, "
+           "the adjoint's does not, and it pays with backward evaluations.",
            lambda s, p: gradient_cost(s.training, p)),
     Figure("diagnostics_verdicts.png", "Why models break: the verdicts",
            "Each trained model's flip fraction (test samples the train configuration classifies "
@@ -89,7 +105,9 @@ FIGURES: list[Figure] = [
            lambda s, p: fan(s.fan, p) if s.fan is not None else None),
     Figure("adaptation_steps.png", "Step count in force (adapted training)",
            "The train step count (or tolerance) the adaptation algorithm keeps over the iterations, "
-           "per seed, beside the grid-searched critical step count where the run swept one.",
+           "one line per seed; where the run swept train step counts, the grid-searched critical "
+           "step count as a dashed line (seed-averaged) and a grey band (per-seed range). An "
+           "adaptation that works settles near or above the critical count.",
            lambda s, p: steps_over_training(s.training, p, s.critical)),
 ]
 

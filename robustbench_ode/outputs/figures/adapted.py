@@ -9,13 +9,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .style import save
+from .style import accuracy_axis, chance_levels, draw_chance, save
 
 
 def adapted_vs_fixed(adapted: pd.DataFrame, fixed: pd.DataFrame, path: Path,
                      test_solver: str = "euler") -> Path | None:
     """Test accuracy across absolute test step counts of ``test_solver``: each adapted model (its
-    final step count in the label) next to the fixed-step models, seeds averaged for the latter."""
+    final step count in the label) next to the fixed-step models, seeds averaged for the latter;
+    accuracy on [0, 1], the chance level dashed."""
     def part(df: pd.DataFrame) -> pd.DataFrame:
         ok = df[(df["status"] == "ok") & (df["test_solver"] == test_solver) & df["test_steps"].notna()]
         return ok.astype({"test_steps": float})
@@ -35,6 +36,8 @@ def adapted_vs_fixed(adapted: pd.DataFrame, fixed: pd.DataFrame, path: Path,
     ax.set_xscale("log", base=2)
     ax.set_xlabel(f"test steps ({test_solver})")
     ax.set_ylabel("test accuracy")
+    accuracy_axis(ax)
+    draw_chance(ax, chance_levels(pd.concat([adapted, fixed], ignore_index=True)))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     return save(fig, path)

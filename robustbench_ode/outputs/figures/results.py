@@ -10,13 +10,24 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.colors import LogNorm
 
-from .style import save, score, train_label, train_order
+from .style import (
+    accuracy_axis,
+    chance_levels,
+    distinct,
+    draw_chance,
+    legend_outside,
+    save,
+    score,
+    train_label,
+    train_order,
+)
 
 
 def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
     """The protocol's figure: test accuracy against test steps, one line per train configuration,
-    one panel per test solver, the seeds as a band (95% CI). Adaptive test solvers get a panel
-    with the test tolerance on the x axis. Regression tables show the trajectory MSE instead."""
+    one panel per test solver, the seeds' mean with a 95% bootstrap band. Adaptive test solvers get
+    a panel with the test tolerance on the x axis. Accuracy is drawn on [0, 1] with the chance
+    level as a dashed line; regression tables show the trajectory MSE (log scale) instead."""
     df = results[results["status"] == "ok"].copy()
     if df.empty:
         return None
@@ -32,27 +43,33 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), sharey=True,
                              squeeze=False)
     palette = dict(zip(order, sns.color_palette("viridis", len(order))))
+    styles = distinct(order)
+    chance = chance_levels(df)
     for ax, (solver, x, part) in zip(axes[0], panels):
-        sns.lineplot(data=part.astype({x: float}), x=x, y=y, hue="train",
-                     hue_order=[o for o in order if o in set(part["train"])], palette=palette,
-                     marker="o", errorbar=("ci", 95), ax=ax, legend=ax is axes[0][-1])
+        part = part.astype({x: float})
+        for train in [o for o in order if o in set(part["train"])]:
+            st = styles[train]
+            sns.lineplot(data=part[part["train"] == train], x=x, y=y, color=palette[train],
+                         marker=st["marker"], markersize=st["markersize"], lw=st["lw"],
+                         alpha=st["alpha"], zorder=st["zorder"], markeredgecolor="white",
+                         markeredgewidth=0.6, errorbar=("ci", 95), label=train, ax=ax,
+                         legend=False)
         ax.set_xscale("log", base=2 if x == "test_steps" else 10)
+        if x == "test_steps":  # 1, 2, 4, ... rather than 2^0, 2^1, ...
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         if y == "mse":
             ax.set_yscale("log")
+        else:
+            accuracy_axis(ax)
+            draw_chance(ax, chance)
         if x == "test_tol":
             ax.invert_xaxis()  # more accurate to the right, as on the step panels
         ax.set_title(f"test solver: {solver}")
         ax.set_xlabel("test steps" if x == "test_steps" else "test tolerance")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(ylabel)
-    legend = axes[0][-1].get_legend()
-    if legend is not None:
-        legend.set_title("trained with")
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    legend_outside(fig, axes[0], order, "trained with")
+    return save(fig, path)
 
 
 def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
@@ -87,7 +104,9 @@ def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
 
 def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
     """Test error against NFE per batch solve, one curve per test solver, one panel per train
-    configuration (seeds averaged): what a learned model costs at each accuracy."""
+    configuration (seeds averaged): what a learned model costs at each accuracy. The error rate
+    (1 - accuracy) is drawn on [0, 1] with the chance level's error as a dashed line; regression
+    tables show the trajectory MSE (log scale)."""
     df = results[(results["status"] == "ok") & results["nfe"].notna()].copy()
     if df.empty:
         return None
@@ -102,22 +121,29 @@ def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
                              sharey=True)
     solvers = list(dict.fromkeys(df["test_solver"]))
     palette = dict(zip(solvers, sns.color_palette("tab10", len(solvers))))
+    styles = distinct(solvers)
+    chance = chance_levels(df)
     for ax, train in zip(axes.flat, trains):
         part = (df[df["train"] == train].groupby(["test_solver", "nfe"], as_index=False)["error"]
                 .mean().sort_values("nfe"))
-        sns.lineplot(data=part, x="nfe", y="error", hue="test_solver", hue_order=solvers,
-                     palette=palette, marker="o", ax=ax, legend=ax is axes.flat[0])
+        for solver in [s for s in solvers if s in set(part["test_solver"])]:
+            st = styles[solver]
+            ax.plot("nfe", "error", data=part[part["test_solver"] == solver], color=palette[solver],
+                    marker=st["marker"], markersize=st["markersize"], lw=st["lw"],
+                    alpha=st["alpha"], zorder=st["zorder"], markeredgecolor="white",
+                    markeredgewidth=0.6, label=solver)
         ax.set_xscale("log")
         if regression:
             ax.set_yscale("log")
+        else:
+            accuracy_axis(ax)
+            draw_chance(ax, chance, error=True)
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"trained with {train}")
         ax.set_xlabel("NFE per solve")
-        ax.set_ylabel("test trajectory MSE" if regression else "test error")
+        ax.set_ylabel("test trajectory MSE" if regression else "test error (1 - accuracy)")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
+    legend_outside(fig, list(axes.flat)[:n], solvers, "test solver")
     return save(fig, path)
-
-
-#END

@@ -3,9 +3,11 @@ and ordered, which score a table's figures show, and how a figure is saved."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -50,3 +52,75 @@ def save(fig, path: Path) -> Path:
     return path
 
 
+# Accuracy axes are fixed to [0, 1] (a little padding so points at 0 or 1 are not cut), in every
+# figure that shows an accuracy or an error rate: noise between 0.41 and 0.48 must not look like an
+# effect.
+ACCURACY_RANGE = (-0.03, 1.03)
+CHANCE_STYLE = dict(color="0.35", ls=(0, (4, 3)), lw=1.1, zorder=0.5)
+
+# Lines that coincide (models stuck at chance, seeds with equal curves) stay visible: each line
+# gets its own marker shape and line style, and the earlier lines larger markers and wider lines
+# drawn below the later ones, so a line on top of another leaves a rim of the one below.
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*"]
+_DASHES = ["-", "--", "-.", ":"]
+
+
+def distinct(order: list[str]) -> dict[str, dict]:
+    """For each label, in order: the matplotlib style keywords of its line."""
+    n = max(len(order), 1)
+    out = {}
+    for i, label in enumerate(order):
+        shrink = i / max(n - 1, 1)  # 0 for the first line, 1 for the last
+        out[label] = dict(marker=_MARKERS[i % len(_MARKERS)], markersize=9.0 - 4.5 * shrink,
+                          lw=2.6 - 1.4 * shrink, ls=_DASHES[i % len(_DASHES)], alpha=0.85,
+                          zorder=2 + i)
+    return out
+
+
+def chance_levels(results: pd.DataFrame) -> dict[str, float]:
+    """Per dataset, the accuracy of always predicting the test set's most frequent class (the
+    largest over the table's rows: test sets can differ by seed). Empty for tables written before
+    the ``chance`` column existed, and for regression tables."""
+    if "chance" not in results.columns or is_regression(results):
+        return {}
+    levels = results.groupby("dataset")["chance"].max().dropna()
+    return {str(k): float(v) for k, v in levels.items()}
+
+
+def draw_chance(ax, levels: dict[str, float], *, error: bool = False) -> None:
+    """The chance level as a dashed grey line (one per dataset; named by dataset when several).
+    ``error``: the axis shows 1 - accuracy, so the line is at 1 - chance."""
+    for dataset, level in levels.items():
+        name = "chance" if len(levels) == 1 else f"chance ({dataset})"
+        ax.axhline(1.0 - level if error else level, label=name, **CHANCE_STYLE)
+
+
+def accuracy_axis(ax) -> None:
+    ax.set_ylim(*ACCURACY_RANGE)
+    ax.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+
+
+def legend_outside(fig, axes, order: list[str], title: str) -> None:
+    """One legend for a row of panels, right of the last one: every labelled line of any panel
+    (in ``order``, then the chance lines), each label once."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    labels = [o for o in order if o in handles] + [k for k in handles if k not in order]
+    if labels:
+        axes[-1].legend([handles[k] for k in labels], labels, title=title, loc="upper left",
+                        bbox_to_anchor=(1.02, 1), fontsize=8, title_fontsize=9)
+
+
+def plain_log_ticks(axis) -> None:
+    """Tick labels of a log axis as plain numbers (20, 50, 100), not 2 x 10^1: the minor ticks
+    labelled at 2 and 5 times a power of ten only."""
+    def minor(v: float, _pos) -> str:
+        if v <= 0:
+            return ""
+        mantissa = v / 10 ** math.floor(math.log10(v) + 1e-9)
+        return f"{v:g}" if round(mantissa) in (2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
+
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))

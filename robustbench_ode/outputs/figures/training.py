@@ -9,7 +9,16 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .style import save, train_label, train_order
+from .style import (
+    accuracy_axis,
+    distinct,
+    draw_chance,
+    legend_outside,
+    plain_log_ticks,
+    save,
+    train_label,
+    train_order,
+)
 
 
 def gradient_cost(training: pd.DataFrame, path: Path) -> Path | None:
@@ -34,6 +43,8 @@ def gradient_cost(training: pd.DataFrame, path: Path) -> Path | None:
                      legend=ax is axes[0][-1])
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        plain_log_ticks(ax.xaxis)
+        plain_log_ticks(ax.yaxis)
         ax.set_xlabel("train steps (Euler)")
         ax.set_ylabel("")
         ax.set_title(title)
@@ -70,9 +81,17 @@ def nfe_over_training(training: pd.DataFrame, path: Path) -> Path | None:
     return save(fig, path)
 
 
-def training_curves(training: pd.DataFrame, path: Path) -> Path | None:
-    """Loss, accuracy, NFE and (where a column ``step_count`` or ``steps`` exists) the step count
-    against iteration, one line per train configuration (the seeds' range as a band)."""
+# Panel titles: the training log's accuracy and loss are those of the training batch.
+_TITLES = {"loss": "loss on the training batch", "accuracy": "accuracy on the training batch",
+           "nfe": "NFE per forward solve", "steps": "solver steps per forward solve"}
+
+
+def training_curves(training: pd.DataFrame, path: Path,
+                    chance: dict[str, float] | None = None) -> Path | None:
+    """Loss and accuracy on the training batch, NFE and (where a column ``steps`` exists) the
+    step count against iteration, one line per train configuration (the seeds' range as a band).
+    The accuracy is drawn on [0, 1], with ``chance`` (per dataset, from the results table) as a
+    dashed line."""
     if training.empty or "iteration" not in training.columns:
         return None
     df = training.copy()
@@ -87,18 +106,28 @@ def training_curves(training: pd.DataFrame, path: Path) -> Path | None:
     by = [c for c in ("cell", "train", "seed") if c in df.columns]
     df = df.groupby(by + ["iteration"], as_index=False, dropna=False)[metrics].mean()
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.2), squeeze=False)
+    palette = dict(zip(order, sns.color_palette("tab10", len(order))))
+    styles = distinct(order)
     for ax, col in zip(axes[0], metrics):
-        # The band spans the seeds (min to max): bootstrapped CIs at every bin take minutes.
-        sns.lineplot(data=df.astype({col: float}), x="iteration", y=col, hue="train",
-                     hue_order=order, ax=ax, errorbar=("pi", 100), legend=ax is axes[0][-1])
+        data = df.astype({col: float})
+        for train in order:
+            st = styles[train]
+            # The band spans the seeds (min to max): bootstrapped CIs at every bin take minutes.
+            sns.lineplot(data=data[data["train"] == train], x="iteration", y=col,
+                         color=palette[train], ls=st["ls"], lw=st["lw"], alpha=st["alpha"],
+                         zorder=st["zorder"], errorbar=("pi", 100), label=train, ax=ax,
+                         legend=False)
         if col in ("nfe", "steps") or (col == "loss" and regression):
             ax.set_yscale("log")  # a trajectory error falls by decades
-        ax.set_title(col)
+        if col in ("nfe", "steps"):
+            plain_log_ticks(ax.yaxis)
+        if col == "accuracy":
+            accuracy_axis(ax)
+            draw_chance(ax, chance or {})
+        ax.set_title(_TITLES[col])
+        ax.set_ylabel(col)
         ax.grid(alpha=0.3)
-    legend = axes[0][-1].get_legend()
-    if legend is not None:
-        legend.set_title("trained with")
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
+    legend_outside(fig, axes[0], order, "trained with")
     return save(fig, path)
 
 

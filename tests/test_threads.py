@@ -1,0 +1,72 @@
+"""The thread budget (run/threads.py): threads per worker from the free cores and the workers (an
+explicit setting wins), applied by every executor in the process that runs the units, with
+passive OpenMP waiting inherited by spawned workers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from robustbench_ode.run import threads
+from robustbench_ode.run.executors import LocalExecutor, ProcessExecutor
+
+
+class ThreadProbe:
+    """A unit of work that reports the worker's intra-op threads and OpenMP wait policy."""
+
+    cells = ()
+
+    def run(self):
+        return [(torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY"))]
+
+    def lost(self, why):
+        return [why]
+
+
+def test_budget_divides_the_free_cores_and_respects_an_explicit_setting(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "cores", lambda: 8)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: 0)
+    assert threads.budget(1) == 8 and threads.budget(2) == 4 and threads.budget(3) == 2
+    assert threads.budget(16) == 1  # never below one
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: 6)  # two cores left
+    assert threads.budget(1) == 2 and threads.budget(2) == 1
+    assert threads.budget(2, explicit=3) == 3  # --threads wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert threads.budget(2) == 5  # then the environment
+
+
+def test_busy_elsewhere_reads_the_running_processes():
+    assert threads.busy_elsewhere() >= 0
+
+
+def test_local_executor_applies_its_budget(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        ex = LocalExecutor(threads=1)
+        ((i, [(n, _)]),) = list(ex.run([ThreadProbe()]))
+        assert (i, n) == (0, 1) and ex.threads == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_process_workers_get_the_budget_and_passive_waiting(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    ex = ProcessExecutor(2, threads=1)
+    got = dict(ex.run([ThreadProbe(), ThreadProbe()]))
+    assert sorted(got) == [0, 1]
+    assert all(r == [(1, "PASSIVE")] for r in got.values()), got
+
+
+def test_ray_workers_get_the_budget():
+    ray = pytest.importorskip("ray")
+    from robustbench_ode.run.executors import RayExecutor
+
+    ex = RayExecutor(num_cpus=2, threads=1)
+    try:
+        got = dict(ex.run([ThreadProbe(), ThreadProbe()]))
+        assert all(r[0][0] == 1 for r in got.values()), got
+    finally:
+        ray.shutdown()
