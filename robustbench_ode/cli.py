@@ -40,10 +40,19 @@ def _list(args: argparse.Namespace) -> int:
     for axis in [args.axis] if args.axis else list(registries):
         reg = registries[axis]
         entries = reg.entries(args.pattern)
-        print(f"{axis}:")
         width = max((len(e.name) for e in entries), default=0)
-        for e in entries:
-            print(f"  {e.name:<{width}}  {e.description}")
+        if axis != "solvers":
+            print(f"{axis}:")
+            for e in entries:
+                print(f"  {e.name:<{width}}  {e.description}")
+            continue
+        # solvers: a backend column (who implements the method), and whether it is installed here
+        backends = [e.meta.backend for e in entries]
+        bw = max((len(b) for b in backends), default=0)
+        print(f"solvers ({'name':<{max(4, width - 7)}}  {'backend':<{bw}}  description):")
+        for e, backend in zip(entries, backends):
+            missing = " (not installed here)" if e.meta.missing() else ""
+            print(f"  {e.name:<{width}}  {backend:<{bw}}  {e.description}{missing}")
     return 0
 
 
