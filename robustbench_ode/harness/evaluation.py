@@ -1,5 +1,6 @@
-"""Testing a trained model: one solve configuration on the whole test split (:func:`evaluate`),
-and every point of a test grid with the drift between the train configuration and the reference
+"""Testing a trained model: one solve configuration on the whole test split (:func:`evaluate`; a
+model that calls torchdiffeq itself, under solver substitution: :func:`evaluate_plain`), and
+every point of a test grid with the drift between the train configuration and the reference
 (:func:`evaluate_points`).
 
 Drift: the mean over test samples of ``||z_train(T) - z_ref(T)|| / ||z_ref(T)||``, where
@@ -21,10 +22,71 @@ from ..core.status import Status
 from ..datasets.base import DataSplits
 from ..models.classifier import ODEClassifier
 from ..models.spec import SolveSpec
+from ..solvers import SolveStats
 from .grid import TestPoint
+from .substitution import substituted
 
 # Guards the relative distance against a final state of (near) zero norm.
 _EPS = 1e-12
+
+
+class Tally:
+    """The scores of one test configuration, batch by batch: what :func:`evaluate` and
+    :func:`evaluate_plain` share, so that their rows mean the same."""
+
+    def __init__(self, data: DataSplits, spec: SolveSpec, states: list[torch.Tensor] | None) -> None:
+        self.data, self.spec, self.states = data, spec, states
+        self.regression = data.task == "regression"
+        self.correct, self.loss_sum, self.batches = 0, 0.0, 0
+        self.nfe, self.steps, self.acc, self.rej = 0, 0, 0, 0
+        self.status, self.message = Status.OK, ""
+        self.t0 = time.perf_counter()
+
+    def batches_of(self, batch_size: int, device: str):
+        """(model input, targets) per batch of the test split, moved to ``device`` and prepared."""
+        data = self.data
+        for start in range(0, len(data.y_test), batch_size):
+            x = data.prepare(data.x_test[start:start + batch_size].to(device, non_blocking=True))
+            yield x, data.y_test[start:start + batch_size].to(device, non_blocking=True)
+
+    def add(self, stats: SolveStats, y: torch.Tensor, logits=None, final=None) -> bool:
+        """One batch: its solve's counters, and (when the solve is ok; ``logits`` and ``final``
+        are then called for) its scores and the final states kept for drift. Returns whether ok."""
+        self.batches += 1
+        self.nfe, self.steps = self.nfe + stats.nfe, self.steps + stats.steps
+        self.acc, self.rej = self.acc + (stats.accepted or 0), self.rej + (stats.rejected or 0)
+        if stats.status is not Status.OK:
+            if self.status.combine(stats.status) is not self.status:
+                self.status, self.message = stats.status, stats.message
+            return False
+        out = logits()
+        if self.states is not None:
+            self.states.append(final().flatten(1).cpu())
+        if self.regression:  # summed here, divided by the element count below
+            self.loss_sum += float(F.mse_loss(out.double(), y.double(), reduction="sum"))
+        else:
+            self.correct += int((out.argmax(1) == y).sum())
+            self.loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
+        return True
+
+    def row(self) -> dict[str, Any]:
+        data, n = self.data, len(self.data.y_test)
+        ok, batches = self.status is Status.OK, max(self.batches, 1)
+        if self.regression:
+            mse = self.loss_sum / data.y_test.numel() if ok else float("nan")
+            scores = {"accuracy": float("nan"), "mse": mse, "loss": mse}
+        else:
+            scores = {"accuracy": self.correct / n if ok else float("nan"),
+                      "loss": self.loss_sum / n if ok else float("nan"),
+                      "chance": float(torch.bincount(data.y_test).max()) / n if n else float("nan")}
+        if self.states is not None and not ok:
+            self.states.clear()
+        adaptive = self.spec.adaptive
+        return {**scores, "nfe": self.nfe / batches, "steps_taken": self.steps / batches,
+                "accepted": self.acc / batches if adaptive else None,
+                "rejected": self.rej / batches if adaptive else None,
+                "status": self.status.value, "message": self.message, "n_test": n,
+                "eval_seconds": round(time.perf_counter() - self.t0, 4)}
 
 
 @torch.no_grad()
@@ -38,46 +100,38 @@ def evaluate(model: ODEClassifier, data: DataSplits, spec: SolveSpec, batch_size
     ``states``: if given, the final states z(T) of every test sample are appended to it
     (flattened, on the CPU), so drift needs no second solve; emptied if any batch failed."""
     model.eval()
-    n = len(data.y_test)
-    regression = data.task == "regression"
-    correct, loss_sum, nfe, steps, acc, rej, batches = 0, 0.0, 0, 0, 0, 0, 0
-    status, message = Status.OK, ""
-    t0 = time.perf_counter()
-    for start in range(0, n, batch_size):
-        x = data.prepare(data.x_test[start:start + batch_size].to(device, non_blocking=True))
-        y = data.y_test[start:start + batch_size].to(device, non_blocking=True)
+    tally = Tally(data, spec, states)
+    for x, y in tally.batches_of(batch_size, device):
         z, stats = model.final_state(x, spec)
-        batches += 1
-        nfe, steps = nfe + stats.nfe, steps + stats.steps
-        acc, rej = acc + (stats.accepted or 0), rej + (stats.rejected or 0)
-        if stats.status is not Status.OK:
-            if status.combine(stats.status) is not status:
-                status, message = stats.status, stats.message
-            continue
-        logits = model.logits(z)
-        if states is not None:
-            states.append(z.flatten(1).cpu())
-        if regression:  # summed here, divided by the element count below
-            loss_sum += float(F.mse_loss(logits.double(), y.double(), reduction="sum"))
-            continue
-        correct += int((logits.argmax(1) == y).sum())
-        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-    ok = status is Status.OK
-    if regression:
-        mse = loss_sum / data.y_test.numel() if ok else float("nan")
-        scores = {"accuracy": float("nan"), "mse": mse, "loss": mse}
-    else:
-        scores = {"accuracy": correct / n if ok else float("nan"),
-                  "loss": loss_sum / n if ok else float("nan"),
-                  "chance": float(torch.bincount(data.y_test).max()) / n if n else float("nan")}
-    if states is not None and not ok:
-        states.clear()
-    adaptive = spec.adaptive
-    return {**scores, "nfe": nfe / batches, "steps_taken": steps / batches,
-            "accepted": acc / batches if adaptive else None,
-            "rejected": rej / batches if adaptive else None,
-            "status": status.value, "message": message, "n_test": n,
-            "eval_seconds": round(time.perf_counter() - t0, 4)}
+        tally.add(stats, y, lambda z=z: model.logits(z), lambda z=z: z)
+    return tally.row()
+
+
+@torch.no_grad()
+def evaluate_plain(model: torch.nn.Module, data: DataSplits, spec: SolveSpec, batch_size: int,
+                   device: str = "cpu", states: list[torch.Tensor] | None = None, *,
+                   strict: bool = False) -> dict[str, Any]:
+    """:func:`evaluate` for a model that calls torchdiffeq itself: ``model(x) -> logits`` run
+    under :func:`~.substitution.substituted` with ``spec``, batch by batch. The row has the same
+    keys and meaning; ``nfe``/``steps_taken`` are per batch forward pass, the counters of all its
+    odeint calls summed (several ODE blocks: the cost of the whole forward pass). ``states``:
+    each batch's :meth:`~.substitution.SubstitutionProbe.drift_states` (z(T) for one block, the
+    blocks' concatenated for several). The model must make at least one odeint call per batch
+    and return one tensor, else ValueError / TypeError."""
+    model.eval()
+    tally = Tally(data, spec, states)
+    with substituted(spec, strict=strict) as probe:
+        for x, y in tally.batches_of(batch_size, device):
+            probe.reset()
+            logits = model(x)
+            if probe.n_calls == 0:
+                raise ValueError(f"{type(model).__name__} made no torchdiffeq odeint call in forward: "
+                                 "nothing to substitute")
+            if not torch.is_tensor(logits):
+                raise TypeError(f"{type(model).__name__}(x) returned {type(logits).__name__}: a plain "
+                                "torchdiffeq model must return one tensor of logits")
+            tally.add(probe.stats, y, lambda out=logits: out, probe.drift_states)
+    return tally.row()
 
 
 def relative_distance(z: torch.Tensor, z_ref: torch.Tensor) -> float:
@@ -95,17 +149,19 @@ def drift_between(z: torch.Tensor | None, z_ref: torch.Tensor | None) -> float:
 
 
 def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestPoint], batch_size: int,
-                    device: str = "cpu") -> list[dict[str, Any] | Exception]:
-    """Each test point evaluated; the train point's row also gets the drift to the reference
-    point, from the states the two evaluations kept. A point whose evaluation raises gets the
-    exception in place of its row."""
+                    device: str = "cpu", *, plain: bool = False) -> list[dict[str, Any] | Exception]:
+    """Each test point evaluated (``plain``: a model that calls torchdiffeq itself, by
+    :func:`evaluate_plain`); the train point's row also gets the drift to the reference point,
+    from the states the two evaluations kept. A point whose evaluation raises gets the exception
+    in place of its row."""
+    run = evaluate_plain if plain else evaluate
     rows: list = []
     finals: dict[str, torch.Tensor | None] = {}
     train_row = None
     for point in points:
         keep = [] if point.is_train or point.is_reference else None
         try:
-            row = evaluate(model, data, point.spec, batch_size, device, states=keep)
+            row = run(model, data, point.spec, batch_size, device, states=keep)
         except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
             rows.append(exc)
             continue
