@@ -16,7 +16,7 @@ from .run.threads import set_wait_policy
 set_wait_policy()  # before anything imports torch (run/threads.py)
 
 # These imports are torch-free: the registries, the suite configs and the test grid.
-from .config import load_suite  # noqa: E402
+from .config import load_suite  # noqa: E402  (with --set overrides: config/overrides.py)
 from .core.errors import SuiteError  # noqa: E402
 from .core.registry import load  # noqa: E402
 from .datasets import DATASETS  # noqa: E402
@@ -57,12 +57,17 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, args.overrides)
     todo = cells(suite)
     n_tests = sum(len(grid_points(suite.test, suite.reference, c.train_spec, c.training.max_steps))
                   for c in todo)
-    print(f"{args.suite}: ok: suite {suite.name!r}, {len(todo)} cells, {n_tests} test rows")
+    with_sets = f" (with {len(args.overrides)} --set)" if args.overrides else ""
+    print(f"{args.suite}{with_sets}: ok: suite {suite.name!r}, {len(todo)} cells, {n_tests} test rows")
     return 0
+
+
+SET_HELP = ("change the suite before validation, e.g. --set training.iterations=500, --set model.0.width=16, "
+            "--set train.seeds=[0,1] (VALUE read as YAML; repeatable)")
 
 
 def _non_negative(text: str) -> float:
@@ -94,9 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_list)
     p = sub.add_parser("validate", help="check a suite file without running it")
     p.add_argument("suite")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help=SET_HELP)
     p.set_defaults(func=_validate)
     p = sub.add_parser("run", help="train and test every cell of a suite")
     p.add_argument("suite")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help=SET_HELP + "; suite.yaml in the run folder records the suite as run")
     p.add_argument("--out", help="output directory (default results/<suite name>)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

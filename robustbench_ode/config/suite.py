@@ -8,6 +8,7 @@ are errors naming the key path (:class:`~robustbench_ode.core.errors.SuiteError`
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from ..solvers import SOLVERS
 from .entries import DatasetConfig, ModelConfig
 from .loader import load_yaml
 from .messages import format_validation_error
+from .overrides import apply_overrides, overridden_text
 from .training import TrainingConfig
 
 MAX_CELLS, MAX_TESTS = 10_000, 1_000
@@ -303,5 +305,19 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
     return suite
 
 
-def load_suite(path: str | Path) -> SuiteConfig:
-    return parse_suite(load_yaml(path), str(path))
+def read_suite(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SuiteConfig, str]:
+    """The suite as run and its YAML text: the file with each ``--set KEY.PATH=VALUE`` of
+    ``overrides`` applied to its mapping before validation (:mod:`.overrides`), validated exactly
+    as the file is. The text is the file's own without overrides, else the overridden mapping (what
+    a run folder's ``suite.yaml`` records; the cell keys come from the same mapping)."""
+    data = load_yaml(path)
+    if not overrides:
+        return parse_suite(data, str(path)), Path(path).read_text()
+    data = apply_overrides(data, overrides, str(path))
+    source = f"{path} with --set {', '.join(overrides)}"
+    source = source if len(source) <= 160 else source[:157] + "..."
+    return parse_suite(data, source), overridden_text(data, str(path), overrides)
+
+
+def load_suite(path: str | Path, overrides: Sequence[str] = ()) -> SuiteConfig:
+    return read_suite(path, overrides)[0]
