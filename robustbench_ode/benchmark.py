@@ -1,17 +1,23 @@
 """Bring your own model: the robustness verdict for a model trained outside this package.
 
-The model only has to expose its ODE block in pieces (the interface,
-:mod:`robustbench_ode.models.interface`):
+Two kinds of model are accepted:
 
-- ``input_map``: a module, ``x -> z0`` (the maps before the block; ``nn.Identity()`` if none);
-- ``field``: a module ``f(t, z) -> dz/dt`` (t a float or a 0-dim tensor);
-- ``head``: a module, ``z(T) -> logits`` (the maps after the block; it gets z(T) unflattened);
-- optionally ``t_span = (t0, t1)``, default ``(0.0, 1.0)``.
+- **a plain torchdiffeq model**, whose ``forward(x)`` calls ``torchdiffeq.odeint`` (or
+  ``odeint_adjoint``) and returns logits, unmodified: it is tested under solver substitution
+  (:mod:`robustbench_ode.harness.substitution`), every odeint call of its forward pass solved with
+  the test configuration. A model with several ODE blocks (several odeint calls per forward pass)
+  has each block substituted with the same configuration; ``nfe`` and the step counts are those
+  of the whole forward pass (the blocks' counters summed), and drift compares the blocks' final
+  states concatenated.
+- **the interface** (:mod:`robustbench_ode.models.interface`): the ODE block in pieces,
+  ``input_map`` (``x -> z0``), ``field`` (``f(t, z)``), ``head`` (``z(T) -> logits``), optionally
+  ``t_span``; or a package :class:`~robustbench_ode.models.classifier.ODEClassifier` as it is.
 
-A package :class:`~robustbench_ode.models.classifier.ODEClassifier` is accepted as it is. The
-model is tested with every solver configuration of ``grid`` plus its train configuration and the
-reference solve, exactly as a suite tests the models it trains (the same grid function, the same
-evaluation, the same row builder).
+A model with all three of ``input_map``, ``field`` and ``head`` (or an ODEClassifier) takes the
+interface path; any other is a plain torchdiffeq model. Either way it is tested with every
+solver configuration of ``grid`` plus its train configuration and the reference solve, exactly as
+a suite tests the models it trains (the same grid function, the same evaluation, the same row
+builder).
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ from .core.status import Status
 from .datasets.base import DataSplits
 from .harness.evaluation import evaluate_points
 from .harness.grid import grid_points
+from .harness.odeint_calls import infer_spec
 from .harness.rows import result_row
+from .harness.substitution import substituted
+from .models.classifier import ODEClassifier
 from .models.interface import as_classifier
 from .models.spec import SolveSpec
 from .outputs.report import write_report
@@ -55,6 +64,8 @@ class BenchmarkResult:
     table: pd.DataFrame  # one row per test configuration, the columns of results.csv
     summary: pd.DataFrame  # one row: the robustness metrics (see robustbench_ode.outputs.summary)
     report: Path | None = None  # report.html, when asked for
+    train: SolveSpec | None = None  # the train configuration used (given, or inferred)
+    inferred: bool = False  # whether ``train`` was read from the model's first odeint call
 
 
 def _as_data(test_data) -> DataSplits:
@@ -78,6 +89,13 @@ def _validated(what: str, build):
         raise SuiteError(f"{what}: {exc}") from None
 
 
+def _spec_entry(spec: SolveSpec) -> dict[str, Any]:
+    if spec.steps is not None:
+        return {"solver": spec.solver, "steps": spec.steps}
+    atol = {"atol": spec.atol} if spec.atol != spec.rtol else {}
+    return {"solver": spec.solver, "tol": spec.rtol, **atol}
+
+
 def train_spec(train: dict[str, Any], max_steps: int) -> SolveSpec:
     """How the model was trained, ``{"solver", "steps"}`` or ``{"solver", "tol"}``, validated as a
     suite's train grid entry is (one-line errors naming the key)."""
@@ -91,39 +109,88 @@ def train_spec(train: dict[str, Any], max_steps: int) -> SolveSpec:
     return SolveSpec(entry.solver, steps=steps, rtol=tol, atol=tol, max_steps=max_steps)
 
 
+def is_plain(model: nn.Module) -> bool:
+    """Whether ``model`` is tested as a plain torchdiffeq model (under solver substitution):
+    neither a package ODEClassifier nor a model with ``input_map``, ``field`` and ``head``."""
+    return not isinstance(model, ODEClassifier) and not all(
+        hasattr(model, a) for a in ("input_map", "field", "head"))
+
+
+def inferred_train(model: nn.Module, data: DataSplits, device: str, max_steps: int) -> SolveSpec:
+    """The train configuration of a plain torchdiffeq model, read from the first odeint call of
+    one forward pass on one test sample (run under substitution with one Euler step: cheap, and
+    the model's own solver never runs)."""
+    x = data.prepare(data.x_test[:1].to(device))
+    with torch.no_grad(), substituted(SolveSpec("euler", steps=1)) as probe:
+        model.eval()(x)
+    if probe.requested is None:
+        raise SuiteError(f"model: {type(model).__name__} has neither input_map, field and head nor a "
+                         "torchdiffeq odeint call in its forward: nothing to test")
+    try:
+        spec = infer_spec(probe.requested)
+    except ValueError as exc:
+        raise SuiteError(f"train: not given, and not inferable from the model's first odeint call "
+                         f"({exc}); pass train={{'solver': ..., 'steps': ...}}") from None
+    return SolveSpec(spec.solver, steps=spec.steps, rtol=spec.rtol, atol=spec.atol, max_steps=max_steps)
+
+
 def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = None, *,
-              train: dict[str, Any], reference: dict[str, Any] | None = None,
+              train: dict[str, Any] | None = None, reference: dict[str, Any] | None = None,
               batch_size: int = 1000, max_steps: int = 10_000, device: str = "cpu",
-              report: str | Path | None = None, name: str = "custom") -> BenchmarkResult:
+              report: str | Path | None = None, name: str = "custom",
+              model_label: str | None = None) -> BenchmarkResult:
     """Test ``model`` on ``test_data`` with every solver configuration of ``grid``.
 
-    ``test_data``: a :class:`DataSplits` (its test split) or a pair ``(x, y)`` of tensors.
-    ``grid``: entries as in a suite's ``test`` list (``{"solver": "euler", "steps": [4, 8]}``,
-    ``step_factors``, ``tol``, ``tol_factors``); default :data:`DEFAULT_GRID`.
+    ``model``: a plain torchdiffeq model (``forward(x)`` calls ``torchdiffeq.odeint`` and returns
+    logits; tested under solver substitution) or a model with the interface (``input_map``,
+    ``field``, ``head``); see the module docstring. ``test_data``: a :class:`DataSplits` (its test
+    split) or a pair ``(x, y)`` of tensors. ``grid``: entries as in a suite's ``test`` list
+    (``{"solver": "euler", "steps": [4, 8]}``, ``step_factors``, ``tol``, ``tol_factors``,
+    ``control``); default :data:`DEFAULT_GRID`.
+
     ``train``: how the model was trained, ``{"solver": "euler", "steps": 8}`` or
-    ``{"solver": "dopri5", "tol": 1e-3}`` (it only labels the rows: ``benchmark`` trains nothing).
+    ``{"solver": "dopri5", "tol": 1e-3}``, validated as a suite's train grid entry (it labels the
+    rows and places the factor entries: ``benchmark`` trains nothing). Required for a model with
+    the interface. Omitted for a plain torchdiffeq model, it is **inferred from the model's first
+    odeint call** (one forward pass on one test sample): its ``method`` mapped to this package's
+    solver (torchdiffeq's ``rk4`` is ``rk4_38``, ``heun2`` is ``heun``) with the steps of its
+    ``step_size`` over ``t`` (``ceil(span / step_size)``; without step_size, ``len(t) - 1``), or
+    for an adaptive method its ``rtol``/``atol`` (torchdiffeq's defaults when not passed). A call
+    it cannot read (a ``grid_constructor``, a method this package lacks) is a one-line error
+    asking for ``train``. The result's ``train`` and ``inferred`` say what was used.
+
     ``reference``: ``{"solver", "tol"}``, default dopri5 at 1e-7. ``report``: a directory to write
-    results.csv, summary.csv and report.html into. Bad arguments raise
-    :class:`~robustbench_ode.core.errors.SuiteError` with a one-line message.
+    results.csv, summary.csv and report.html into. ``model_label``: the ``model`` column (default
+    the model's class name). Bad arguments raise :class:`~robustbench_ode.core.errors.SuiteError`
+    with a one-line message. A plain model's torchdiffeq functions are restored when ``benchmark``
+    returns, also when the model raises (a model that raises on a test point gets a ``failed`` row).
     """
-    spec = train_spec(train, max_steps)
+    plain = is_plain(model)
+    if train is None and not plain:
+        raise SuiteError(f"train: required for a model with input_map, field and head "
+                         f"({type(model).__name__}); e.g. train={{'solver': 'euler', 'steps': 4}}")
+    spec = train_spec(train, max_steps) if train is not None else None
     entries = [_validated(f"grid.{i}", lambda e=e: TestEntry(**e))
                for i, e in enumerate(DEFAULT_GRID if grid is None else grid)]
     ref = _validated("reference", lambda: ReferenceConfig(**(reference or {})))
     data = _as_data(test_data)
-    net = as_classifier(model).to(device)
+    net = model.to(device) if plain else as_classifier(model).to(device)
+    if spec is None:
+        spec = inferred_train(net, data, device, max_steps)
     points = grid_points(entries, ref, spec, max_steps)
-    ident = {"cell": name, "dataset": name, "model": type(model).__name__, "training": "default",
-             "seed": 0, "train_solver": spec.solver, "train_steps": spec.steps, "train_tol": spec.rtol}
-    outcomes = evaluate_points(net, data, points, batch_size, device)
+    ident = {"cell": name, "dataset": name, "model": model_label or type(model).__name__,
+             "training": "default", "seed": 0, "train_solver": spec.solver, "train_steps": spec.steps,
+             "train_tol": spec.rtol}
+    outcomes = evaluate_points(net, data, points, batch_size, device, plain=plain)
     table = results_frame(result_row(ident, p, o, train_status=Status.OK) for p, o in zip(points, outcomes))
-    result = BenchmarkResult(table, summarize(table))
+    result = BenchmarkResult(table, summarize(table), train=spec, inferred=train is None)
     if report is not None:
         out = Path(report)
         out.mkdir(parents=True, exist_ok=True)
         write_csv(result.table, out / "results.csv")
         (out / "suite.yaml").write_text(json.dumps(
-            {"name": name, "train": train, "test": [e.model_dump(exclude_none=True) for e in entries]},
+            {"name": name, "train": train if train is not None else _spec_entry(spec),
+             "train_inferred": train is None, "test": [e.model_dump(exclude_none=True) for e in entries]},
             indent=2))
         write_json(out / "meta.json", {"suite": name, "started": now(), **environment(device)})
         result.report = write_report(out)

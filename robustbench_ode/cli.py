@@ -16,7 +16,7 @@ from .run.threads import set_wait_policy
 set_wait_policy()  # before anything imports torch (run/threads.py)
 
 # These imports are torch-free: the registries, the suite configs and the test grid.
-from .config import load_suite  # noqa: E402
+from .config import load_suite  # noqa: E402  (with --set overrides: config/overrides.py)
 from .core.errors import SuiteError  # noqa: E402
 from .core.registry import load  # noqa: E402
 from .datasets import DATASETS  # noqa: E402
@@ -40,20 +40,34 @@ def _list(args: argparse.Namespace) -> int:
     for axis in [args.axis] if args.axis else list(registries):
         reg = registries[axis]
         entries = reg.entries(args.pattern)
-        print(f"{axis}:")
         width = max((len(e.name) for e in entries), default=0)
-        for e in entries:
-            print(f"  {e.name:<{width}}  {e.description}")
+        if axis != "solvers":
+            print(f"{axis}:")
+            for e in entries:
+                print(f"  {e.name:<{width}}  {e.description}")
+            continue
+        # solvers: a backend column (who implements the method), and whether it is installed here
+        backends = [e.meta.backend for e in entries]
+        bw = max((len(b) for b in backends), default=0)
+        print(f"solvers ({'name':<{max(4, width - 7)}}  {'backend':<{bw}}  description):")
+        for e, backend in zip(entries, backends):
+            missing = " (not installed here)" if e.meta.missing() else ""
+            print(f"  {e.name:<{width}}  {backend:<{bw}}  {e.description}{missing}")
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, args.overrides)
     todo = cells(suite)
     n_tests = sum(len(grid_points(suite.test, suite.reference, c.train_spec, c.training.max_steps))
                   for c in todo)
-    print(f"{args.suite}: ok: suite {suite.name!r}, {len(todo)} cells, {n_tests} test rows")
+    with_sets = f" (with {len(args.overrides)} --set)" if args.overrides else ""
+    print(f"{args.suite}{with_sets}: ok: suite {suite.name!r}, {len(todo)} cells, {n_tests} test rows")
     return 0
+
+
+SET_HELP = ("change the suite before validation, e.g. --set training.iterations=500, --set model.0.width=16, "
+            "--set train.seeds=[0,1] (VALUE read as YAML; repeatable)")
 
 
 def _non_negative(text: str) -> float:
@@ -85,9 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_list)
     p = sub.add_parser("validate", help="check a suite file without running it")
     p.add_argument("suite")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help=SET_HELP)
     p.set_defaults(func=_validate)
     p = sub.add_parser("run", help="train and test every cell of a suite")
     p.add_argument("suite")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help=SET_HELP + "; suite.yaml in the run folder records the suite as run")
     p.add_argument("--out", help="output directory (default results/<suite name>)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

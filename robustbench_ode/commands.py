@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import load_suite
+from .config import read_suite
 from .core.errors import SuiteError
 from .outputs.critical import adapted_vs_critical, critical_steps
 from .outputs.figures.adapted import adapted_vs_fixed
@@ -25,19 +25,20 @@ from .studies.xor_fan import write_fan
 
 
 def _suite_and_out(args: argparse.Namespace):
-    suite = load_suite(args.suite)
+    """The suite as run (``--set`` overrides applied), its YAML text and the output folder."""
+    suite, text = read_suite(args.suite, getattr(args, "overrides", ()))
     out = Path(args.out) if args.out else Path("results") / suite.name
-    return suite, out
+    return suite, text, out
 
 
 def run(args: argparse.Namespace) -> int:
     if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
         os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
-    suite, out = _suite_and_out(args)
+    suite, text, out = _suite_and_out(args)
     claim_out_dir(out, suite)  # before starting any workers
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell, args.threads)
     report = run_suite(suite, out, device=args.device, progress=not args.no_progress,
-                       suite_text=Path(args.suite).read_text(), fresh=args.fresh, executor=executor)
+                       suite_text=text, fresh=args.fresh, executor=executor)
     print(f"wrote {out}/results.csv ({report.rows} rows, {len(report.cells)} cells, "
           f"{len(report.failed)} with failures; trained {len(report.trained)}, "
           f"re-tested {len(report.retested)}, loaded {len(report.loaded)})")
@@ -48,9 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def xor_fan(args: argparse.Namespace) -> int:
-    suite, out = _suite_and_out(args)
-    report = run_suite(suite, out, device="cpu", progress=not args.no_progress,
-                       suite_text=Path(args.suite).read_text())
+    suite, text, out = _suite_and_out(args)
+    report = run_suite(suite, out, device="cpu", progress=not args.no_progress, suite_text=text)
     written = write_fan(report.cells, read_table(out / "results.csv"), out)
     print(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
     return 0

@@ -143,7 +143,8 @@ def test_every_layer_is_a_folder_of_the_package():
     assert folders == set(LAYERS) - {"<top>"}, folders
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["list"], ["validate", "suites/smoke.yaml"]])
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["validate", "suites/smoke.yaml"],
+                                  ["validate", "suites/smoke.yaml", "--set", "training.iterations=5"]])
 def test_light_commands_never_import_torch_or_pandas(argv):
     code = ("import sys, runpy; sys.argv = ['robustbench-ode', *sys.argv[1:]]\n"
             "try:\n    runpy.run_module('robustbench_ode', run_name='__main__')\n"

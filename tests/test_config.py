@@ -63,6 +63,13 @@ def _bad(mutate):
     (lambda d: d["test"].append({"solver": "rk4", "tol": [1e-3]}), "fixed-step"),
     (lambda d: d.pop("model"), "model: required key is missing"),
     (lambda d: d.update(name="has space"), "name"),
+    (lambda d: d["test"][2].update(control="per_sample"),
+     "test.2.control: solver 'dopri5' (torchdiffeq) supports only batch step control"),
+    (lambda d: d["test"][2].update(control="sample"),
+     "test.2.control: Input should be 'batch' or 'per_sample'"),
+    (lambda d: d["test"][1].update(control="per_sample"), "test.1.control: solver 'rk4'"),
+    (lambda d: d["training"].update(gradient="adjoint") or d["train"]["grid"].append(
+        {"solver": "rk4", "steps": [2]}), "adjoint needs a method torchdiffeq or torchode has"),
 ])
 def test_bad_suites_name_the_key(mutate, expected):
     assert expected in _bad(mutate)
@@ -167,3 +174,22 @@ def test_a_training_can_be_narrowed_to_some_datasets():
         parse_suite(_variants(dataset=[{"name": "sphere2"}, {"name": "annuli"}],
                               model={"name": "mlp", "datasets": ["sphere2"]},
                               training={"iterations": 2, "datasets": ["annuli"]}))
+
+
+def test_a_point_is_identified_with_its_step_control():
+    """Tolerance points carry their control in their identity; a row stored before the control
+    was recorded (test_control empty or NaN) is a batch-controlled one; fixed grids have none."""
+    from robustbench_ode.config import TestEntry
+    from robustbench_ode.harness.grid import TestPoint, row_key
+    from robustbench_ode.models.spec import SolveSpec
+
+    batch = TestPoint(SolveSpec("dopri5", rtol=1e-3, atol=1e-3))
+    assert batch.key == ("dopri5", None, 1e-3, "batch")
+    for old in ("", float("nan"), None):
+        row = {"test_solver": "dopri5", "test_steps": float("nan"), "test_tol": 1e-3, "test_control": old}
+        assert row_key(row) == batch.key
+    assert row_key({**row, "test_control": "per_sample"}) != batch.key
+    assert row_key({"test_solver": "euler", "test_steps": 4, "test_tol": None, "test_control": ""}) \
+        == TestPoint(SolveSpec("euler", steps=4)).key == ("euler", 4, None, None)
+    suite = parse_suite({**copy.deepcopy(BASE), "test": [{"solver": "dopri5", "tol": [1e-3]}]})
+    assert suite.test[0].control == "batch" and TestEntry.model_fields["control"].default == "batch"

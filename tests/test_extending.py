@@ -151,3 +151,41 @@ def test_a_figure_is_one_entry_in_the_list(tmp_path, smoke_run, monkeypatch):
     out = report.write_report(run)
     assert drawn == [16] and (run / "throwaway.png").is_file()
     assert "A throwaway figure" in out.read_text() and "What it shows." in out.read_text()
+
+
+SEEN_CONTROLS: list[str] = []
+
+
+def integrate_tmp(solver, f, z0, t_span, *, steps, rtol, atol, max_steps, adjoint, control):
+    """A throwaway adaptive integrator from "another library": dopri5 underneath, records the
+    control it was asked for (it declares two, so it is passed one)."""
+    SEEN_CONTROLS.append(control)
+    return solve(f, z0, "dopri5", steps=steps, rtol=rtol, atol=atol, t_span=t_span,
+                 max_steps=max_steps, adjoint=adjoint)
+
+
+def test_an_adaptive_solver_from_another_library_is_an_integrator_and_an_entry():
+    entry = Solver("ext_tmp", 5, 7, Kind.ADAPTIVE, "another library's pair", backend="otherlib",
+                   integrator=f"{__name__}:integrate_tmp", adjoint=True, controls=("batch", "per_sample"))
+    SOLVERS.register("ext_tmp", entry, entry.description, meta=entry)
+    missing = Solver("ext_missing_tmp", 5, 7, Kind.ADAPTIVE, "needs a module that is not there",
+                     backend="nolib", integrator=f"{__name__}:integrate_tmp",
+                     requires="no_such_module_for_tests")
+    SOLVERS.register("ext_missing_tmp", missing, missing.description, meta=missing)
+    try:
+        SEEN_CONTROLS.clear()
+        z0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+        sol = solve(lambda t, z: torch.stack([z[..., 1], -z[..., 0]], -1), z0, "ext_tmp", rtol=1e-8,
+                    control="per_sample")
+        assert sol.status.value == "ok" and SEEN_CONTROLS == ["per_sample"]
+        base = {"name": "s", "dataset": {"name": "sphere2"}, "model": {"name": "mlp"},
+                "training": {"gradient": "adjoint"}}
+        parse_suite({**base, "train": {"grid": [{"solver": "ext_tmp", "tol": [1e-3]}]},
+                     "test": [{"solver": "ext_tmp", "tol": [1e-3], "control": "per_sample"}]})
+        with pytest.raises(Exception, match="test.0.solver: solver 'ext_missing_tmp' needs "
+                                            "no_such_module_for_tests"):
+            parse_suite({**base, "train": {"grid": [{"solver": "euler", "steps": [2]}]},
+                         "test": [{"solver": "ext_missing_tmp", "tol": [1e-3]}]})
+    finally:
+        SOLVERS.remove("ext_tmp")
+        SOLVERS.remove("ext_missing_tmp")

@@ -84,3 +84,20 @@ def test_compare_prints_differences(dirs, capsys):
 def test_regress_without_results_is_bad_input(tmp_path, capsys):
     assert main(["regress", str(tmp_path), "--baseline", str(tmp_path / "x.csv")]) == 2
     assert "no results.csv" in capsys.readouterr().err
+
+
+def test_step_control_is_part_of_a_rows_identity():
+    """A baseline written before test_control was filled matches today's batch rows; a per-sample
+    row at the same tolerance is a point of its own (compared, not dropped as a duplicate)."""
+    old = table()  # test_control empty everywhere
+    new = table()
+    new.loc[new["test_tol"] == 1e-7, "test_control"] = "batch"
+    per_sample = new[new["test_tol"] == 1e-7].copy()
+    per_sample["test_control"] = "per_sample"
+    per_sample["nfe"] = 200.0
+    new = pd.concat([new, per_sample], ignore_index=True)
+    assert regressions(new, old) == []
+    worse = new.copy()
+    worse.loc[worse["test_control"] == "per_sample", "nfe"] = 300.0
+    found = regressions(worse, new)
+    assert len(found) == 1 and found[0].kind == "nfe" and "test_control=per_sample" in found[0].row

@@ -1,6 +1,9 @@
 """Solvers against ODEs with known solutions: order of convergence, step grid, counters, statuses."""
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,8 +12,17 @@ import robustbench_ode as rb
 from robustbench_ode import SOLVERS, Status
 from robustbench_ode.solvers import Kind
 
-REAL_SOLVERS = [n for n in SOLVERS.names() if hasattr(SOLVERS.get(n), "order")
-                and SOLVERS.get(n).order > 0]
+
+def installed(names):
+    """The registry's solvers as parameters; those whose backend is not installed here (torchode
+    is optional) are skipped with the install hint as the reason."""
+    return [pytest.param(n, marks=pytest.mark.skipif(SOLVERS.get(n).missing() is not None,
+                                                     reason=SOLVERS.get(n).missing() or ""))
+            for n in names]
+
+
+REAL_SOLVERS = installed([n for n in SOLVERS.names() if hasattr(SOLVERS.get(n), "order")
+                          and SOLVERS.get(n).order > 0])
 
 
 def oscillator(t, z):
@@ -65,7 +77,7 @@ def test_fixed_step_takes_exactly_n_equal_steps(name):
     assert max(times) <= 0.5 + 1e-15
 
 
-@pytest.mark.parametrize("name", [n for n in SOLVERS.names() if SOLVERS.get(n).adaptive])
+@pytest.mark.parametrize("name", installed([n for n in SOLVERS.names() if SOLVERS.get(n).adaptive]))
 def test_adaptive_counters_and_accuracy(name):
     z0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
     exact = torch.tensor([math.cos(4.0), -math.sin(4.0)], dtype=torch.float64)
@@ -146,9 +158,9 @@ def _growth():
     return (lambda t, z: torch.cos(t) * z), (lambda t, z: math.cos(t) * z), z0, z0 * math.exp(math.sin(1.0))
 
 
-# scipy's counterpart of each torchdiffeq pair; the order-2 pairs have none there
-SCIPY_PAIRS = {"bosh3": "RK23", "dopri5": "RK45", "dopri8": "DOP853"}
-ADAPTIVE = [n for n in SOLVERS.names() if SOLVERS.get(n).adaptive]
+# scipy's counterpart of each adaptive pair; the order-2 pairs and Tsit5 have none there
+SCIPY_PAIRS = {"bosh3": "RK23", "dopri5": "RK45", "dopri8": "DOP853", "dopri5_torchode": "RK45"}
+ADAPTIVE = installed([n for n in SOLVERS.names() if SOLVERS.get(n).adaptive])
 
 
 @pytest.mark.parametrize("tol", [1e-6, 1e-8])
@@ -171,3 +183,62 @@ def test_adaptive_end_state_is_the_methods_own(name, problem, tol):
     ref = scipy_integrate.solve_ivp(f_np, (0.0, 1.0), z0.numpy(), method=pair, rtol=tol, atol=tol)
     scipy_err = float(torch.linalg.norm(torch.as_tensor(ref.y[:, -1]) - exact))
     assert err <= 5 * scipy_err + 1e-13, (err, scipy_err)
+
+
+# --- solver metadata: adjoint, step controls, optional backends -----------------------------------
+
+def test_metadata_declares_adjoint_controls_and_backend():
+    for name in SOLVERS.names():
+        solver = SOLVERS.get(name)
+        assert "batch" in solver.controls, name
+        if solver.backend == "torchode":
+            assert solver.adaptive and solver.adjoint and solver.controls == ("batch", "per_sample")
+            assert solver.requires == "torchode" and solver.method
+        elif solver.torchdiffeq_method is not None:
+            assert solver.adjoint and solver.controls == ("batch",)
+    assert not SOLVERS.get("rk4").adjoint and not SOLVERS.get("exact").adjoint
+
+
+@pytest.mark.parametrize("name", ["dopri5", "euler"])
+def test_per_sample_control_is_refused_where_the_backend_has_none(name):
+    kw = {"rtol": 1e-3} if SOLVERS.get(name).adaptive else {"steps": 2}
+    with pytest.raises(ValueError, match="supports only batch step control") as err:
+        rb.solve(oscillator, torch.ones(2, 2), name, control="per_sample", **kw)
+    assert "\n" not in str(err.value)
+
+
+WITHOUT_TORCHODE = """
+import sys
+sys.modules['torch'] = None            # neither torch ...
+sys.modules['torchode'] = None         # ... nor torchode can be imported
+import robustbench_ode
+from robustbench_ode.cli import main
+from robustbench_ode.solvers import SOLVERS
+solver = SOLVERS.get('tsit5')
+assert solver.backend == 'torchode' and 'pip install torchode' in solver.missing()
+assert SOLVERS.get('dopri5').missing() is None
+assert main(['list', 'solvers']) == 0
+assert main(['validate', sys.argv[1]]) == 2
+"""
+
+
+def test_the_catalog_needs_neither_torch_nor_torchode(tmp_path):
+    """Without torchode the torchode solvers are still listed (backend column, 'not installed
+    here'); a suite naming one is refused in one line, exit 2."""
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\ndataset: {name: sphere2}\nmodel: {name: mlp}\n"
+                     "train: {grid: [{solver: euler, steps: [2]}]}\ntest: [{solver: tsit5, tol: [0.001]}]\n")
+    out = subprocess.run([sys.executable, "-c", WITHOUT_TORCHODE, str(suite)], capture_output=True,
+                         text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(x for x in out.stdout.splitlines() if x.strip().startswith("tsit5"))
+    assert "torchode" in line and "not installed here" in line
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and "test.0.solver" in err[0] and "pip install torchode" in err[0], err
+
+
+def test_a_solve_without_torchode_is_a_one_line_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchode", None)
+    with pytest.raises(ImportError, match="pip install torchode") as err:
+        rb.solve(oscillator, torch.ones(2), "tsit5", rtol=1e-3)
+    assert "\n" not in str(err.value)

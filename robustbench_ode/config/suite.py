@@ -8,6 +8,7 @@ are errors naming the key path (:class:`~robustbench_ode.core.errors.SuiteError`
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from ..solvers import SOLVERS
 from .entries import DatasetConfig, ModelConfig
 from .loader import load_yaml
 from .messages import format_validation_error
+from .overrides import apply_overrides, overridden_text
 from .training import TrainingConfig
 
 MAX_CELLS, MAX_TESTS = 10_000, 1_000
@@ -36,9 +38,17 @@ class _SolverEntry(_Frozen):
     @field_validator("solver")
     @classmethod
     def _known(cls, v: str) -> str:
-        if v not in SOLVERS:
-            raise ValueError(SOLVERS.unknown_message(v))
-        return v
+        return _runnable_solver(v)
+
+
+def _runnable_solver(name: str) -> str:
+    """A registered solver whose backend is installed here (looked up, not imported)."""
+    if name not in SOLVERS:
+        raise ValueError(SOLVERS.unknown_message(name))
+    why = SOLVERS.get(name).missing()
+    if why is not None:
+        raise ValueError(why)
+    return name
 
 
 class TrainEntry(_SolverEntry):
@@ -71,7 +81,9 @@ class TestEntry(_SolverEntry):
     """Test one solver at absolute ``steps``, at ``step_factors`` x the train steps, at absolute
     ``tol``, or at ``tol_factors`` x the train tolerance. Factor entries skip cells that have no
     train steps (resp. tolerance). A gridless reference solver (``exact``) is given alone:
-    ``{solver: exact}``, one row."""
+    ``{solver: exact}``, one row. ``control``: the step-size control of the entry's adaptive
+    solves, ``batch`` (one step for the whole batch; the default, every backend) or
+    ``per_sample`` (one step size per sample: solvers whose ``controls`` offer it, torchode's)."""
 
     __test__ = False  # not a pytest class, despite its name
 
@@ -79,6 +91,22 @@ class TestEntry(_SolverEntry):
     step_factors: unique_list(Factor) | None = None
     tol: unique_list(Tol) | None = None
     tol_factors: unique_list(Factor) | None = None
+    control: Control = "batch"
+
+    @field_validator("control")
+    @classmethod
+    def _offered(cls, v: str, info) -> str:
+        name = info.data.get("solver")
+        if v == "batch" or name is None:
+            return v
+        solver = SOLVERS.get(name)
+        if v not in solver.controls:
+            raise ValueError(f"solver {name!r} ({solver.backend}) supports only "
+                             f"{' and '.join(solver.controls)} step control, not {v!r}")
+        if info.data.get("steps") or info.data.get("step_factors"):
+            raise ValueError(f"{v} applies to tolerance entries (tol, tol_factors): a fixed grid "
+                             "has no step-size control")
+        return v
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -110,8 +138,7 @@ class ReferenceConfig(_Frozen):
     @field_validator("solver")
     @classmethod
     def _adaptive(cls, v: str) -> str:
-        if v not in SOLVERS:
-            raise ValueError(SOLVERS.unknown_message(v))
+        _runnable_solver(v)
         if not SOLVERS.get(v).adaptive:
             raise ValueError(f"solver {v!r} is fixed-step: the reference needs an adaptive solver")
         return v
@@ -199,10 +226,10 @@ class SuiteConfig(_Frozen):
         for training in self.training:
             for i, entry in enumerate(self.train.grid if training.gradient == "adjoint" else []):
                 solver = SOLVERS.get(entry.solver)
-                if solver.torchdiffeq_method is None:
+                if not solver.adjoint:  # the solver's metadata: its backend has an adjoint
                     twin = " (rk4_38 is torchdiffeq's rk4)" if entry.solver == "rk4" else ""
                     raise ValueError(f"training.gradient (train.grid.{i}.solver): adjoint needs a "
-                                     f"method torchdiffeq has; {entry.solver!r} has none{twin}")
+                                     f"method torchdiffeq or torchode has; {entry.solver!r} has none{twin}")
         return self
 
     @model_validator(mode="after")
@@ -295,5 +322,19 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
     return suite
 
 
-def load_suite(path: str | Path) -> SuiteConfig:
-    return parse_suite(load_yaml(path), str(path))
+def read_suite(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SuiteConfig, str]:
+    """The suite as run and its YAML text: the file with each ``--set KEY.PATH=VALUE`` of
+    ``overrides`` applied to its mapping before validation (:mod:`.overrides`), validated exactly
+    as the file is. The text is the file's own without overrides, else the overridden mapping (what
+    a run folder's ``suite.yaml`` records; the cell keys come from the same mapping)."""
+    data = load_yaml(path)
+    if not overrides:
+        return parse_suite(data, str(path)), Path(path).read_text()
+    data = apply_overrides(data, overrides, str(path))
+    source = f"{path} with --set {', '.join(overrides)}"
+    source = source if len(source) <= 160 else source[:157] + "..."
+    return parse_suite(data, source), overridden_text(data, str(path), overrides)
+
+
+def load_suite(path: str | Path, overrides: Sequence[str] = ()) -> SuiteConfig:
+    return read_suite(path, overrides)[0]

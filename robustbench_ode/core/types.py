@@ -14,7 +14,15 @@ from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 def _number(value: object) -> object:
     if isinstance(value, (bool, str, bytes)) or value is None:
-        raise ValueError(f"expected a number, got {type(value).__name__}")
+        hint = ""
+        if isinstance(value, str) and len(value) < 40:
+            try:
+                float(value)
+                # YAML 1.1 (PyYAML) reads 1e-3 as a string; 1.0e-3 or 0.001 is a number
+                hint = f" {value!r} (YAML reads an exponent without a dot as text: write e.g. 1.0e-3)"
+            except ValueError:
+                pass
+        raise ValueError(f"expected a number, got {type(value).__name__}{hint}")
     return value
 
 

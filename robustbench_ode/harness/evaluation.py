@@ -1,5 +1,6 @@
-"""Testing a trained model: one solve configuration on the whole test split (:func:`evaluate`),
-and every point of a test grid with the drift between the train configuration and the reference
+"""Testing a trained model: one solve configuration on the whole test split (:func:`evaluate`; a
+model that calls torchdiffeq itself, under solver substitution: :func:`evaluate_plain`), and
+every point of a test grid with the drift between the train configuration and the reference
 (:func:`evaluate_points`).
 
 Drift: the mean over test samples of ``||z_train(T) - z_ref(T)|| / ||z_ref(T)||``, where
@@ -24,19 +25,22 @@ from ..datasets.base import DataSplits
 from ..models.classifier import ODEClassifier
 from ..models.spec import SolveSpec
 from ..models.stacked import StackedClassifier
+from ..solvers import SolveStats
 from .grid import TestPoint
+from .substitution import substituted
 
 # Guards the relative distance against a final state of (near) zero norm.
 _EPS = 1e-12
 
 
 class Score:
-    """One test configuration's outcome over the test split, accumulated batch by batch:
-    accuracy and mean loss over every sample (the last partial batch counts its own size), NFE and
-    steps per batch solve (mean over batches) and the worst status seen. For a regression
-    dataset: ``mse``, the mean squared trajectory error over samples, observation times and state
-    dimensions (also the ``loss``), and ``accuracy`` NaN. ``keep``: also keep the final states
-    z(T) (flattened, on the CPU), so drift needs no second solve."""
+    """One test configuration's outcome over the test split, accumulated batch by batch (what every
+    evaluation here shares, so their rows mean the same): accuracy and mean loss over every sample
+    (the last partial batch counts its own size), NFE and steps per batch solve (mean over
+    batches) and the worst status seen. For a regression dataset: ``mse``, the mean squared
+    trajectory error over samples, observation times and state dimensions (also the ``loss``),
+    and ``accuracy`` NaN. ``keep``: also keep the final states z(T) (flattened, on the CPU), so
+    drift needs no second solve."""
 
     def __init__(self, spec: SolveSpec, data: DataSplits, keep: bool = False) -> None:
         self.spec, self.data = spec, data
@@ -47,31 +51,32 @@ class Score:
         self.states: list[torch.Tensor] | None = [] if keep else None
         self.seconds = 0.0
 
-    def add(self, z: torch.Tensor, stats, y: torch.Tensor, logits_of) -> None:
-        """One batch: its final states ``z``, the solve's ``stats``, labels ``y``."""
+    def add(self, stats: SolveStats, y: torch.Tensor, logits, final) -> bool:
+        """One batch: its solve's counters, and (when the solve is ok; ``logits()`` and
+        ``final()`` are then called) its scores and the final states kept. Returns whether ok."""
         self.batches += 1
         self.nfe, self.steps = self.nfe + stats.nfe, self.steps + stats.steps
         self.acc, self.rej = self.acc + (stats.accepted or 0), self.rej + (stats.rejected or 0)
         if stats.status is not Status.OK:
             if self.status.combine(stats.status) is not self.status:
                 self.status, self.message = stats.status, stats.message
-            return
-        logits = logits_of(z)
+            return False
+        out = logits()
         if self.states is not None:
-            self.states.append(z.flatten(1).cpu())
+            self.states.append(final().flatten(1).cpu())
         if self.regression:  # summed here, divided by the element count below
-            self.loss_sum += float(F.mse_loss(logits.double(), y.double(), reduction="sum"))
-            return
-        self.correct += int((logits.argmax(-1) == y).sum())
-        self.loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            self.loss_sum += float(F.mse_loss(out.double(), y.double(), reduction="sum"))
+        else:
+            self.correct += int((out.argmax(-1) == y).sum())
+            self.loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
+        return True
 
     def final_states(self) -> torch.Tensor | None:
-        ok = self.status is Status.OK and self.states
-        return torch.cat(self.states) if ok else None
+        return torch.cat(self.states) if self.status is Status.OK and self.states else None
 
     def row(self) -> dict[str, Any]:
         data, n = self.data, len(self.data.y_test)
-        ok = self.status is Status.OK
+        ok, batches = self.status is Status.OK, max(self.batches, 1)
         if self.regression:
             mse = self.loss_sum / data.y_test.numel() if ok else float("nan")
             scores = {"accuracy": float("nan"), "mse": mse, "loss": mse}
@@ -79,7 +84,7 @@ class Score:
             scores = {"accuracy": self.correct / n if ok else float("nan"),
                       "loss": self.loss_sum / n if ok else float("nan"),
                       "chance": float(torch.bincount(data.y_test).max()) / n if n else float("nan")}
-        adaptive, batches = self.spec.adaptive, max(self.batches, 1)
+        adaptive = self.spec.adaptive
         return {**scores, "nfe": self.nfe / batches, "steps_taken": self.steps / batches,
                 "accepted": self.acc / batches if adaptive else None,
                 "rejected": self.rej / batches if adaptive else None,
@@ -88,26 +93,61 @@ class Score:
 
 
 def _batches(data: DataSplits, batch_size: int, device: str):
+    """(model input, targets) per batch of the test split, moved to ``device`` and prepared."""
     for start in range(0, len(data.y_test), batch_size):
         x = data.prepare(data.x_test[start:start + batch_size].to(device, non_blocking=True))
         yield x, data.y_test[start:start + batch_size].to(device, non_blocking=True)
+
+
+def _keep(score: Score, states: list[torch.Tensor] | None) -> None:
+    if states is not None:
+        z = score.final_states()
+        states.extend([z] if z is not None else [])
 
 
 @torch.no_grad()
 def evaluate(model: ODEClassifier, data: DataSplits, spec: SolveSpec, batch_size: int,
              device: str = "cpu", states: list[torch.Tensor] | None = None) -> dict[str, Any]:
     """One test configuration over the test split (see :class:`Score`). ``states``: if given, the
-    final states of every test sample are appended to it; emptied if any batch failed."""
+    final states of every test sample are appended to it; left empty if any batch failed."""
     model.eval()
     score = Score(spec, data, keep=states is not None)
     t0 = time.perf_counter()
     for x, y in _batches(data, batch_size, device):
         z, stats = model.final_state(x, spec)
-        score.add(z, stats, y, model.logits)
+        score.add(stats, y, lambda z=z: model.logits(z), lambda z=z: z)
     score.seconds = time.perf_counter() - t0
-    if states is not None:
-        z = score.final_states()
-        states.extend([z] if z is not None else [])
+    _keep(score, states)
+    return score.row()
+
+
+@torch.no_grad()
+def evaluate_plain(model: torch.nn.Module, data: DataSplits, spec: SolveSpec, batch_size: int,
+                   device: str = "cpu", states: list[torch.Tensor] | None = None, *,
+                   strict: bool = False) -> dict[str, Any]:
+    """:func:`evaluate` for a model that calls torchdiffeq itself: ``model(x) -> logits`` run
+    under :func:`~.substitution.substituted` with ``spec``, batch by batch. The row has the same
+    keys and meaning; ``nfe``/``steps_taken`` are per batch forward pass, the counters of all its
+    odeint calls summed (several ODE blocks: the cost of the whole forward pass). ``states``:
+    each batch's :meth:`~.substitution.SubstitutionProbe.drift_states` (z(T) for one block, the
+    blocks' concatenated for several). The model must make at least one odeint call per batch
+    and return one tensor, else ValueError / TypeError."""
+    model.eval()
+    score = Score(spec, data, keep=states is not None)
+    t0 = time.perf_counter()
+    with substituted(spec, strict=strict) as probe:
+        for x, y in _batches(data, batch_size, device):
+            probe.reset()
+            logits = model(x)
+            if probe.n_calls == 0:
+                raise ValueError(f"{type(model).__name__} made no torchdiffeq odeint call in forward: "
+                                 "nothing to substitute")
+            if not torch.is_tensor(logits):
+                raise TypeError(f"{type(model).__name__}(x) returned {type(logits).__name__}: a plain "
+                                "torchdiffeq model must return one tensor of logits")
+            score.add(probe.stats, y, lambda out=logits: out, probe.drift_states)
+    score.seconds = time.perf_counter() - t0
+    _keep(score, states)
     return score.row()
 
 
@@ -127,14 +167,25 @@ def drift_between(z: torch.Tensor | None, z_ref: torch.Tensor | None) -> float:
 
 @torch.no_grad()
 def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestPoint], batch_size: int,
-                    device: str = "cpu") -> list[dict[str, Any] | Exception]:
+                    device: str = "cpu", *, plain: bool = False) -> list[dict[str, Any] | Exception]:
     """Each test point evaluated, one data pass for all of them (each batch is loaded and
-    prepared once and solved at every point); the train point's row also gets the drift to the
+    prepared once and solved at every point; ``plain``: a model that calls torchdiffeq itself,
+    point by point with :func:`evaluate_plain`); the train point's row also gets the drift to the
     reference point, from the states the two evaluations kept. A point whose evaluation raises
     gets the exception in place of its row."""
-    model.eval()
     scores = [Score(p.spec, data, keep=p.is_train or p.is_reference) for p in points]
     errors: dict[int, Exception] = {}
+    if plain:
+        for i, (point, score) in enumerate(zip(points, scores)):
+            keep = [] if score.states is not None else None
+            try:
+                row = evaluate_plain(model, data, point.spec, batch_size, device, states=keep)
+            except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
+                errors[i] = exc
+                continue
+            scores[i] = _Done(row, torch.cat(keep) if keep else None)
+        return _rows(points, scores, errors)
+    model.eval()
     for x, y in _batches(data, batch_size, device):
         for i, (point, score) in enumerate(zip(points, scores)):
             if i in errors:
@@ -142,14 +193,27 @@ def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestP
             t0 = time.perf_counter()
             try:
                 z, stats = model.final_state(x, point.spec)
-                score.add(z, stats, y, model.logits)
+                score.add(stats, y, lambda z=z: model.logits(z), lambda z=z: z)
             except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
                 errors[i] = exc
             score.seconds += time.perf_counter() - t0
     return _rows(points, scores, errors)
 
 
-def _rows(points: list[TestPoint], scores: list[Score], errors: dict[int, Exception]) -> list:
+class _Done:
+    """A point already evaluated as a whole (the plain path): its row and kept final states."""
+
+    def __init__(self, row: dict[str, Any], states: torch.Tensor | None) -> None:
+        self._row, self._states = row, states
+
+    def row(self) -> dict[str, Any]:
+        return self._row
+
+    def final_states(self) -> torch.Tensor | None:
+        return self._states
+
+
+def _rows(points: list[TestPoint], scores: list, errors: dict[int, Exception]) -> list:
     rows: list = [errors.get(i) or s.row() for i, s in enumerate(scores)]
     train = next((i for i, p in enumerate(points) if p.is_train and i not in errors), None)
     ref = next((i for i, p in enumerate(points) if p.is_reference and i not in errors), None)
@@ -182,8 +246,8 @@ def evaluate_stacked(models: list[torch.nn.Module], datas: list[DataSplits], poi
                     for m, ok in enumerate(finite.tolist()):
                         status = stats.status if ok else Status.NON_FINITE
                         member = dataclass_replace(stats, status=status)
-                        head = functools.partial(stack.member_logits, i=m)
-                        scores[m][i].add(z[m], member, batch[m][1], head)
+                        head = functools.partial(stack.member_logits, z[m], m)
+                        scores[m][i].add(member, batch[m][1], head, functools.partial(z.__getitem__, m))
                 except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
                     for m in range(n):
                         errors[m][i] = exc
@@ -197,7 +261,7 @@ def evaluate_stacked(models: list[torch.nn.Module], datas: list[DataSplits], poi
                     t0 = time.perf_counter()
                     try:
                         z, stats = model.final_state(x, points[i].spec)
-                        scores[m][i].add(z, stats, y, model.logits)
+                        scores[m][i].add(stats, y, lambda z=z, model=model: model.logits(z), lambda z=z: z)
                     except Exception as exc:  # noqa: BLE001
                         errors[m][i] = exc
                     scores[m][i].seconds += time.perf_counter() - t0

@@ -16,23 +16,28 @@ from typing import Any
 from ..config import ReferenceConfig, TestEntry
 from ..models.spec import SolveSpec
 
-PointKey = tuple[str, "int | None", "float | None"]
+PointKey = tuple[str, "int | None", "float | None", "str | None"]
 
 
-def point_key(solver: str, steps: Any, tol: Any) -> PointKey:
-    """The identity of a test configuration: (solver, steps, tol), steps and tol exclusive. The
-    same whether it comes from a :class:`TestPoint`, a result row or a table read back from CSV
-    (NaN and None are "not given")."""
-    def given(v: Any) -> bool:
-        return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v) != "<NA>"
+def _given(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v) not in ("<NA>", "")
 
-    steps = int(steps) if given(steps) else None
-    tol = float(tol) if steps is None and given(tol) else None
-    return str(solver), steps, tol
+
+def point_key(solver: str, steps: Any, tol: Any, control: Any = None) -> PointKey:
+    """The identity of a test configuration: (solver, steps, tol, control), steps and tol
+    exclusive; control only for tolerance points (batch when not given: rows stored before the
+    ``test_control`` column was filled are batch-controlled solves). The same whether it comes
+    from a :class:`TestPoint`, a result row or a table read back from CSV (NaN, None and the empty
+    string are "not given")."""
+    steps = int(steps) if _given(steps) else None
+    tol = float(tol) if steps is None and _given(tol) else None
+    control = (str(control) if _given(control) else "batch") if tol is not None else None
+    return str(solver), steps, tol, control
 
 
 def row_key(row: dict[str, Any]) -> PointKey:
-    return point_key(row["test_solver"], row.get("test_steps"), row.get("test_tol"))
+    return point_key(row["test_solver"], row.get("test_steps"), row.get("test_tol"),
+                     row.get("test_control"))
 
 
 @dataclass(frozen=True)
@@ -46,14 +51,14 @@ class TestPoint:
 
     @property
     def key(self) -> PointKey:
-        return point_key(self.spec.solver, self.spec.steps, self.spec.rtol)
+        return point_key(self.spec.solver, self.spec.steps, self.spec.rtol, self.spec.control)
 
     def columns(self) -> dict[str, Any]:
         """The test-configuration columns of this point's result row."""
         spec = self.spec
         return {"test_solver": spec.solver, "test_steps": spec.steps,
                 "test_tol": spec.rtol if spec.steps is None else None,
-                "test_control": "batch" if spec.adaptive else None, "test_factor": self.factor,
+                "test_control": spec.control if spec.adaptive else None, "test_factor": self.factor,
                 "is_train_config": self.is_train, "is_reference": self.is_reference}
 
 
@@ -75,11 +80,11 @@ def grid_points(entries: list[TestEntry], reference: ReferenceConfig, train: Sol
             points += [TestPoint(SolveSpec(entry.solver, steps=max(1, round(f * steps)),
                                            max_steps=max_steps), f) for f in entry.step_factors]
         elif entry.tol:
-            points += [TestPoint(SolveSpec(entry.solver, rtol=t, atol=t, max_steps=max_steps))
-                       for t in entry.tol]
+            points += [TestPoint(SolveSpec(entry.solver, rtol=t, atol=t, max_steps=max_steps,
+                                           control=entry.control)) for t in entry.tol]
         elif entry.tol_factors and tol is not None:
-            points += [TestPoint(SolveSpec(entry.solver, rtol=f * tol, atol=f * tol,
-                                           max_steps=max_steps), f) for f in entry.tol_factors]
+            points += [TestPoint(SolveSpec(entry.solver, rtol=f * tol, atol=f * tol, max_steps=max_steps,
+                                           control=entry.control), f) for f in entry.tol_factors]
         elif not (entry.steps or entry.step_factors or entry.tol or entry.tol_factors):
             points.append(TestPoint(SolveSpec(entry.solver, max_steps=max_steps)))  # gridless: exact
     seen: set[PointKey] = set()
@@ -89,7 +94,7 @@ def grid_points(entries: list[TestEntry], reference: ReferenceConfig, train: Sol
             seen.add(p.key)
             unique.append(p)
     ref = reference_spec(reference, max_steps)
-    ref_key = point_key(ref.solver, ref.steps, ref.rtol)
+    ref_key = point_key(ref.solver, ref.steps, ref.rtol, ref.control)
     for i, p in enumerate(unique):
         if p.key == ref_key:
             unique[i] = replace(p, is_reference=True)

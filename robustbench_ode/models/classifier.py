@@ -22,7 +22,7 @@ class ODEBlock(nn.Module):
         with prepared(self.field, z0):
             sol = solve(self.field, z0, spec.solver, steps=spec.steps, rtol=spec.rtol,
                         atol=spec.atol, t_span=self.t_span, max_steps=spec.max_steps,
-                        adjoint=spec.adjoint)
+                        adjoint=spec.adjoint, control=spec.control)
         return sol.z, sol.stats
 
 

@@ -17,6 +17,7 @@ class SolveSpec:
     atol: float | None = None
     max_steps: int = 10_000
     adjoint: bool = False
+    control: str = "batch"  # step-size control of an adaptive solve: batch or per_sample
 
     @property
     def adaptive(self) -> bool:
@@ -29,4 +30,7 @@ class SolveSpec:
     def label(self) -> str:
         if self.steps is None and self.rtol is None:  # a gridless reference such as exact
             return self.solver
-        return f"{self.solver}@{self.steps}" if self.steps is not None else f"{self.solver}@tol{self.rtol:g}"
+        if self.steps is not None:
+            return f"{self.solver}@{self.steps}"
+        control = "" if self.control == "batch" else f"/{self.control}"
+        return f"{self.solver}@tol{self.rtol:g}{control}"

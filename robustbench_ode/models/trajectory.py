@@ -75,7 +75,7 @@ class TrajectoryModel(ODEClassifier):
             for k, (t0, t1) in enumerate(zip(self.times[:-1], self.times[1:])):
                 sol = solve(field, z, spec.solver, steps=counts[k] if counts else None,
                             rtol=spec.rtol, atol=spec.atol, t_span=(t0, t1),
-                            max_steps=spec.max_steps, adjoint=spec.adjoint)
+                            max_steps=spec.max_steps, adjoint=spec.adjoint, control=spec.control)
                 s = sol.stats
                 total = total.add(s)
                 z = sol.z

@@ -60,6 +60,11 @@ def _keyed(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     df["_key"] = [" ".join(f"{c}={_key_text(v)}" for c, v in zip(KEY, vals) if _key_text(v) != "-")
                   for vals in df[KEY].itertuples(index=False)]
+    # Per-sample step control is a test point of its own; batch (or a table from before the
+    # test_control column was filled) keeps the key it always had.
+    if "test_control" in df.columns:
+        per_sample = df["test_control"].astype("string").fillna("").eq("per_sample")
+        df.loc[per_sample, "_key"] = df.loc[per_sample, "_key"] + " test_control=per_sample"
     return df.drop_duplicates("_key").set_index("_key")
 
 

@@ -3,12 +3,20 @@
 A :class:`Solver` is data (name, order, stages, kind, tableau, backend) and importable without
 torch; its ``integrator`` names the function that runs it, loaded on the first solve. Three
 kinds exist (:class:`Kind`): fixed-step tableaux run on a grid of equal steps
-(:mod:`.fixed`), adaptive embedded pairs with error control (:mod:`.adaptive`, torchdiffeq) and
-gridless references such as the closed-form flow (:mod:`.exact`).
+(:mod:`.fixed`), adaptive embedded pairs with error control (:mod:`.adaptive`, torchdiffeq;
+:mod:`.torchode_backend`, torchode) and gridless references such as the closed-form flow
+(:mod:`.exact`).
+
+Metadata the harness and the config read instead of probing the integrator: ``adjoint`` (the
+backend has an adjoint gradient), ``controls`` (the step-size controls an adaptive solve offers:
+``batch``, one step for the whole batch, and for some backends ``per_sample``) and ``requires``
+(an optional module the integrator needs; :meth:`Solver.missing` says whether it is installed
+without importing it).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -42,6 +50,16 @@ class Solver:
     tableau: ButcherTableau | None = None
     backend: str = "robustbench_ode"  # who implements the method: robustbench_ode, torchdiffeq, ...
     integrator: str = "robustbench_ode.solvers.fixed:integrate"  # import path, loaded on first use
+    # Whether the backend offers an adjoint gradient; None: torchdiffeq's, where it has the method.
+    adjoint: bool | None = None
+    # Step-size controls of an adaptive solve; an integrator offering more than batch takes ``control``.
+    controls: tuple[str, ...] = ("batch",)
+    requires: str | None = None  # an optional module the integrator imports (e.g. "torchode")
+    method: str | None = None  # the backend's own name for the method (e.g. torchode's stepper class)
+
+    def __post_init__(self) -> None:
+        if self.adjoint is None:
+            object.__setattr__(self, "adjoint", self.torchdiffeq_method is not None)
 
     @property
     def adaptive(self) -> bool:
@@ -51,16 +69,42 @@ class Solver:
     def gridless(self) -> bool:
         return self.kind is Kind.REFERENCE
 
+    def missing(self) -> str | None:
+        """None when the integrator can run here; else a one-line install hint (the optional
+        module is looked up, not imported)."""
+        if self.requires is None:
+            return None
+        try:
+            found = importlib.util.find_spec(self.requires) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            return None
+        return (f"solver {self.name!r} needs {self.requires}, which is not installed: "
+                f"pip install {self.requires} (or the package's [{self.requires}] extra)")
+
     @property
     def description(self) -> str:
         if self.gridless:
             return f"no steps, no tolerances; {self.reference}"
         kind = "adaptive" if self.adaptive else "fixed-step"
         stages = f"{self.stages} stage" + ("s" if self.stages != 1 else "")
-        return f"order {self.order}, {stages}, {kind}; {self.reference} [{self.backend}]"
+        extras = [f"{' or '.join(self.controls)} step control"] if len(self.controls) > 1 else []
+        extras += ["adjoint"] if self.adjoint else []
+        return ", ".join([f"order {self.order}", stages, kind, *extras]) + f"; {self.reference}"
 
     def solve(self, f: VectorField, z0: torch.Tensor, t_span: tuple[float, float], *,
               steps: int | None = None, rtol: float | None = None, atol: float | None = None,
-              max_steps: int = 10_000, adjoint: bool = False) -> Solution:
+              max_steps: int = 10_000, adjoint: bool = False, control: str = "batch") -> Solution:
+        """Run the integrator. ``control`` must be one of :attr:`controls`; it is passed on only
+        to integrators that offer more than batch control (the extension contract stays
+        ``integrate(solver, f, z0, t_span, *, steps, rtol, atol, max_steps, adjoint)``)."""
+        if control not in self.controls:
+            raise ValueError(f"solver {self.name!r} ({self.backend}) supports only "
+                             f"{' and '.join(self.controls)} step control, not {control!r}")
+        why = self.missing()
+        if why is not None:
+            raise ImportError(why)
+        extra = {"control": control} if len(self.controls) > 1 else {}
         return load(self.integrator)(self, f, z0, t_span, steps=steps, rtol=rtol, atol=atol,
-                                     max_steps=max_steps, adjoint=adjoint)
+                                     max_steps=max_steps, adjoint=adjoint, **extra)

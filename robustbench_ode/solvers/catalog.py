@@ -2,6 +2,12 @@
 
 A solver is data (:class:`~.base.Solver`): adding an explicit Runge-Kutta method is a tableau in
 :mod:`.tableau` and one entry here.
+
+The torchode solvers (``tsit5``, ``dopri5_torchode``, ``heun_torchode``) are registered whether or
+not torchode is installed: their metadata needs neither torch nor torchode, so ``list solvers``
+shows them (backend ``torchode``) and suites validate the same everywhere. Where torchode is
+missing, a suite that names one is refused at validation (one line, exit 2) and a direct solve
+raises an ImportError with the install hint (a ``failed`` row in a table).
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ SOLVERS: Registry[Solver] = Registry("solver")
 
 _TD = "torchdiffeq"
 _ADAPTIVE = "robustbench_ode.solvers.adaptive:integrate"
+_TO = "torchode"
+_TORCHODE = "robustbench_ode.solvers.torchode_backend:integrate"
+_BOTH = ("batch", "per_sample")
 
 BUILTIN = [
     Solver("euler", 1, 1, Kind.FIXED, "explicit Euler", "euler", tb.EULER),
@@ -32,6 +41,13 @@ BUILTIN = [
            backend=_TD, integrator=_ADAPTIVE),
     Solver("dopri8", 8, 14, Kind.ADAPTIVE, "Dormand-Prince 8(7)", "dopri8",
            backend=_TD, integrator=_ADAPTIVE),
+    # torchode (Lienen & Guennemann 2022): batch or per-sample step control, backsolve adjoints.
+    Solver("tsit5", 5, 7, Kind.ADAPTIVE, "Tsitouras 5(4), FSAL", backend=_TO, integrator=_TORCHODE,
+           adjoint=True, controls=_BOTH, requires=_TO, method="Tsit5"),
+    Solver("dopri5_torchode", 5, 7, Kind.ADAPTIVE, "Dormand-Prince 5(4), FSAL", backend=_TO,
+           integrator=_TORCHODE, adjoint=True, controls=_BOTH, requires=_TO, method="Dopri5"),
+    Solver("heun_torchode", 2, 2, Kind.ADAPTIVE, "Heun-Euler 2(1) pair", backend=_TO,
+           integrator=_TORCHODE, adjoint=True, controls=_BOTH, requires=_TO, method="Heun"),
     # order 0 by convention: there is no step to converge in
     Solver("exact", 0, 0, Kind.REFERENCE, "closed-form flow map f.exact_flow (reference)",
            integrator="robustbench_ode.solvers.exact:integrate"),

@@ -35,11 +35,15 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
     df["train"] = train_label(df)
     order = train_order(df)
     panels = []
+    control = (df["test_control"].astype("string").fillna("batch") if "test_control" in df.columns
+               else pd.Series("batch", index=df.index))
     for solver, part in df.groupby("test_solver", sort=False):
         if part["test_steps"].notna().any():
             panels.append((solver, "test_steps", part[part["test_steps"].notna()]))
-        if part["test_tol"].notna().any():
-            panels.append((solver, "test_tol", part[part["test_tol"].notna()]))
+        tol = part[part["test_tol"].notna()]
+        for c in sorted(set(control[tol.index])):  # per-sample step control: a panel of its own
+            name = solver if c == "batch" else f"{solver} ({c})"
+            panels.append((name, "test_tol", tol[control[tol.index] == c]))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), sharey=True,
                              squeeze=False)
     palette = dict(zip(order, sns.color_palette("viridis", len(order))))

@@ -1,0 +1,220 @@
+"""What a model's torchdiffeq ``odeint`` call asked for, checked and recorded, for solver
+substitution (:mod:`.substitution`): the record of one call (:class:`OdeintCall`), the train
+configuration it implies (:func:`infer_spec`) and the checks of its arguments (one-line
+``ValueError`` for anything the substituted solve cannot honour).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..models.spec import SolveSpec
+from ..solvers import SOLVERS, SolveStats
+
+PREFIX = "substituted odeint: "
+ADJOINT_KWARGS = ("adjoint_rtol", "adjoint_atol", "adjoint_method", "adjoint_options", "adjoint_params")
+# torchdiffeq 0.2.5 options that configure the model's own solver: recorded, superseded by spec.
+SUPERSEDED = frozenset({
+    "step_size", "grid_constructor", "interp",  # fixed grid
+    "first_step", "min_step", "max_step", "safety", "ifactor", "dfactor", "max_num_steps",
+    "dtype", "norm",  # adaptive Runge-Kutta
+    "max_iters", "max_order",  # Adams
+    "solver",  # scipy_solver
+})
+# Options that describe the problem (discontinuities of the field); honoured by torchdiffeq only.
+REFUSED = {
+    "step_t": "step_t (times the solver must step on)",
+    "jump_t": "jump_t (discontinuity times of the field)",
+    "perturb": "perturb=True (evaluating the field on either side of a discontinuity)",
+}
+
+
+def refuse(message: str) -> ValueError:
+    """The one-line error of a call the substitution cannot honour."""
+    return ValueError(PREFIX + message.replace("\n", " "))
+
+
+def combine_stats(stats: Iterable[SolveStats]) -> SolveStats:
+    """Several solves' counters as one (:meth:`SolveStats.add`): NFE, steps, accepted and
+    rejected summed (accepted and rejected stay ``None`` for fixed-step solves), the worst status
+    with its message."""
+    out = SolveStats()
+    for s in stats:
+        out = out.add(s)
+    return out
+
+
+@dataclass
+class OdeintCall:
+    """One odeint/odeint_adjoint call made inside a ``substituted`` block: what the model asked
+    for (``method``, ``options``, ``rtol``, ``atol``, ``t``) and what the substituted solve did
+    (``stats`` summed over the intervals of ``t``; ``solution``, the output handed back to the
+    model, detached)."""
+
+    entry: str  # "odeint" or "odeint_adjoint"
+    method: str | None  # as passed; None is torchdiffeq's default, dopri5
+    options: dict[str, Any]  # a copy of what was passed ({} for None)
+    rtol: Any
+    atol: Any
+    t: tuple[float, ...]
+    t_dtype: torch.dtype
+    stats: SolveStats
+    solution: torch.Tensor | tuple[torch.Tensor, ...]  # (len(t), *y0.shape), or a tuple of those
+    adjoint_kwargs: dict[str, Any] = field(default_factory=dict)  # odeint_adjoint's, ignored
+
+    @property
+    def step_size(self) -> Any:
+        return self.options.get("step_size")
+
+    @property
+    def final_state(self) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """z(t[-1]) (a tuple for a tuple state)."""
+        if isinstance(self.solution, tuple):
+            return tuple(s[-1] for s in self.solution)
+        return self.solution[-1]
+
+    def drift_state(self) -> torch.Tensor:
+        """The states this call contributes to drift, one row per sample (batch dimension 0 of
+        y0): z(T) flattened for ``t = [t0, T]``; for more output times the trajectory at t[1:],
+        (B, K, ...) flattened. Tuple parts are concatenated."""
+        parts = self.solution if isinstance(self.solution, tuple) else (self.solution,)
+        if len(self.t) == 2:
+            return torch.cat([p[-1].flatten(1) for p in parts], 1)
+        return torch.cat([p[1:].transpose(0, 1).flatten(1) for p in parts], 1)
+
+    def train_spec(self) -> SolveSpec:
+        """The configuration this call asked for, as a spec: see :func:`infer_spec`."""
+        return infer_spec(self)
+
+
+def package_solver(method: str) -> str:
+    """The package's solver that runs torchdiffeq's ``method``."""
+    for name in SOLVERS.names():
+        if SOLVERS.get(name).torchdiffeq_method == method:
+            return name
+    raise ValueError(f"torchdiffeq method {method!r} has no equivalent among this package's solvers "
+                     f"({', '.join(SOLVERS.names())})")
+
+
+def _tolerance(name: str, value: Any) -> float:
+    if torch.is_tensor(value):
+        if value.numel() != 1:
+            raise ValueError(f"{name} is a per-element tensor: no single tolerance to report")
+        value = value.item()
+    return float(value)
+
+
+def infer_spec(call: OdeintCall) -> SolveSpec:
+    """The :class:`SolveSpec` of the solver a call asked for, i.e. its train configuration.
+
+    A fixed-grid method with ``step_size`` takes the steps torchdiffeq's grid has over
+    t[0]..t[-1] (``ceil(span / step_size)`` in t's dtype, torchdiffeq's formula): euler with
+    step_size 0.25 on [0, 1] is ``SolveSpec("euler", steps=4)``. Without step_size the grid is t
+    itself: ``len(t) - 1`` steps. An adaptive method gives its tolerances (torchdiffeq's defaults
+    1e-7 and 1e-9 when not passed), and ``max_num_steps`` if given. torchdiffeq's ``rk4`` is the
+    3/8 rule, ``rk4_38`` here; ``heun2`` is ``heun``. Raises ValueError for a ``grid_constructor``,
+    a method with no equivalent here (heun3, the Adams methods, scipy_solver) or per-element
+    tolerances."""
+    name = package_solver(call.method or "dopri5")
+    if SOLVERS.get(name).adaptive:
+        max_steps = call.options.get("max_num_steps")
+        return SolveSpec(name, rtol=_tolerance("rtol", call.rtol), atol=_tolerance("atol", call.atol),
+                         **({"max_steps": int(max_steps)} if max_steps is not None else {}))
+    if call.options.get("grid_constructor") is not None:
+        raise ValueError("the call passed a grid_constructor: its number of steps is not known")
+    step_size = call.options.get("step_size")
+    if step_size is None:
+        return SolveSpec(name, steps=len(call.t) - 1)
+    span = abs(torch.tensor(call.t[-1], dtype=call.t_dtype) - torch.tensor(call.t[0], dtype=call.t_dtype))
+    return SolveSpec(name, steps=int(torch.ceil(span / step_size + 1).item()) - 1)
+
+
+def split_state(z: torch.Tensor, shapes: list[torch.Size]) -> tuple[torch.Tensor, ...]:
+    """A flat state (the last dimension the parts' elements, concatenated) back into its parts."""
+    out, start = [], 0
+    for shape in shapes:
+        n = math.prod(shape)
+        out.append(z[..., start:start + n].reshape(*z.shape[:-1], *shape))
+        start += n
+    return tuple(out)
+
+
+def check_times(t: Any) -> tuple[float, ...]:
+    if not torch.is_tensor(t):
+        raise refuse("t must be a 1-D floating torch.Tensor (as torchdiffeq requires), got "
+                     f"{type(t).__name__}")
+    if not t.is_floating_point() or t.dim() != 1:
+        raise refuse(f"t must be a 1-D floating tensor, got dtype {t.dtype} with {t.dim()} dimensions")
+    if len(t) < 2:
+        raise refuse(f"t must hold at least two times (start and end), got {len(t)}")
+    if t.requires_grad and torch.is_grad_enabled():
+        raise refuse("t requires gradient: the substituted solve takes the times as numbers, so no "
+                     "gradient reaches t (run under torch.no_grad() or detach t)")
+    times = tuple(float(v) for v in t.detach().cpu().tolist())
+    if not all(math.isfinite(v) for v in times):
+        raise refuse(f"t holds a non-finite time: {times}")
+    steps = [b - a for a, b in zip(times[:-1], times[1:])]
+    if not (all(d > 0 for d in steps) or all(d < 0 for d in steps)):
+        raise refuse(f"t must be strictly increasing or decreasing, got {times}")
+    return times
+
+
+def check_state(y0: Any) -> tuple[torch.Tensor, list[torch.Size] | None]:
+    """y0 as one tensor: itself, or a tuple's parts flattened and concatenated (shapes kept)."""
+    if torch.is_tensor(y0):
+        if not y0.is_floating_point():
+            raise refuse(f"y0 must be a real floating tensor, got dtype {y0.dtype}")
+        return y0, None
+    if not isinstance(y0, tuple) or not y0 or not all(torch.is_tensor(y) for y in y0):
+        raise refuse(f"y0 must be a tensor or a non-empty tuple of tensors, got {type(y0).__name__}")
+    kinds = {(y.dtype, y.device) for y in y0}
+    if len(kinds) != 1 or not y0[0].is_floating_point():
+        raise refuse("a tuple y0 must hold real floating tensors of one dtype and device, got "
+                     + ", ".join(f"{y.dtype} on {y.device}" for y in y0))
+    return torch.cat([y.reshape(-1) for y in y0]), [y.shape for y in y0]
+
+
+def check_options(method: Any, options: Any, event_fn: Any, methods: Iterable[str]) -> dict[str, Any]:
+    if event_fn is not None:
+        raise refuse("event_fn (solving until an event) is not supported: the substituted solve "
+                     "integrates over t only")
+    if method is not None and method not in methods:
+        raise refuse(f"method {method!r} is not a torchdiffeq method ({', '.join(sorted(methods))})")
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise refuse(f"options must be a dict, got {type(options).__name__}")
+    for key, value in options.items():
+        if key in REFUSED:
+            if value is None or value is False:  # torchdiffeq's own defaults: nothing asked
+                continue
+            raise refuse(f"option {REFUSED[key]} cannot be honoured by the substituted solve")
+        if key not in SUPERSEDED:
+            raise refuse(f"option {key!r} is not one torchdiffeq 0.2.5 takes, so it cannot be "
+                         f"honoured (known: {', '.join(sorted(SUPERSEDED | set(REFUSED)))})")
+    return dict(options)
+
+
+def graph_task_id() -> int:
+    """>= 0 while autograd runs a backward pass (torchdiffeq's adjoint backward solves there)."""
+    current = getattr(torch._C, "_current_graph_task_id", None)
+    return current() if current is not None else -1
+
+
+def module_dicts() -> list[tuple[str, dict]]:
+    """(name, globals) of every loaded module: where a reference to odeint can live."""
+    out = []
+    for name, module in list(sys.modules.items()):
+        try:
+            d = vars(module)
+        except TypeError:
+            continue
+        if isinstance(d, dict):
+            out.append((name, d))
+    return out
