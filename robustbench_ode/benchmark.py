@@ -32,11 +32,13 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from .config import ReferenceConfig, TestEntry, TrainEntry
+from .config import DiagnosticsConfig, ReferenceConfig, TestEntry, TrainEntry
 from .config.messages import format_validation_error
 from .core.errors import SuiteError
+from .core.schema import DIAGNOSTICS
 from .core.status import Status
 from .datasets.base import DataSplits
+from .harness.analysis import analyse
 from .harness.evaluation import evaluate_points
 from .harness.grid import grid_points
 from .harness.odeint_calls import infer_spec
@@ -47,6 +49,7 @@ from .models.interface import as_classifier
 from .models.spec import SolveSpec
 from .outputs.report import write_report
 from .outputs.summary import summarize
+from .outputs.tables import frame as table_frame
 from .outputs.tables import results_frame, write_csv
 from .run.meta import environment, now, write_json
 
@@ -66,6 +69,8 @@ class BenchmarkResult:
     report: Path | None = None  # report.html, when asked for
     train: SolveSpec | None = None  # the train configuration used (given, or inferred)
     inferred: bool = False  # whether ``train`` was read from the model's first odeint call
+    # why it breaks (docs/diagnostics.md): the diagnosis' scalars, ``effect`` the verdict
+    diagnostics: dict[str, Any] | None = None
 
 
 def _as_data(test_data) -> DataSplits:
@@ -134,11 +139,29 @@ def inferred_train(model: nn.Module, data: DataSplits, device: str, max_steps: i
     return SolveSpec(spec.solver, steps=spec.steps, rtol=spec.rtol, atol=spec.atol, max_steps=max_steps)
 
 
+def diagnostics_frame(rows):
+    return table_frame(rows, DIAGNOSTICS)
+
+
+def _diagnosis(net, data: DataSplits, spec: SolveSpec, settings, ref: ReferenceConfig, plain: bool,
+               device: str) -> dict[str, Any] | None:
+    if settings is False:
+        return None
+    given = settings if isinstance(settings, dict) else {}
+    cfg = _validated("diagnostics", lambda: DiagnosticsConfig(**given))
+    if not cfg.enabled:
+        return None
+    if plain:
+        return {"diagnostics_status": Status.NOT_COMPUTED.value, "effect": "undetermined",
+                "diagnostics_message": "a plain torchdiffeq model: no field to take Jacobians of"}
+    return analyse(net, data, spec, cfg, ref, device)["scalars"]
+
+
 def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = None, *,
               train: dict[str, Any] | None = None, reference: dict[str, Any] | None = None,
               batch_size: int = 1000, max_steps: int = 10_000, device: str = "cpu",
               report: str | Path | None = None, name: str = "custom",
-              model_label: str | None = None) -> BenchmarkResult:
+              model_label: str | None = None, diagnostics: dict[str, Any] | bool = True) -> BenchmarkResult:
     """Test ``model`` on ``test_data`` with every solver configuration of ``grid``.
 
     ``model``: a plain torchdiffeq model (``forward(x)`` calls ``torchdiffeq.odeint`` and returns
@@ -164,6 +187,11 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     the model's class name). Bad arguments raise :class:`~robustbench_ode.core.errors.SuiteError`
     with a one-line message. A plain model's torchdiffeq functions are restored when ``benchmark``
     returns, also when the model raises (a model that raises on a test point gets a ``failed`` row).
+
+    ``diagnostics``: the fold and Windermere diagnostics at the train configuration (``True``, the
+    suite defaults; a mapping of a suite's ``diagnostics:`` settings; ``False``: none). The
+    verdict is ``result.diagnostics["effect"]`` and a column of ``result.summary``; a plain
+    torchdiffeq model has no field to take Jacobians of: ``not_computed``.
     """
     plain = is_plain(model)
     if train is None and not plain:
@@ -183,11 +211,16 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
              "train_tol": spec.rtol}
     outcomes = evaluate_points(net, data, points, batch_size, device, plain=plain)
     table = results_frame(result_row(ident, p, o, train_status=Status.OK) for p, o in zip(points, outcomes))
-    result = BenchmarkResult(table, summarize(table), train=spec, inferred=train is None)
+    verdict = _diagnosis(net, data, spec, diagnostics, ref, plain, device)
+    frame = (diagnostics_frame([{**ident, **verdict}]) if verdict is not None else None)
+    result = BenchmarkResult(table, summarize(table, frame), train=spec, inferred=train is None,
+                             diagnostics=verdict)
     if report is not None:
         out = Path(report)
         out.mkdir(parents=True, exist_ok=True)
         write_csv(result.table, out / "results.csv")
+        if frame is not None:
+            write_csv(frame, out / "diagnostics.csv")
         (out / "suite.yaml").write_text(json.dumps(
             {"name": name, "train": train if train is not None else _spec_entry(spec),
              "train_inferred": train is None, "test": [e.model_dump(exclude_none=True) for e in entries]},

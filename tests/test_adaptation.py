@@ -325,3 +325,20 @@ def test_critical_command_writes_the_adaptation_figures(tmp_path, capsys):
     assert "ratio_to_critical" in out
     for name in ("adapted_vs_fixed.png", "adaptation_steps.png"):
         assert (tmp_path / "adapted" / name).stat().st_size > 1000
+
+
+def test_no_critical_step_count_for_models_at_chance(smoke_run):
+    """The smoke suite's models never learn (20 iterations): its critical.csv says so instead of
+    reporting a step count (the old table said 2)."""
+    crit = pd.read_csv(smoke_run / "critical.csv")
+    (row,) = crit.itertuples()
+    assert row.critical_status == "not_learned" and math.isnan(row.critical_steps)
+    assert "chance" in row.critical_note
+    # and a group that did learn still gets its count (the rule, not the smoke data, decides)
+    drops = {(0, 1): 0.3, (0, 2): 0.0, (1, 1): 0.3, (1, 2): 0.0}
+    rows = []
+    for (seed, steps), drop in drops.items():
+        rows += [{**_row(seed, steps, "euler", steps, 0.95, True), "chance": 0.5},
+                 {**_row(seed, steps, "euler", 2 * steps, 0.95 - drop), "chance": 0.5}]
+    learned = critical_steps(pd.DataFrame(rows)).iloc[0]
+    assert learned.critical_status == "ok" and learned.critical_steps == 2
