@@ -60,11 +60,17 @@ def test_process_workers_get_the_budget_and_passive_waiting(monkeypatch):
     assert all(r == [(1, "PASSIVE")] for r in got.values()), got
 
 
+@pytest.mark.slow  # Ray's start-up takes 30-90 s here; skipped where Ray is not installed
 def test_ray_workers_get_the_budget():
     ray = pytest.importorskip("ray")
     from robustbench_ode.run.executors import RayExecutor
 
-    ex = RayExecutor(num_cpus=2, threads=1)
+    # Ray's workers import this test module to unpickle the probe: tests/ must be on their path
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.pathsep.join([here, os.path.dirname(here), os.environ.get("PYTHONPATH", "")])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    ex = RayExecutor(threads=1)
     try:
         got = dict(ex.run([ThreadProbe(), ThreadProbe()]))
         assert all(r[0][0] == 1 for r in got.values()), got
