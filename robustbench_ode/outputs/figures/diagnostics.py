@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ...diagnostics.verdict import FOLD_MIN_SHARE, ROBUST_MAX_FLIP
-from .style import save, train_label, train_order
+from .style import panel_grid, save, train_label, train_order
 
 
 def contributions_over_time(contributions: pd.DataFrame, path: Path) -> Path | None:
@@ -22,10 +22,8 @@ def contributions_over_time(contributions: pd.DataFrame, path: Path) -> Path | N
     df = contributions.copy()
     df["train"] = train_label(df)
     order = train_order(df)
-    cols = min(len(order), 4)
-    rows = -(-len(order) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False, sharey=True)
-    for ax, train in zip(axes.flat, order):
+    fig, axes = panel_grid(len(order), 3.6, 2.9, sharey=True)
+    for ax, train in zip(axes, order):
         part = df[df["train"] == train].groupby("t", as_index=False)[
             ["share_q10", "share_median", "share_q90", "flipped_share_median"]].mean()
         ax.fill_between(part["t"], part["share_q10"], part["share_q90"], alpha=0.25, color="tab:blue",
@@ -37,10 +35,8 @@ def contributions_over_time(contributions: pd.DataFrame, path: Path) -> Path | N
         ax.set_xlabel("time of the local error")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(order):]:
-        ax.set_visible(False)
-    axes[0][0].set_ylabel("share of the sum of error norms")
-    axes[0][0].legend(fontsize=7, loc="upper left")
+    axes[0].set_ylabel("share of the sum of error norms")
+    axes[0].legend(fontsize=7, loc="upper left")
     return save(fig, path)
 
 
@@ -55,11 +51,9 @@ def fan(fan_points: pd.DataFrame, path: Path) -> Path | None:
     df = fan_points.copy()
     df["train"] = train_label(df)
     order = train_order(df)
-    cols = min(len(order), 4)
-    rows = -(-len(order) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = panel_grid(len(order), 3.4, 3.4)
     colours = ("tab:blue", "tab:red", "tab:green", "tab:purple")
-    for ax, train in zip(axes.flat, order):
+    for ax, train in zip(axes, order):
         part = df[df["train"] == train]
         part = part[part["seed"] == part["seed"].min()]
         for _, s in part.groupby("sample"):
@@ -74,8 +68,6 @@ def fan(fan_points: pd.DataFrame, path: Path) -> Path | None:
         ax.set_title(f"{train}: {int(n_flip)} of {part['sample'].nunique()} flip", fontsize=9)
         ax.set_aspect("equal", adjustable="datalim")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(order):]:
-        ax.set_visible(False)
     return save(fig, path)
 
 

@@ -16,6 +16,7 @@ from .style import (
     distinct,
     draw_chance,
     legend_outside,
+    panel_grid,
     save,
     score,
     train_label,
@@ -119,15 +120,12 @@ def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
     df["error"] = df["mse"] if regression else 1.0 - df["accuracy"]
     trains = pd.Series(train_order(df))
     n = len(trains)
-    cols = min(n, 4)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False,
-                             sharey=True)
+    fig, axes = panel_grid(n, 3.6, 3.2, sharey=True)
     solvers = list(dict.fromkeys(df["test_solver"]))
     palette = dict(zip(solvers, sns.color_palette("tab10", len(solvers))))
     styles = distinct(solvers)
     chance = chance_levels(df)
-    for ax, train in zip(axes.flat, trains):
+    for ax, train in zip(axes, trains):
         part = (df[df["train"] == train].groupby(["test_solver", "nfe"], as_index=False)["error"]
                 .mean().sort_values("nfe"))
         for solver in [s for s in solvers if s in set(part["test_solver"])]:
@@ -147,7 +145,5 @@ def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
         ax.set_xlabel("NFE per solve")
         ax.set_ylabel("test trajectory MSE" if regression else "test error (1 - accuracy)")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    legend_outside(fig, list(axes.flat)[:n], solvers, "test solver")
+    legend_outside(fig, axes, solvers, "test solver")
     return save(fig, path)

@@ -124,3 +124,14 @@ def plain_log_ticks(axis) -> None:
 
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
     axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
+
+
+def panel_grid(n: int, width: float, height: float, **kw):
+    """A figure of ``n`` panels, at most four a row; the unused ones of the last row hidden.
+    Returns the figure and the ``n`` axes in order."""
+    cols = max(1, min(n, 4))
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, **kw)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)[:n]
