@@ -11,9 +11,10 @@ from .suite import (
     TrainGrid,
     load_suite,
     parse_suite,
+    read_suite,
 )
 from .training import SPEED_ONLY, AdaptationConfig, RegularizationConfig, TrainingConfig
 
 __all__ = ["AXES", "SPEED_ONLY", "AdaptationConfig", "DatasetConfig", "DiagnosticsConfig", "ModelConfig",
            "ReferenceConfig", "RegularizationConfig", "SuiteConfig", "TestEntry", "TrainEntry",
-           "TrainGrid", "TrainingConfig", "load_suite", "parse_suite"]
+           "TrainGrid", "TrainingConfig", "load_suite", "parse_suite", "read_suite"]
