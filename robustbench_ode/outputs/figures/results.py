@@ -49,10 +49,7 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
     if legend is not None:
         legend.set_title("trained with")
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=120)
 
 
 def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
