@@ -29,6 +29,7 @@ from torch import nn
 from .config import ReferenceConfig, TestEntry, TrainEntry
 from .config.messages import format_validation_error
 from .core.errors import SuiteError
+from .core.files import write_text
 from .core.status import Status
 from .datasets.base import DataSplits
 from .harness.evaluation import evaluate_points
@@ -122,7 +123,7 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
         out = Path(report)
         out.mkdir(parents=True, exist_ok=True)
         write_csv(result.table, out / "results.csv")
-        (out / "suite.yaml").write_text(json.dumps(
+        write_text(out / "suite.yaml", json.dumps(
             {"name": name, "train": train, "test": [e.model_dump(exclude_none=True) for e in entries]},
             indent=2))
         write_json(out / "meta.json", {"suite": name, "started": now(), **environment(device)})

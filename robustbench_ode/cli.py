@@ -20,7 +20,7 @@ set_wait_policy()  # before anything imports torch (run/threads.py)
 # These imports are torch-free: the registries, the suite configs and the test grid.
 from .config import load_suite  # noqa: E402
 from .core.errors import SuiteError  # noqa: E402
-from .core.files import os_error  # noqa: E402
+from .core.files import os_error, show_path  # noqa: E402
 from .core.preview import clip  # noqa: E402
 from .core.registry import load  # noqa: E402
 from .datasets import DATASETS  # noqa: E402
@@ -54,8 +54,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
-    line = admit(suite, args.force, args.suite)
-    print(f"{args.suite}: ok: suite {suite.name!r}, {line}")
+    line = admit(suite, args.force, show_path(args.suite))
+    print(f"{show_path(args.suite)}: ok: suite {suite.name!r}, {line}")
     return 0
 
 

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
         os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
     suite, text, out = _suite_and_out(args)
-    admit(suite, args.force, args.suite)
+    admit(suite, args.force, show_path(args.suite))
     claim_out_dir(out, suite, args.update)  # before starting any workers
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell, args.threads)
     report = run_suite(suite, out, device=args.device, progress=not args.no_progress,

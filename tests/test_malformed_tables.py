@@ -307,3 +307,16 @@ def test_meta_json_is_strict_json(tmp_path):
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}")) == \
         {"peak_gpu_mb": None, "x": [None, 1.0]}
+
+
+@pytest.mark.parametrize("argv", [["report", "{good}/results.csv"], ["report", "{root}/nowhere"],
+                                  ["verify", "{good}/results.csv"], ["verify", "{root}"],
+                                  ["leaderboard", "{good}", "--out", "{good}/results.csv"],
+                                  ["report", "{good}", "--out", "{good}/meta.json"]])
+def test_a_file_for_a_folder_and_the_like_are_one_line(tmp_path, capsys, argv):
+    good = _run_dir(tmp_path, "good")
+    argv = [a.format(good=good, root=tmp_path / "empty") for a in argv]
+    (tmp_path / "empty").mkdir()
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and len(err) <= 301, err

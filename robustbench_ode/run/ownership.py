@@ -142,9 +142,8 @@ def claim(out_dir: Path, suite: SuiteConfig, update: bool = False) -> Claim:
                f"{clip(', '.join(differs), 80)})")
     if update:
         return Claim("update", record, differs)
-    raise SuiteError(f"--out {show_path(out_dir)}: {why}; give --update to move the folder to this suite "
-                     "(stored cells are kept, the previous tables moved to previous/) or choose "
-                     "another --out")
+    raise SuiteError(f"--out {clip(out_dir, 80)}: {why}; give --update to move it to this suite (its "
+                     "cells are kept, its tables moved to previous/), or another --out")
 
 
 def _stamp(root: Path) -> Path:
