@@ -35,6 +35,7 @@ from torch import nn
 from .config import DiagnosticsConfig, ReferenceConfig, TestEntry, TrainEntry
 from .config.messages import format_validation_error
 from .core.errors import SuiteError
+from .core.files import write_text
 from .core.schema import DIAGNOSTICS
 from .core.status import Status
 from .datasets.base import DataSplits
@@ -221,7 +222,7 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
         write_csv(result.table, out / "results.csv")
         if frame is not None:
             write_csv(frame, out / "diagnostics.csv")
-        (out / "suite.yaml").write_text(json.dumps(
+        write_text(out / "suite.yaml", json.dumps(
             {"name": name, "train": train if train is not None else _spec_entry(spec),
              "train_inferred": train is None, "test": [e.model_dump(exclude_none=True) for e in entries]},
             indent=2))

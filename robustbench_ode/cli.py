@@ -1,14 +1,16 @@
 """Command line of robustbench_ode: ``python -m robustbench_ode COMMAND`` (alias ``robustbench-ode``).
 
-Bad input (a bad suite file, an unknown name, a bad option) prints one line naming the problem
-and exits with code 2, never a traceback. ``--help``, ``list`` and ``validate`` never import torch
-(they answer in well under a second); the other commands load their handlers from
-:mod:`robustbench_ode.commands`.
+Bad input (a bad suite file, an unknown name, a bad option, a file that cannot be read or
+written) prints one line of at most :data:`MAX_LINE` characters naming the problem and exits
+with code 2, never a traceback; a closed stdout pipe (``compare A B | head``) ends quietly with
+code 141. ``--help``, ``list`` and ``validate`` never import torch (they answer in well under a
+second); the other commands load their handlers from :mod:`robustbench_ode.commands`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .run.threads import set_wait_policy
@@ -18,21 +20,24 @@ set_wait_policy()  # before anything imports torch (run/threads.py)
 # These imports are torch-free: the registries, the suite configs and the test grid.
 from .config import load_suite  # noqa: E402  (with --set overrides: config/overrides.py)
 from .core.errors import SuiteError  # noqa: E402
+from .core.files import os_error, show_path  # noqa: E402
+from .core.preview import clip  # noqa: E402
 from .core.registry import load  # noqa: E402
 from .datasets import DATASETS  # noqa: E402
-from .harness.cell import cells  # noqa: E402
-from .harness.grid import grid_points  # noqa: E402
+from .harness.cost import admit  # noqa: E402
 from .models import MODELS  # noqa: E402
 from .solvers import SOLVERS  # noqa: E402
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program the signal ended
+MAX_LINE = 300  # an error is one line of at most this many characters (the tail is cut)
 # the executors' registry imports torch; its names are listed here for the parser
 EXECUTOR_NAMES = ["local", "process", "ray"]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not usage + message
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message[:300]}\n")
+        self.exit(EXIT_BAD_INPUT, clip(f"{self.prog}: error: {message}", MAX_LINE - 1) + "\n")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -58,11 +63,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, args.overrides)
-    todo = cells(suite)
-    n_tests = sum(len(grid_points(suite.test, suite.reference, c.train_spec, c.training.max_steps))
-                  for c in todo)
+    line = admit(suite, args.force, show_path(args.suite))
     with_sets = f" (with {len(args.overrides)} --set)" if args.overrides else ""
-    print(f"{args.suite}{with_sets}: ok: suite {suite.name!r}, {len(todo)} cells, {n_tests} test rows")
+    print(f"{show_path(args.suite)}{with_sets}: ok: suite {suite.name!r}, {line}")
     return 0
 
 
@@ -97,10 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("axis", nargs="?", choices=["solvers", "models", "datasets"])
     p.add_argument("--pattern", default="*", help="glob filter on names, e.g. 'rk*'")
     p.set_defaults(func=_list)
-    p = sub.add_parser("validate", help="check a suite file without running it")
+    p = sub.add_parser("validate", help="check a suite file and estimate its cost without running it")
     p.add_argument("suite")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help=SET_HELP)
+    p.add_argument("--force", action="store_true", help="accept a suite beyond the cost limit")
     p.set_defaults(func=_validate)
     p = sub.add_parser("run", help="train and test every cell of a suite")
     p.add_argument("suite")
@@ -111,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--data-root", help="image data folder (default $ROBUSTBENCH_ODE_DATA or ./data)")
     p.add_argument("--fresh", action="store_true", help="recompute every cell, ignoring stored ones")
+    p.add_argument("--update", action="store_true",
+                   help="move an --out folder holding another version of the suite to this one (stored "
+                        "cells are kept, its previous tables moved to DIR/previous/<time>/)")
+    p.add_argument("--force", action="store_true", help="run a suite beyond the cost limit")
     p.add_argument("--strict", action="store_true", help="exit 1 if any cell or test row failed")
     p.add_argument("--executor", default="local", choices=EXECUTOR_NAMES,
                    help="where cells run (default: in this process)")
@@ -128,7 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func="robustbench_ode.commands:xor_fan")
     p = sub.add_parser("report", help="write DIR/report.html (and summary.csv) from a run")
     p.add_argument("dir")
+    p.add_argument("--out", help="where the report goes (default DIR; another folder re-reports a "
+                                 "read-only run)")
     p.set_defaults(func="robustbench_ode.commands:report")
+    p = sub.add_parser("verify", help="check a run folder's stored cells; exit 1 listing damaged ones")
+    p.add_argument("dir")
+    p.set_defaults(func="robustbench_ode.commands:verify")
     p = sub.add_parser("leaderboard", help="rank trained configurations of runs, per dataset")
     p.add_argument("dirs", nargs="+")
     p.add_argument("--out", default=".", help="where leaderboard.md, .csv and .html go (default .)")
@@ -158,12 +171,34 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a bad option (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    handler = load(args.func) if isinstance(args.func, str) else args.func
     try:
+        handler = load(args.func) if isinstance(args.func, str) else args.func
         return handler(args)
     except SuiteError as exc:
-        print(f"robustbench-ode: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(str(exc))
+    except BrokenPipeError:  # `compare A B | head`: the reader left; end quietly, as cat does
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:  # a file the user named or a run writes: missing, read-only, disk full
+        return _fail(os_error(exc))
     except KeyboardInterrupt:
         print("robustbench-ode: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(message: str) -> int:
+    print(clip(f"robustbench-ode: error: {message}", MAX_LINE - 1), file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit and would print "Exception ignored ... BrokenPipeError":
+    # point the real stdout at /dev/null first (only the real one: never a test's capture).
+    if sys.stdout is not sys.__stdout__:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -1,6 +1,7 @@
 """The command line's handlers that need torch or pandas (``run``, ``xor-fan``, ``report``,
-``leaderboard``, ``regress``, ``compare``, ``critical``). :mod:`.cli` parses the arguments and
-loads this module only for these commands, so ``--help``, ``list`` and ``validate`` stay fast."""
+``verify``, ``leaderboard``, ``regress``, ``compare``, ``critical``). :mod:`.cli` parses the
+arguments and loads this module only for these commands, so ``--help``, ``list`` and ``validate``
+stay fast. Every input a command reads is read and checked before it writes anything."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ import pandas as pd
 
 from .config import read_suite
 from .core.errors import SuiteError
+from .core.files import check_writable_dir, show_path
+from .harness.cost import admit
 from .outputs.critical import adapted_vs_critical, critical_steps
 from .outputs.figures.adapted import adapted_vs_fixed
 from .outputs.figures.training import steps_over_training
-from .outputs.gate import comparison, load_table, regressions
+from .outputs.gate import comparison, load_baseline, load_table, regressions
 from .outputs.leaderboard import write_leaderboard
 from .outputs.report import write_report
-from .outputs.tables import read_table, read_training
+from .outputs.tables import read_results, read_table, read_training
 from .run.executors import make_executor
 from .run.runner import claim_out_dir, run_suite
+from .run.store import CellStore
 from .studies.xor_fan import write_fan
 
 
@@ -35,13 +39,19 @@ def run(args: argparse.Namespace) -> int:
     if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
         os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
     suite, text, out = _suite_and_out(args)
-    claim_out_dir(out, suite)  # before starting any workers
+    admit(suite, args.force, show_path(args.suite))
+    claim_out_dir(out, suite, args.update)  # before starting any workers
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell, args.threads)
     report = run_suite(suite, out, device=args.device, progress=not args.no_progress,
-                       suite_text=text, fresh=args.fresh, executor=executor)
+                       suite_text=text, fresh=args.fresh, update=args.update, executor=executor)
+    if report.previous is not None:
+        print(f"moved the previous tables to {report.previous}")
+    damaged = f", recomputed {len(report.damaged)} damaged" if report.damaged else ""
     print(f"wrote {out}/results.csv ({report.rows} rows, {len(report.cells)} cells, "
           f"{len(report.failed)} with failures; trained {len(report.trained)}, "
-          f"re-tested {len(report.retested)}, loaded {len(report.loaded)})")
+          f"re-tested {len(report.retested)}, loaded {len(report.loaded)}{damaged})")
+    for key, reason, moved in report.damaged:
+        print(f"  damaged {key}: {reason} (moved to {moved})")
     for f in report.failed:
         print(f"  {f.label}: training {f.train_status.value} {f.message} {f.failed_rows} failed test rows"
               .replace("  ", " ").rstrip())
@@ -56,16 +66,51 @@ def xor_fan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_folder(path: str) -> Path:
+    """A run folder given on the command line (one that holds results.csv)."""
+    p = Path(path)
+    if p.is_file():
+        raise SuiteError(f"{show_path(path)}: a file, not a run folder (give the folder that holds "
+                         "results.csv)")
+    if not p.is_dir():
+        raise SuiteError(f"{show_path(path)}: no such run folder")
+    if not (p / "results.csv").exists():
+        raise SuiteError(f"{show_path(path)}: no results.csv there (run a suite into it first)")
+    return p
+
+
 def _need_results(path: str) -> None:
     p = Path(path)
-    if not (p / "results.csv").is_file() and not (p.is_file() and p.suffix == ".csv"):
-        raise SuiteError(f"{path}: no results.csv there (run a suite into it first)")
+    if not (p.is_file() or (p / "results.csv").exists()):
+        raise SuiteError(f"{show_path(path)}: no results.csv there (run a suite into it first)")
 
 
 def report(args: argparse.Namespace) -> int:
-    _need_results(args.dir)
-    print(f"wrote {write_report(args.dir)}")
+    run_dir = _run_folder(args.dir)
+    out = Path(args.out) if args.out else run_dir
+    try:
+        check_writable_dir(out, "--out" if args.out else "")
+    except SuiteError as exc:
+        raise SuiteError(f"{exc}{'' if args.out else '; give --out OTHER to report it elsewhere'}") from None
+    print(f"wrote {write_report(run_dir, out)}")
     return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Check every stored cell of a run folder (read only); exit 1 listing the damaged ones."""
+    p = Path(args.dir)
+    if not p.is_dir():
+        raise SuiteError(f"{show_path(args.dir)}: {'a file, not' if p.exists() else 'no such'} run folder")
+    store = CellStore(p)
+    if not store.cells.is_dir() and not (p / "meta.json").exists():
+        raise SuiteError(f"{show_path(args.dir)}: not a run folder (no cells/, no meta.json)")
+    keys = store.keys()
+    damaged = [(k, why) for k in keys if (why := store.check(k, repair=False)) is not None]
+    for key, why in damaged:
+        print(f"damaged {key}: {why}")
+    advice = "; a run of its suite moves them to damaged/ and recomputes them" if damaged else ""
+    print(f"{p}: {len(keys)} stored cells, {len(damaged)} damaged{advice}")
+    return 1 if damaged else 0
 
 
 def leaderboard(args: argparse.Namespace) -> int:
@@ -79,10 +124,12 @@ def leaderboard(args: argparse.Namespace) -> int:
 
 def regress(args: argparse.Namespace) -> int:
     _need_results(args.dir)
-    if not Path(args.baseline).is_file():
-        raise SuiteError(f"--baseline {args.baseline}: no such file")
-    found = regressions(load_table(args.dir), load_table(args.baseline), args.acc_tol, args.nfe_tol,
-                        args.mse_tol)
+    baseline = Path(args.baseline)
+    if not baseline.is_file():
+        what = "a directory; give a results CSV file" if baseline.is_dir() else "no such file"
+        raise SuiteError(f"--baseline {show_path(args.baseline)}: {what}")
+    run_table, base_table = load_table(args.dir), load_baseline(baseline)
+    found = regressions(run_table, base_table, args.acc_tol, args.nfe_tol, args.mse_tol)
     for r in found:
         print(f"REGRESSION {r}")
     print(f"{len(found)} regressions against {args.baseline}" if found
@@ -93,30 +140,34 @@ def regress(args: argparse.Namespace) -> int:
 def compare(args: argparse.Namespace) -> int:
     for d in (args.a, args.b):
         _need_results(d)
+    a, b = load_table(args.a), load_table(args.b)
     with pd.option_context("display.width", 250, "display.max_rows", None,
                            "display.max_colwidth", 120):
-        print(comparison(load_table(args.a), load_table(args.b)).to_string(index=False))
+        print(comparison(a, b).to_string(index=False))
     return 0
 
 
 def critical(args: argparse.Namespace) -> int:
     for path in filter(None, [args.results, args.adapted]):
         if not Path(path).is_file():
-            raise SuiteError(f"{path}: no such results file")
-    results = read_table(Path(args.results), need=("test_solver", "status"))
+            what = "a directory; give a results CSV file" if Path(path).is_dir() else "no such results file"
+            raise SuiteError(f"{show_path(path)}: {what}")
+    # every input read and checked before anything is printed or written
+    results = read_results(Path(args.results))
+    adapted = read_results(Path(args.adapted)) if args.adapted else None
+    log = Path(args.adapted).parent / "training.csv" if args.adapted else None
+    training = read_training(log) if log is not None and log.exists() else pd.DataFrame()
     table = critical_steps(results, tol=args.tol)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False) if not table.empty else "no swept train step counts")
-        if args.adapted:
-            adapted = read_table(Path(args.adapted), need=("test_solver", "status"))
+        if adapted is not None:
             print(adapted_vs_critical(adapted, table).to_string(index=False))
-    if args.adapted:
+    if adapted is not None:
         # The pictures belong to the adapted run: written beside its results.csv.
         out = Path(args.adapted).parent
-        log = out / "training.csv"
         written = [adapted_vs_fixed(adapted, results, out / "adapted_vs_fixed.png")]
-        if log.is_file() and log.stat().st_size:
-            written.append(steps_over_training(read_training(log), out / "adaptation_steps.png", table))
+        if not training.empty:
+            written.append(steps_over_training(training, out / "adaptation_steps.png", table))
         for path in filter(None, written):
             print(f"wrote {path}")
     return 0

@@ -101,3 +101,32 @@ def test_step_control_is_part_of_a_rows_identity():
     worse.loc[worse["test_control"] == "per_sample", "nfe"] = 300.0
     found = regressions(worse, new)
     assert len(found) == 1 and found[0].kind == "nfe" and "test_control=per_sample" in found[0].row
+
+
+@pytest.mark.parametrize("spoil, expected", [
+    (lambda df: df.head(0), "no rows, only a header"),
+    (lambda df: df.rename(columns={"accuracy": "acc"}), "no accuracy column"),
+    (lambda df: df.drop(columns=["test_solver"]), "no test_solver column"),
+    (lambda df: df.drop(columns=["nfe", "status"]), "no nfe, status columns"),
+    (lambda df: df.assign(accuracy=float("nan")), "status ok but no accuracy or mse"),
+    (lambda df: df.assign(accuracy="high"), "column accuracy, row 1: 'high' is not a number"),
+])
+def test_a_baseline_that_cannot_guard_anything_is_refused(dirs, tmp_path, capsys, spoil, expected):
+    _, good, _ = dirs
+    spoiled = tmp_path / "spoiled.csv"
+    write_csv(spoil(table()), spoiled)
+    assert main(["regress", str(good), "--baseline", str(spoiled)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and "spoiled.csv" in err, err
+
+
+def test_a_planted_accuracy_drop_is_caught(dirs, tmp_path, capsys):
+    baseline, good, _ = dirs
+    dropped = tmp_path / "dropped"
+    dropped.mkdir()
+    run = table()
+    run.loc[run["test_steps"] == 8, "accuracy"] -= 0.1
+    write_csv(run, dropped / "results.csv")
+    assert main(["regress", str(dropped), "--baseline", str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION accuracy:" in out and "test_steps=8" in out and "1 regressions" in out

@@ -66,7 +66,7 @@ def test_report_command_rebuilds_the_page(run_dir, capsys):
 
 def test_report_of_missing_dir_is_bad_input(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
-    assert "no results.csv" in capsys.readouterr().err
+    assert "no such run folder" in capsys.readouterr().err
 
 
 def test_leaderboard_ranks_by_reference_accuracy(run_dir, tmp_path, capsys):

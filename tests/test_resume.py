@@ -140,7 +140,7 @@ def test_rerun_loads_and_grown_grid_retests_without_training(tmp_path):
 
 def test_other_suites_directory_is_refused(tmp_path, capsys):
     run_suite(tiny(), tmp_path / "out", progress=False)
-    with pytest.raises(SuiteError, match="holds the results of suite 'tiny'"):
+    with pytest.raises(SuiteError, match=r"holds suite 'tiny' with other content \(differs in name\)"):
         run_suite(tiny(name="other"), tmp_path / "out", progress=False)
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "notes.txt").write_text("mine")

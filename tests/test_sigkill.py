@@ -1,5 +1,6 @@
-"""Acceptance: SIGKILL a run in the middle of writing a cell and in the middle of training one,
-rerun, and get the uninterrupted run's tables, with nothing that had finished retrained.
+"""Acceptance: SIGKILL a run in the middle of writing a cell, in the middle of training one and in
+the middle of writing a checkpoint, rerun, and get the uninterrupted run's tables, with nothing
+that had finished retrained.
 
 The child process patches one store method to stop at the chosen moment (after announcing it in a
 marker file), so the kill lands exactly there instead of at a random time.
@@ -52,6 +53,16 @@ CHILD = textwrap.dedent("""
                 stop_here()
             publish(self, tmp, final)
         store.CellStore._publish = _publish
+    elif mode == "checkpoint":  # inside the checkpoint write at iteration 20: half of it on disk
+        real = store.torch.save
+        def _torch_save(obj, f, *args, **kwargs):
+            if Path(str(f)).name.startswith(f".{key}.pt") and obj.get("iteration") == 20:
+                real(obj, f, *args, **kwargs)
+                data = Path(f).read_bytes()
+                Path(f).write_bytes(data[: len(data) // 2])
+                stop_here()
+            return real(obj, f, *args, **kwargs)
+        store.torch.save = _torch_save
     else:  # mid-training, right after the checkpoint at iteration 20
         save = store.Checkpoint.save
         def _save(self, state):
@@ -114,6 +125,34 @@ def test_sigkill_mid_write_and_mid_cell_then_rerun(tmp_path, monkeypatch):
     assert (out / "cells" / k0 / "model.pt").stat().st_mtime_ns == done0
     assert (out / "cells" / k1 / "model.pt").stat().st_mtime_ns == done1
     assert not list((out / "cells").glob(".tmp-*")) and not (out / "checkpoints" / f"{k2}.pt").exists()
+
+    reference = tmp_path / "reference"
+    run_suite(suite, reference, progress=False, suite_text=suite_file.read_text())
+    pd.testing.assert_frame_equal(_table(out / "results.csv", ()), _table(reference / "results.csv", ()))
+    pd.testing.assert_frame_equal(_table(out / "training.csv", ()), _table(reference / "training.csv", ()))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_checkpoint_write_then_rerun(tmp_path, monkeypatch):
+    suite = parse_suite(json.loads(json.dumps(SUITE)))
+    k0, k1, k2 = (c.key for c in cells(suite))
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text(json.dumps(SUITE))
+    out = tmp_path / "killed"
+
+    _kill_at("checkpoint", k1, suite_file, out, tmp_path)  # cell 0 done, cell 1 mid-checkpoint at 20
+    assert Checkpoint(out / "checkpoints" / f"{k1}.pt").load()["iteration"] == 10  # the last whole one
+    assert list((out / "checkpoints").glob(f".{k1}.pt*"))  # the half-written temporary
+    done0 = (out / "cells" / k0 / "model.pt").stat().st_mtime_ns
+
+    resumed_from = []
+    load = Checkpoint.load
+    monkeypatch.setattr(Checkpoint, "load", lambda self: resumed_from.append(s := load(self)) or s)
+    report = run_suite(suite, out, progress=False, suite_text=suite_file.read_text())
+    assert sorted(report.trained) == sorted([k1, k2]) and report.loaded == [k0]
+    assert [s["iteration"] for s in resumed_from if s] == [10]  # cell 1 went on from iteration 10
+    assert (out / "cells" / k0 / "model.pt").stat().st_mtime_ns == done0
+    assert not list((out / "checkpoints").glob(".*")) and not list((out / "cells").glob(".tmp-*"))
 
     reference = tmp_path / "reference"
     run_suite(suite, reference, progress=False, suite_text=suite_file.read_text())

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..core.errors import SuiteError
 from ..core.registry import Registry, import_factory, is_import_path
-from ..core.types import Label, Seed
+from ..core.types import Label, Seed, unique_list
 from ..datasets import DATASETS
 from ..models import MODELS
 from .messages import format_validation_error
@@ -93,6 +93,16 @@ class DatasetConfig(_Named):
     def task(self) -> str:
         return "classification" if is_import_path(self.name) else DATASETS.meta(self.name).task
 
+    @property
+    def sizes(self) -> tuple[int | None, int | None]:
+        """(train, test) samples: the params' ``n_train`` / ``n_test``, else the registry's full
+        split sizes; None where neither says (an imported factory)."""
+        info = None if is_import_path(self.name) else DATASETS.meta(self.name)
+        full = (info.sizes if info is not None else None) or (None, None)
+        given = [self.params.get(k) for k in ("n_train", "n_test")]
+        return tuple(g if isinstance(g, int) and not isinstance(g, bool) else f
+                     for g, f in zip(given, full))
+
 
 class ModelConfig(_Named):
     _registry = MODELS
@@ -103,7 +113,7 @@ class ModelConfig(_Named):
     # entries of the same family.
     label: Label | None = None
     # Pair this model only with these datasets (their labels or names); default: every dataset.
-    datasets: list[Label] | None = Field(default=None, min_length=1, max_length=100)
+    datasets: unique_list(Label, max_length=100) | None = None
 
     @pydantic.model_serializer(mode="wrap")
     def _dump(self, handler):

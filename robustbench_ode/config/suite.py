@@ -15,14 +15,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from ..core.errors import SuiteError
+from ..core.files import show_path
+from ..core.preview import preview
 from ..core.registry import UnknownNameError
 from ..core.types import Bool, Factor, Name, Seed, Steps, Tol, unique_list
 from ..models import MODELS
 from ..solvers import SOLVERS
 from .entries import DatasetConfig, ModelConfig
-from .loader import load_yaml
-from .messages import format_validation_error
+from .loader import load_yaml_text
+from .messages import format_validation_error, loc_text
 from .overrides import apply_overrides, overridden_text
+from .strictness import coerced_bool, repeated_point
 from .training import TrainingConfig
 
 MAX_CELLS, MAX_TESTS = 10_000, 1_000
@@ -72,6 +75,13 @@ class TrainEntry(_SolverEntry):
 class TrainGrid(_Frozen):
     seeds: unique_list(Seed, max_length=10_000) = [0]
     grid: list[TrainEntry] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _distinct_points(self):  # strictness.py: no train configuration twice
+        why = repeated_point(self.grid, ("steps", "tol"), "grid")
+        if why:
+            raise ValueError(why)
+        return self
 
 
 Control = Literal["batch", "per_sample"]
@@ -184,6 +194,13 @@ class SuiteConfig(_Frozen):
         return [v] if isinstance(v, dict) else v
 
     @model_validator(mode="after")
+    def _distinct_tests(self):  # strictness.py: no test configuration twice
+        why = repeated_point(self.test, ("steps", "step_factors", "tol", "tol_factors"), "test")
+        if why:
+            raise ValueError(why)
+        return self
+
+    @model_validator(mode="after")
     def _distinct_names(self):
         for axis in AXES:
             names = [e.display for e in getattr(self, axis)]
@@ -196,7 +213,7 @@ class SuiteConfig(_Frozen):
             for i, entry in enumerate(getattr(self, axis)):
                 for d in entry.datasets or []:
                     if d not in known:
-                        raise ValueError(f"{axis}.{i}.datasets: unknown dataset {d!r} "
+                        raise ValueError(f"{axis}.{i}.datasets: unknown dataset {preview(d, 40)} "
                                          f"(this suite's: {', '.join(known)})")
         if not self.pairs():
             raise ValueError("model.datasets / training.datasets: no dataset is left with both a "
@@ -300,7 +317,7 @@ def allowed_keys(loc: tuple) -> list[str] | None:
             continue  # an index into a list of the current model
         info = model.model_fields.get(str(part))
         model = _model_in(info.annotation) if info is not None else None
-    return sorted(model.model_fields) if model is not None else None
+    return list(model.model_fields) if model is not None else None  # in declaration order
 
 
 def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
@@ -314,6 +331,7 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
                 entry.check_params(axis if axis in single else f"{axis}.{i}")
         _check_train_rule(suite, single)
         _check_task(suite, single)
+        _check_no_coerced_bool(data, suite)
     except ValidationError as exc:
         raise SuiteError(f"{source}: {format_validation_error(exc, single=single, allowed=allowed_keys)}") \
             from None
@@ -322,18 +340,29 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
     return suite
 
 
+def _check_no_coerced_bool(data: dict, suite: SuiteConfig) -> None:
+    """strictness.py: ``true``/``false`` where a number belongs is an error, not 1/0."""
+    path = coerced_bool(data, suite.model_dump())
+    if path is not None:
+        value = data
+        for p in path:  # the path indexes the file's data
+            value = value[p]
+        raise SuiteError(f"{loc_text(path)}: {str(value).lower()} is a boolean; a number belongs here")
+
+
 def read_suite(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SuiteConfig, str]:
-    """The suite as run and its YAML text: the file with each ``--set KEY.PATH=VALUE`` of
-    ``overrides`` applied to its mapping before validation (:mod:`.overrides`), validated exactly
-    as the file is. The text is the file's own without overrides, else the overridden mapping (what
-    a run folder's ``suite.yaml`` records; the cell keys come from the same mapping)."""
-    data = load_yaml(path)
+    """The suite as run and its YAML text: the file at ``path`` (config/loader.py's bounded
+    reader, read once) with each ``--set KEY.PATH=VALUE`` of ``overrides`` applied to its mapping
+    before validation (:mod:`.overrides`), validated exactly as the file is. The text is the file's
+    own without overrides, else the overridden mapping (what a run folder's ``suite.yaml``
+    records; the cell keys come from the same mapping)."""
+    data, text = load_yaml_text(path)
     if not overrides:
-        return parse_suite(data, str(path)), Path(path).read_text()
-    data = apply_overrides(data, overrides, str(path))
-    source = f"{path} with --set {', '.join(overrides)}"
+        return parse_suite(data, show_path(path)), text
+    data = apply_overrides(data, overrides, show_path(path))
+    source = f"{show_path(path)} with --set {', '.join(overrides)}"
     source = source if len(source) <= 160 else source[:157] + "..."
-    return parse_suite(data, source), overridden_text(data, str(path), overrides)
+    return parse_suite(data, source), overridden_text(data, show_path(path), overrides)
 
 
 def load_suite(path: str | Path, overrides: Sequence[str] = ()) -> SuiteConfig:

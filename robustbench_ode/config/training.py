@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..core.types import Bool, Float, Int, Label, NonNegInt, Tol, Weight
+from ..core.types import Bool, Float, Int, Label, NonNegInt, Tol, Weight, unique_list
 from ..solvers import SOLVERS
 
 
@@ -152,7 +152,7 @@ class TrainingConfig(_Frozen):
     # The name in the tables' ``training`` column when a suite lists several trainings.
     label: Label | None = None
     # Train only these datasets (labels or names) this way; default: every dataset.
-    datasets: list[Label] | None = Field(default=None, min_length=1, max_length=100)
+    datasets: unique_list(Label, max_length=100) | None = None
 
     @field_validator("gradient", mode="before")
     @classmethod

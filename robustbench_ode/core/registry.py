@@ -14,11 +14,16 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from .preview import clip, preview
+
 T = TypeVar("T")
+# package.module:attr, each part a Python identifier (no relative imports, no file paths)
+_IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
 
 
 class UnknownNameError(KeyError):
@@ -43,14 +48,18 @@ def is_import_path(name: str) -> bool:
 
 
 def import_factory(path: str) -> Any:
-    """A user's factory by import path; a missing module or attribute is a ValueError (one line)."""
+    """A user's factory by import path; a malformed path, a missing module or attribute, or a
+    module that fails on import is a ValueError (one line)."""
+    if not isinstance(path, str) or not _IMPORT_PATH.fullmatch(path):
+        raise ValueError(f"{preview(path, 40)}: not a registered name, nor an import path "
+                         "package.module:factory")
     try:
         obj = load(path)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import {path[:120]!r}: {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:120] if str(exc) else ''}") from None
+    except Exception as exc:  # noqa: BLE001 - the user's module may raise anything on import
+        raise ValueError(f"cannot import {preview(path, 60)}: {type(exc).__name__}: "
+                         f"{clip(str(exc).splitlines()[0] if str(exc) else '', 100)}") from None
     if not callable(obj):
-        raise ValueError(f"{path[:120]!r} is not callable")
+        raise ValueError(f"{preview(path, 60)} is not callable")
     return obj
 
 
@@ -67,11 +76,6 @@ class Entry(Generic[T]):
         if self._loaded is None:
             self._loaded = load(self.target) if isinstance(self.target, str) else self.target
         return self._loaded
-
-
-def _preview(name: object, limit: int = 60) -> str:
-    text = repr(name) if isinstance(name, str) else f"<{type(name).__name__}>"
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 class Registry(Generic[T]):
@@ -107,9 +111,11 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: object) -> str:
         valid = sorted(self._entries)
-        close = difflib.get_close_matches(str(name)[:100], valid, n=1) if isinstance(name, str) else []
+        close = difflib.get_close_matches(name, valid, n=1) \
+            if isinstance(name, str) and len(name) <= 100 else []
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown {self.kind} {_preview(name)}{hint} (valid: {', '.join(valid)})"
+        # the name comes from a file: echoed bounded (a 20 kB name costs 30 characters here)
+        return f"unknown {self.kind} {preview(name, 30)}{hint} (valid: {', '.join(valid)})"
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))

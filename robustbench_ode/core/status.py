@@ -66,8 +66,8 @@ class Status(str, Enum):
         elif isinstance(exc, NonFiniteSolve):
             status = cls.NON_FINITE
         elif isinstance(exc, MemoryError) or any(
-                c.__name__ == "OutOfMemoryError" for c in type(exc).__mro__):
-            status = cls.OOM  # torch.OutOfMemoryError (CUDA and CPU allocators), MemoryError
+                c.__name__ == "OutOfMemoryError" for c in type(exc).__mro__) or _cpu_allocation(exc):
+            status = cls.OOM  # torch.OutOfMemoryError (CUDA), MemoryError, the CPU allocator
         else:
             status = cls.FAILED
         text = str(exc).splitlines()[0] if str(exc) else ""
@@ -79,6 +79,14 @@ class Status(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+def _cpu_allocation(exc: BaseException) -> bool:
+    """A failed CPU allocation in torch. torch 2.14 raises a plain RuntimeError for it ("[enforce
+    fail at alloc_cpu.cpp:...] DefaultCPUAllocator: can't allocate memory: you tried to allocate
+    N bytes"; checked: ``torch.empty(10**14)``), not its OutOfMemoryError, so only the message
+    can tell. The one place a message is matched (here, nowhere else)."""
+    return type(exc) is RuntimeError and "DefaultCPUAllocator: can't allocate memory" in str(exc)
 
 
 _ORDER = [Status.OK, Status.NOT_COMPUTED, Status.NON_FINITE, Status.MAX_STEPS, Status.DIVERGED,

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
+from .preview import preview
+
 
 def _number(value: object) -> object:
     if isinstance(value, (bool, str, bytes)) or value is None:
@@ -28,9 +30,9 @@ def _number(value: object) -> object:
 
 def _unique(values: list) -> list:
     seen: list = []
-    for v in values:
-        if v in seen:
-            raise ValueError(f"{v!r} is listed twice; list each value once")
+    for i, v in enumerate(values):
+        if v in seen:  # a list (not a set): 1 and 1.0 are one value, as they are one step count
+            raise ValueError(f"{preview(v, 30)} is listed twice (item {i}); list each value once")
         seen.append(v)
     return values
 

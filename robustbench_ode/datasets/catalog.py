@@ -21,6 +21,9 @@ class DatasetInfo:
     params: type[p.Params]
     task: Task = "classification"  # regression: y holds trajectories at DataSplits.times
     files: bool = False  # reads files from disk (checked before a run starts)
+    # (train, test) samples when the params leave n_train / n_test unset (the full splits of a
+    # file dataset): what the cost estimate (harness/cost.py) counts with
+    sizes: tuple[int, int] | None = None
 
 
 _M = "robustbench_ode.datasets"
@@ -39,15 +42,16 @@ BUILTIN = {
                "settles in (x0, v0) -> 0/1/2"),
     "xor": (f"{_M}.xor:xor", DatasetInfo(p.XorParams),
             "XOR on the unit square's corners, classes 0/1/1/0, optional noise"),
-    "cifar10": (f"{_M}.images:cifar10", DatasetInfo(p.ImageParams, files=True),
+    "cifar10": (f"{_M}.images:cifar10", DatasetInfo(p.ImageParams, files=True, sizes=(50_000, 10_000)),
                 "CIFAR10 3x32x32, 10 classes, torchvision (cifar-10-batches-py under the root)"),
-    "mnist": (f"{_M}.images:mnist", DatasetInfo(p.ImageParams, files=True),
+    "mnist": (f"{_M}.images:mnist", DatasetInfo(p.ImageParams, files=True, sizes=(60_000, 10_000)),
               "MNIST 1x28x28, torchvision (MNIST/raw under the root)"),
-    "fashion_mnist": (f"{_M}.images:fashion_mnist", DatasetInfo(p.ImageParams, files=True),
+    "fashion_mnist": (f"{_M}.images:fashion_mnist",
+                      DatasetInfo(p.ImageParams, files=True, sizes=(60_000, 10_000)),
                       "Fashion-MNIST 1x28x28, torchvision (FashionMNIST/raw; `make data`)"),
-    "svhn": (f"{_M}.images:svhn", DatasetInfo(p.ImageParams, files=True),
+    "svhn": (f"{_M}.images:svhn", DatasetInfo(p.ImageParams, files=True, sizes=(73_257, 26_032)),
              "SVHN cropped digits 3x32x32, torchvision (*_32x32.mat under the root)"),
-    "digits": (f"{_M}.images:digits", DatasetInfo(p.DigitsParams),
+    "digits": (f"{_M}.images:digits", DatasetInfo(p.DigitsParams, sizes=(1437, 360)),
                "scikit-learn's 8x8 digits 1x8x8, shipped with the library, stratified split"),
     "lotka_volterra": (f"{_M}.timeseries:lotka_volterra",
                        DatasetInfo(p.LotkaVolterraParams, task="regression"),

@@ -22,8 +22,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import SuiteError
+from ..core.files import show_path
 from ..core.status import Status
-from .tables import read_table
+from .tables import read_results
 
 KEY = ["dataset", "model", "training", "seed", "train_solver", "train_steps", "train_tol", "test_solver",
        "test_steps", "test_tol"]
@@ -40,13 +41,23 @@ class Regression:
 
 
 def load_table(path: str | Path) -> pd.DataFrame:
-    """A results table from a CSV file or a run directory (its ``results.csv``)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.csv"
-    if not path.is_file():
-        raise SuiteError(f"{path}: no such results table")
-    return read_table(path, need=("test_solver", "status"))
+    """A results table from a CSV file or a run directory (its ``results.csv``): a missing,
+    unreadable or malformed table (no key or metric column, no rows, text in a number column) is
+    a one-line SuiteError naming the file (outputs/tables.py)."""
+    return read_results(Path(path))
+
+
+def load_baseline(path: str | Path) -> pd.DataFrame:
+    """A baseline for :func:`regressions`: a results table whose finished rows each carry a metric
+    (an accuracy or a trajectory error), so that a table stripped of its numbers cannot pass."""
+    table = load_table(path)
+    ok = table["status"] == "ok"
+    bare = ok & table["accuracy"].isna() & table["mse"].isna()
+    if bare.any():
+        row = int(bare.to_numpy().nonzero()[0][0]) + 1
+        raise SuiteError(f"{show_path(path)}: row {row} has status ok but no accuracy or mse; a "
+                         "baseline row carries the metric it guards")
+    return table
 
 
 def _key_text(v) -> str:

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.files import check_writable_dir, write_text
 from ..core.schema import DIAGNOSTICS
 from .gate import load_table
 from .page import table, write_page
 from .summary import summarize
-from .tables import read_table
+from .tables import read_table, write_csv
 
 CONFIG = ["dataset", "run", "model", "training", "train_solver", "train_steps", "train_tol"]
 NUMBERS = ["acc_ref", "ode_gap", "acc_train", "worst_drop", "drift", "nfe_train", "nfe_ref"]
@@ -33,7 +34,8 @@ def leaderboard(run_dirs: list[str | Path]) -> pd.DataFrame:
     frames = []
     for d in run_dirs:
         path = Path(d) / "diagnostics.csv"
-        diagnostics = read_table(path, DIAGNOSTICS) if Path(d).is_dir() and path.is_file() else None
+        diagnostics = read_table(path, DIAGNOSTICS, what="diagnostics table") \
+            if Path(d).is_dir() and path.exists() else None
         summary = summarize(load_table(d), diagnostics)
         frames.append(summary.assign(run=Path(d).name))
     df = pd.concat(frames, ignore_index=True)
@@ -114,11 +116,11 @@ def write_leaderboard(run_dirs: list[str | Path],
                       out_dir: str | Path) -> tuple[Path, Path, Path, str]:
     """``leaderboard.md``, ``.csv`` and ``.html`` in ``out_dir``; returns their paths and the
     Markdown text."""
-    board = leaderboard(run_dirs)
+    board = leaderboard(run_dirs)  # every input read and checked before anything is written
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out_dir)
     md = markdown(board)
-    (out_dir / "leaderboard.md").write_text(md)
-    board.to_csv(out_dir / "leaderboard.csv", index=False)
+    write_text(out_dir / "leaderboard.md", md)
+    write_csv(board, out_dir / "leaderboard.csv")
     page = html_page(board, [Path(d).name for d in run_dirs], out_dir / "leaderboard.html")
     return out_dir / "leaderboard.md", out_dir / "leaderboard.csv", page, md

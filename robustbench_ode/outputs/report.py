@@ -11,15 +11,20 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN
+from ..core.errors import SuiteError
+from ..core.files import read_text, show_path
+from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, TRAINING
 from .critical import write_critical
 from .figures import FIGURES, Sources
 from .page import figure_html, table, write_page
 from .summary import summarize
-from .tables import is_regression, read_table, read_training, write_csv
+from .tables import is_regression, read_results, read_table, write_csv
+
+MAX_JSON_BYTES = 1 << 20
 
 # Shown in the summary table of the report (the CSV keeps every column).
 _SUMMARY_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
@@ -56,22 +61,43 @@ def _reference(results: pd.DataFrame) -> str:
     return "the reference solve (" + ", ".join(names) + ")" if names else "the reference solve"
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Build ``run_dir/report.html`` (and ``summary.csv``, the PNGs) from the run's files."""
+def read_json_object(path: str | Path, what: str = "JSON file") -> dict[str, Any]:
+    """A JSON object (``meta.json``); NaN is read (runs before 0.2 wrote it), anything else that is
+    not a JSON object is a one-line SuiteError naming the file."""
+    text = read_text(path, MAX_JSON_BYTES, what)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        raise SuiteError(f"{show_path(path)}: not valid JSON{where}") from None
+    if not isinstance(data, dict):
+        raise SuiteError(f"{show_path(path)}: a {what} holds a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _optional(path: Path, schema) -> pd.DataFrame | None:
+    return read_table(path, schema, what=path.name) if path.exists() else None
+
+
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Build ``out_dir/report.html`` (and ``summary.csv``, ``critical.csv``, the PNGs) from the
+    files of the run folder ``run_dir`` (``out_dir``: the run folder itself by default; another
+    one re-reports a run from a read-only archive). Every input is read, and checked, before
+    anything is written: a malformed one is a one-line SuiteError naming it."""
     run_dir = Path(run_dir)
-    results = read_table(run_dir / "results.csv", need=("test_solver", "status"))
-    training_path = run_dir / "training.csv"
-    training = read_training(training_path) if training_path.is_file() else pd.DataFrame()
-    diagnostics, contributions, fan = (
-        read_table(run_dir / name, schema) if (run_dir / name).is_file() else None
-        for name, schema in (("diagnostics.csv", DIAGNOSTICS), ("contributions.csv", CONTRIBUTIONS),
-                             ("fan.csv", FAN)))
+    out_dir = Path(out_dir) if out_dir is not None else run_dir
+    results = read_results(run_dir / "results.csv")
+    training = _optional(run_dir / "training.csv", TRAINING)
+    training = training if training is not None else pd.DataFrame()
+    diagnostics, contributions, fan = (_optional(run_dir / name, schema) for name, schema in (
+        ("diagnostics.csv", DIAGNOSTICS), ("contributions.csv", CONTRIBUTIONS), ("fan.csv", FAN)))
+    meta = read_json_object(run_dir / "meta.json", "meta.json") if (run_dir / "meta.json").exists() else {}
+    suite_text = (read_text(run_dir / "suite.yaml", 1 << 20, "suite file", allow_empty=True)
+                  if (run_dir / "suite.yaml").exists() else "")
     summary = summarize(results, diagnostics)
-    write_csv(summary, run_dir / "summary.csv")
-    critical_path = write_critical(results, run_dir)
+    write_csv(summary, out_dir / "summary.csv")
+    critical_path = write_critical(results, out_dir)
     critical = pd.read_csv(critical_path) if critical_path is not None else None
-    meta = json.loads((run_dir / "meta.json").read_text()) if (run_dir / "meta.json").is_file() else {}
-    suite_text = (run_dir / "suite.yaml").read_text() if (run_dir / "suite.yaml").is_file() else ""
     title = f"robustbench_ode report: {meta.get('suite', run_dir.name)}"
 
     regression = is_regression(results)
@@ -102,7 +128,7 @@ def write_report(run_dir: str | Path) -> Path:
     sources = Sources(results, training, critical, diagnostics, contributions, fan)
     for figure in FIGURES:
         heading = figure.heading.replace("Accuracy", "Trajectory MSE") if regression else figure.heading
-        path = figure.draw(sources, run_dir / figure.file)
+        path = figure.draw(sources, out_dir / figure.file)
         if path is not None:
             parts += [f"<h2>{html.escape(heading)}</h2>", figure_html(path, figure.caption)]
     failed = results[results["status"] != "ok"]
@@ -118,7 +144,7 @@ def write_report(run_dir: str | Path) -> Path:
               "<h2>Environment</h2>",
               table(pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}),
                     wrap=True, table_id="environment")]
-    return write_page(run_dir / "report.html", title, parts)
+    return write_page(out_dir / "report.html", title, parts)
 
 
 def write_report_safely(run_dir: str | Path) -> Path | None:
@@ -127,5 +153,6 @@ def write_report_safely(run_dir: str | Path) -> Path | None:
     try:
         return write_report(run_dir)
     except Exception as exc:  # noqa: BLE001
-        print(f"robustbench-ode: warning: report not written: {type(exc).__name__}: {exc}")
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"robustbench-ode: warning: report not written: {type(exc).__name__}: {text}"[:300])
         return None

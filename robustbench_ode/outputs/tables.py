@@ -10,16 +10,27 @@ Every reader of a table in the package goes through :func:`frame` / :func:`read_
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..core.errors import SuiteError
+from ..core.files import named, read_text, show_path, write_atomic
+from ..core.preview import clip, preview
 from ..core.schema import RESULTS, TRAINING, Column
+
+MAX_TABLE_BYTES = 256 << 20  # 256 MiB: far above any run's results.csv
+# What a results table given on the command line must have (regress, compare, report, ...): a
+# row's identity and its metrics; the identity's names filled in on every row. ``training`` may be
+# absent (tables written before suites could list trainings: it reads as "default").
+RESULTS_NEED = ("dataset", "model", "seed", "train_solver", "train_steps", "train_tol", "test_solver",
+                "test_steps", "test_tol", "accuracy", "nfe", "status")
+RESULTS_FILLED = ("dataset", "model", "seed", "train_solver", "test_solver", "status")
 
 _TRUE, _FALSE = {"true", "1", "1.0", "yes"}, {"false", "0", "0.0", "no"}
 
@@ -73,32 +84,76 @@ def is_regression(results: pd.DataFrame) -> bool:
 _EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
-def read_table(path: Path, schema: tuple[Column, ...] = RESULTS, *,
-               need: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A table read back with its schema's types. A file that is missing, unreadable or not a
-    table, or that lacks a column of ``need``, is a one-line :class:`SuiteError` naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise SuiteError(f"{path}: no such table")
-    try:
-        if path.stat().st_size == 0:
-            df = pd.DataFrame()
+def _first_bad(df: pd.DataFrame, col: str, bad: pd.Series) -> str:
+    i = int(bad.to_numpy().nonzero()[0][0])
+    value = df[col].iloc[i]
+    value = value.item() if isinstance(value, np.generic) else value  # 1.5, not np.float64(1.5)
+    return f"column {clip(col, 40)}, row {i + 1}: {preview(value, 30)}"
+
+
+def _check_numbers(df: pd.DataFrame, shown: str, schema: tuple[Column, ...]) -> None:
+    """Numbers where the schema declares numbers (whole ones for ints): text read as NaN would
+    otherwise pass silently (a renamed or shifted column, a ``true``, a ``1,5``)."""
+    for col in schema:
+        if col.kind not in ("int", "float") or col.name not in df.columns:
+            continue
+        raw = df[col.name]
+        if raw.dtype.kind in "iuf":
+            values = raw.astype("float64")
         else:
-            df = pd.read_csv(path, low_memory=False, **_EXACT_FLOATS)
-    except pd.errors.EmptyDataError:
+            values = pd.to_numeric(raw, errors="coerce")
+            bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+            if bad.any():
+                raise SuiteError(f"{shown}: {_first_bad(df, col.name, bad)} is not a number")
+        if col.kind == "int":
+            bad = ~(values.isna() | ((values == values.round()) & (values.abs() < 2**53)))
+            if bad.any():
+                raise SuiteError(f"{shown}: {_first_bad(df, col.name, bad)} is not a whole number")
+
+
+def read_table(path: Path, schema: tuple[Column, ...] = RESULTS, *, need: tuple[str, ...] = (),
+               filled: tuple[str, ...] = (), rows: bool = False, what: str = "table") -> pd.DataFrame:
+    """A table read back with its schema's types. Any problem is a one-line :class:`SuiteError`
+    naming the file: missing, not a regular file, unreadable, binary or not UTF-8 (core/files.py),
+    not parseable as CSV, lacking a column of ``need``, an empty cell in a column of ``filled``,
+    no rows when ``rows`` is set, or text (or a fraction) where the schema declares a number (or a
+    whole number). An empty file is a table without rows."""
+    shown = show_path(path)
+    text = read_text(path, MAX_TABLE_BYTES, what, allow_empty=True)
+    if not text.strip():
         df = pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise SuiteError(f"{path}: not a readable CSV table ({type(exc).__name__})") from None
-    except OSError as exc:
-        raise SuiteError(f"{path}: cannot read: {exc.strerror or type(exc).__name__}") from None
+    else:
+        try:
+            df = pd.read_csv(io.StringIO(text), low_memory=False, **_EXACT_FLOATS)
+        except pd.errors.EmptyDataError:
+            df = pd.DataFrame()
+        except Exception as exc:  # noqa: BLE001 - pandas' parser errors come in many types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SuiteError(f"{shown}: not a readable CSV {what} ({clip(first, 80)})") from None
     missing = [c for c in need if c not in df.columns]
     if missing:
-        raise SuiteError(f"{path}: not a results table: no {', '.join(missing)} column")
+        lacks = (f"no {', '.join(missing)} column{'s' * (len(missing) > 1)}" if len(missing) <= 3
+                 else f"{len(missing)} of its columns are missing")
+        raise SuiteError(f"{shown}: not a {what}: {lacks} (a {what} has {clip(', '.join(need), 120)})")
+    if rows and df.empty:
+        raise SuiteError(f"{shown}: no rows, only a header; a {what} needs at least one row")
+    for col in filled:
+        empty = df[col].isna() if col in df.columns else pd.Series(dtype=bool)
+        if empty.any():
+            raise SuiteError(f"{shown}: column {col}, row {int(empty.to_numpy().nonzero()[0][0]) + 1}: "
+                             f"empty; every row names its {col}")
+    _check_numbers(df, shown, schema)
     return frame(df, schema)
 
 
 def read_results(path: Path) -> pd.DataFrame:
-    return read_table(path, RESULTS)
+    """A results table given by a user (a file, or a run folder's ``results.csv``), checked for
+    the columns and rows every command needs."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.csv"
+    return read_table(path, RESULTS, need=RESULTS_NEED, filled=RESULTS_FILLED, rows=True,
+                      what="results table")
 
 
 def read_training(path: Path) -> pd.DataFrame:
@@ -106,14 +161,9 @@ def read_training(path: Path) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write then rename: a kill leaves the old file or the new one, never half of one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write then rename: a kill or a full disk leaves the old file or the new one, never half of
+    one, and no temporary file (core/files.py)."""
+    write_atomic(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
 def _text(v: Any) -> Any:
@@ -124,8 +174,12 @@ def _text(v: Any) -> Any:
 
 def start_table(path: Path, schema: tuple[Column, ...]) -> None:
     """A new CSV file holding only the schema's header."""
-    with open(path, "w", newline="") as fh:
-        csv.writer(fh).writerow([c.name for c in schema])
+    try:
+        with open(path, "w", newline="") as fh:
+            csv.writer(fh).writerow([c.name for c in schema])
+    except OSError as exc:
+        Path(path).unlink(missing_ok=True)  # a full disk: no half-written file is left behind
+        raise named(exc, path) from None
 
 
 def append_rows(rows: list[dict[str, Any]], path: Path, schema: tuple[Column, ...]) -> None:
@@ -135,9 +189,21 @@ def append_rows(rows: list[dict[str, Any]], path: Path, schema: tuple[Column, ..
         return
     path = Path(path)
     names = [c.name for c in schema]
-    new = not path.is_file() or path.stat().st_size == 0
-    with open(path, "a", newline="") as fh:
-        writer = csv.writer(fh)
-        if new:
-            writer.writerow(names)
-        writer.writerows([[_text(row.get(n)) for n in names] for row in rows])
+    size = path.stat().st_size if path.is_file() else 0
+    try:
+        with open(path, "a", newline="") as fh:
+            writer = csv.writer(fh)
+            if size == 0:
+                writer.writerow(names)
+            writer.writerows([[_text(row.get(n)) for n in names] for row in rows])
+    except OSError as exc:
+        _truncate(path, size)  # a full disk: no half-written row is left behind
+        raise named(exc, path) from None
+
+
+def _truncate(path: Path, size: int) -> None:
+    try:
+        with open(path, "r+b") as fh:  # shrinking a file needs no space
+            fh.truncate(size)
+    except OSError:
+        pass

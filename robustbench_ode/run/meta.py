@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..core.files import write_text
 from ..core.version import __version__
 
 
@@ -84,11 +85,12 @@ def _strict(value: Any) -> Any:
     return value
 
 
+def strict_json(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON text: NaN and infinity (e.g. no GPU peak) are written as null."""
+    return json.dumps(_strict(data), indent=indent, default=str, allow_nan=False)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Strict JSON, written then renamed (a kill leaves the old file or the new one)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(_strict(data), indent=2, default=str, allow_nan=False))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Strict JSON, written then renamed (a kill or a full disk leaves the old file or the new
+    one, and no temporary file)."""
+    write_text(path, strict_json(data))

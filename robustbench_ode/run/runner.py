@@ -3,16 +3,18 @@ then assemble them in suite order and write the report.
 
 Resumable: finished cells live in the cell store (``DIR/cells/<key>/``) and are loaded, not
 recomputed; a stored model missing some test points of today's grid is re-tested without
-retraining; ``fresh=True`` recomputes everything. Units run on an executor (in-process by
-default, see :mod:`.executors`). The tables grow by appending each finished unit's rows (the
-per-cell cost does not grow with the suite) and are rewritten once, in suite order, at the end;
-nothing computed is lost when a run is killed.
+retraining; a stored cell that fails its checks is moved aside and recomputed (:mod:`.store`);
+``fresh=True`` recomputes everything. Units run on an executor (in-process by default, see
+:mod:`.executors`). The tables grow by appending each finished unit's rows (the per-cell cost
+does not grow with the suite) and are rewritten once, in suite order, at the end; nothing
+computed is lost when a run is killed. The folder belongs to one suite, by content, and one run
+at a time writes it (:mod:`.ownership`).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -21,6 +23,8 @@ from tqdm.auto import tqdm
 
 from ..config import SuiteConfig
 from ..core.errors import SuiteError
+from ..core.files import show_path, temporary, write_text
+from ..core.preview import clip
 from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, LOG_NAMES, RESULTS, TRAINING
 from ..core.status import Status
 from ..harness.analysis import settings
@@ -32,7 +36,8 @@ from ..outputs.tables import append_rows, start_table
 from .executors import Executor, LocalExecutor
 from .jobs import RetestJob, Unit, plan_training
 from .meta import Throughput, environment, now, write_json
-from .store import CellStore
+from .ownership import Claim, RunLock, claim, take
+from .store import CellStore, DamagedCell
 
 RESULTS_CSV, TRAINING_CSV = "results.csv", "training.csv"
 
@@ -55,6 +60,8 @@ class RunReport:
     retested: list[str] = field(default_factory=list)
     loaded: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
+    damaged: list[tuple[str, str, Path]] = field(default_factory=list)  # (key, reason, moved to)
+    previous: Path | None = None  # where --update moved the previous tables
 
 
 def resolve_device(device: str) -> str:
@@ -76,21 +83,10 @@ def check_data(suite: SuiteConfig) -> None:
             pass
 
 
-def claim_out_dir(out_dir: Path, suite: SuiteConfig) -> None:
-    """Refuse a directory that holds another suite's results (or anything else): never overwrite."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SuiteError(f"--out {out_dir}: exists and is not a directory")
-    meta = out_dir / "meta.json"
-    if meta.is_file():
-        try:
-            owner = json.loads(meta.read_text()).get("suite")
-        except (ValueError, AttributeError):
-            owner = None
-        if owner != suite.name:
-            raise SuiteError(f"--out {out_dir}: holds the results of suite {owner!r}, not {suite.name!r}; "
-                             "choose another --out or remove it")
-    elif out_dir.is_dir() and any(out_dir.iterdir()):
-        raise SuiteError(f"--out {out_dir}: not empty and not a robustbench-ode run; choose another --out")
+def claim_out_dir(out_dir: Path, suite: SuiteConfig, update: bool = False) -> Claim:
+    """Refuse a folder that holds another suite's results (by content, run/ownership.py) or
+    anything else, before anything is written: never overwrite."""
+    return claim(Path(out_dir), suite, update)
 
 
 @dataclass
@@ -102,8 +98,14 @@ class Plan:
     loaded: list[str]
 
 
-def plan_run(suite: SuiteConfig, store: CellStore, device: str, fresh: bool) -> Plan:
-    """Stored cells answer what they were trained at and which of today's points they lack."""
+def _warn(text: str) -> None:
+    print(clip(f"robustbench-ode: warning: {text}", 299), file=sys.stderr)
+
+
+def plan_run(suite: SuiteConfig, store: CellStore, device: str, fresh: bool,
+             damaged: list[tuple[str, str, Path]] | None = None) -> Plan:
+    """Stored cells answer what they were trained at and which of today's points they lack; a
+    damaged one is moved aside (appended to ``damaged``) and recomputed."""
     todo = cells(suite)
     wanted = settings(suite.diagnostics, suite.reference) if suite.diagnostics.enabled else None
     train: list[int] = []
@@ -111,13 +113,22 @@ def plan_run(suite: SuiteConfig, store: CellStore, device: str, fresh: bool) -> 
     loaded = []
     points: list[list[TestPoint]] = []
     for i, cell in enumerate(todo):
-        if fresh or not store.has(cell.key):
+        stored = None
+        if store.has(cell.key) and not fresh:
+            try:
+                stored = store.load(cell.key)
+            except DamagedCell as exc:
+                moved = store.quarantine(cell.key, exc.reason)
+                _warn(f"cell {cell.key} ({cell.label()}) is damaged: {exc.reason}; moved to "
+                      f"{show_path(moved)}, recomputing it")
+                if damaged is not None:
+                    damaged.append((cell.key, exc.reason, moved))
+        if stored is None:
             if fresh:
                 store.checkpoint(cell.key).clear()
             train.append(i)
             points.append(grid_points(suite.test, suite.reference, cell.train_spec, cell.training.max_steps))
             continue
-        stored = store.load(cell.key)
         grid = grid_points(suite.test, suite.reference, stored.trained_at, cell.training.max_steps)
         points.append(grid)
         missing = stored.missing(grid)
@@ -142,24 +153,45 @@ def _persistent(result: CellResult) -> bool:
     return result.status is not Status.OOM and not result.message.startswith("executor:")
 
 
+def _split_oom(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(rows to store, out-of-memory rows): a test point that ran out of memory is retried by the
+    next run (a bigger machine), so it is shown in this run's tables but not stored."""
+    oom = [r for r in rows if Status.parse(r.get("status")) is Status.OOM]
+    return [r for r in rows if Status.parse(r.get("status")) is not Status.OOM], oom
+
+
 def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: bool = True,
-              suite_text: str | None = None, *, fresh: bool = False,
+              suite_text: str | None = None, *, fresh: bool = False, update: bool = False,
               executor: Executor | None = None) -> RunReport:
+    """Run ``suite`` into ``out_dir`` (module docstring). ``update``: move a folder that holds
+    another version of the suite to this one (run/ownership.py)."""
     device = resolve_device(device)
     check_data(suite)
-    claim_out_dir(out_dir, suite)
+    out_dir = Path(out_dir)
+    claim_out_dir(out_dir, suite, update)  # refuses before anything is written
     executor = executor or LocalExecutor()
     out_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(out_dir):
+        decision = claim_out_dir(out_dir, suite, update)  # again: the record may have changed meanwhile
+        return _run_locked(suite, out_dir, device, progress, suite_text, fresh, executor, decision)
+
+
+def _run_locked(suite: SuiteConfig, out_dir: Path, device: str, progress: bool, suite_text: str | None,
+                fresh: bool, executor: Executor, decision: Claim) -> RunReport:
+    todo = cells(suite)
+    previous = take(out_dir, suite, decision, [c.key for c in todo])
     meta = {"suite": suite.name, "started": now(), "executor": executor.name,
             "threads_per_worker": executor.threads, **environment(device)}
-    write_json(out_dir / "meta.json", meta)  # first: it marks the directory as this suite's
-    (out_dir / "suite.yaml").write_text(suite_text if suite_text is not None
-                                        else yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
+    write_json(out_dir / "meta.json", meta)
+    write_text(out_dir / "suite.yaml", suite_text if suite_text is not None
+               else yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
     store = CellStore(out_dir)
     store.clean()
-    plan = plan_run(suite, store, device, fresh)
-    report = RunReport(out_dir, plan.cells, loaded=plan.loaded)
+    damaged: list[tuple[str, str, Path]] = []
+    plan = plan_run(suite, store, device, fresh, damaged)
+    report = RunReport(out_dir, plan.cells, loaded=plan.loaded, damaged=damaged, previous=previous)
     unstored: dict[str, CellResult] = {}  # results kept out of the store (OOM, lost): retried next run
+    oom_rows: dict[str, list[dict]] = {}  # test rows kept out of the store (out of memory)
     _assemble(plan.cells, suite, store, unstored, out_dir)  # the tables as the store has them now
     bar = tqdm(total=sum(len(u.cells) for u in plan.units), desc=f"suite {suite.name}", unit="cell",
                disable=not progress)
@@ -167,21 +199,24 @@ def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: 
         retest = isinstance(plan.units[u], RetestJob)
         for result in results:
             key = result.cell.key
+            kept, oom = _split_oom(result.rows)
             if not _persistent(result):
                 unstored[key] = result
             elif retest:
-                if result.rows:
-                    store.add_rows(key, result.rows)
+                if kept:
+                    store.add_rows(key, kept)
                 if result.diagnosis is not None:
                     store.set_diagnosis(key, result.diagnosis)
                 report.retested.append(key)
             else:
-                store.save(result)
+                store.save(replace(result, rows=kept))
                 report.trained.append(key)
+            if oom and _persistent(result):
+                oom_rows[key] = oom
             _append(result, out_dir)  # after every unit: nothing computed is lost
             bar.update()
     bar.close()
-    throughput = _assemble(plan.cells, suite, store, unstored, out_dir, report)
+    throughput = _assemble(plan.cells, suite, store, unstored, out_dir, report, oom_rows)
     meta.update(finished=now(), cells=len(plan.cells), failed_cells=len(report.failed),
                 trained=len(report.trained), retested=len(report.retested), loaded=len(report.loaded),
                 **throughput.summary())
@@ -219,10 +254,10 @@ TABLES = (
 
 def _assemble(todo: list[CellConfig], suite: SuiteConfig, store: CellStore,
               unstored: dict[str, CellResult], out_dir: Path,
-              report: RunReport | None = None) -> Throughput:
+              report: RunReport | None = None, oom_rows: dict[str, list[dict]] | None = None) -> Throughput:
     """Rewrite every table in suite order from the store (one cell in memory at a time): what the
     table shows is what the store holds, so a rerun rebuilds the very same table."""
-    tmps = [out_dir / f".{name}.tmp" for name, _, _ in TABLES]
+    tmps = [temporary(out_dir / name) for name, _, _ in TABLES]
     throughput = Throughput()
     try:
         for tmp, (_, schema, _) in zip(tmps, TABLES):
@@ -231,9 +266,13 @@ def _assemble(todo: list[CellConfig], suite: SuiteConfig, store: CellStore,
             if cell.key in unstored:
                 result = unstored[cell.key]
             elif store.has(cell.key):
-                stored = store.load(cell.key)
+                try:
+                    stored = store.load(cell.key)
+                except DamagedCell as exc:  # damaged since it was planned: the next run recomputes it
+                    _warn(f"cell {cell.key} ({cell.label()}) is damaged: {exc.reason}; left out")
+                    continue
                 grid = grid_points(suite.test, suite.reference, stored.trained_at, cell.training.max_steps)
-                result = stored.result(grid)
+                result = stored.result(grid, (oom_rows or {}).get(cell.key, []))
             else:
                 continue
             trained = result.trained_at or cell.train_spec

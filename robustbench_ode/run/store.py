@@ -1,12 +1,20 @@
 """The cell store: every finished cell under ``DIR/cells/<key>/``, written so a kill leaves either a
-complete cell or none.
+complete cell or none, and checked before it is used.
 
 A cell directory holds ``config.json`` (the cell config, its training outcome and timings, and
 the train configuration it ended at), ``model.pt`` (the trained state dict), ``training.csv``
-(its training log) and ``rows.csv`` (its test rows), both in the declared schema. It is written
-into a temporary sibling and renamed into place: ``rename`` of a directory is atomic on POSIX
-file systems, so a directory named by a key is always complete. Mid-training checkpoints live
-under ``DIR/checkpoints/<key>.pt`` (write then rename as well).
+(its training log), ``rows.csv`` (its test rows), both in the declared schema, ``diagnosis.json``
+once diagnosed, and, written last, ``manifest.json``: each file's size and SHA-256
+(:mod:`.manifest`). It is written into a temporary sibling and renamed into place: ``rename`` of
+a directory is atomic on POSIX file systems, so a directory named by a key is always complete.
+Mid-training checkpoints live under ``DIR/checkpoints/<key>.pt`` (write then rename as well).
+
+Every read of a cell (:meth:`CellStore.load`) checks it first: a cell whose files are missing or
+do not match its manifest is :class:`DamagedCell`, never used; the runner moves it aside to
+``DIR/damaged/<key>-<time>/`` (:meth:`CellStore.quarantine`, nothing is deleted) and recomputes
+it. A cell stored before manifests existed is accepted if every file parses, and gets its
+manifest then. A re-test's rows and a new diagnosis replace their files and the manifest so that
+a kill at any point leaves a cell that checks (:func:`.manifest.commit`).
 
 A stored cell answers the resume questions itself: what it was trained at
 (:attr:`StoredCell.trained_at`, typed) and which of today's test points it lacks
@@ -15,8 +23,10 @@ A stored cell answers the resume questions itself: what it was trained at
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 import shutil
 import socket
 import uuid
@@ -27,15 +37,27 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ..core.files import TMP_MARK, temporary, write_atomic
+from ..core.preview import clip
 from ..core.schema import LOG, LOG_NAMES, RESULTS
 from ..core.status import Status
 from ..harness.cell import CellConfig, CellResult
 from ..harness.grid import TestPoint, row_key
 from ..models.spec import SolveSpec
-from ..outputs.tables import append_rows, read_table, start_table
+from ..outputs.tables import RESULTS_FILLED, RESULTS_NEED, append_rows, read_table, start_table
+from . import manifest
 
-CELLS, CHECKPOINTS, RUNNING = "cells", "checkpoints", "running"
+CELLS, CHECKPOINTS, RUNNING, DAMAGED = "cells", "checkpoints", "running", "damaged"
 DIAGNOSIS = "diagnosis.json"
+_OLD = re.compile(r"\.old-([0-9a-f]+)-[0-9a-f]{8}")
+
+
+class DamagedCell(Exception):
+    """A stored cell whose files are missing, do not match their checksums or do not parse."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"cell {key}: {reason}")
+        self.key, self.reason = key, reason
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -72,9 +94,10 @@ class StoredCell:
         have = {row_key(r) for r in self.rows}
         return [p for p in points if p.key not in have]
 
-    def result(self, points: list[TestPoint]) -> CellResult:
-        """The stored rows of ``points``, in their order, with today's test-point columns."""
-        by_key = {row_key(r): r for r in self.rows}
+    def result(self, points: list[TestPoint], extra: list[dict[str, Any]] = ()) -> CellResult:
+        """The stored rows of ``points``, in their order, with today's test-point columns
+        (``extra``: rows of this run kept out of the store, e.g. out of memory)."""
+        by_key = {row_key(r): r for r in [*self.rows, *extra]}
         rows = [{**by_key[p.key], **p.columns()} for p in points if p.key in by_key]
         return CellResult(self.cell, self.status, self.message, rows=rows, log=self.log,
                           train_seconds=self.train_seconds, adapted=self.adapted,
@@ -97,16 +120,29 @@ class Checkpoint:
             return None
 
     def save(self, state: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        """Write then rename. A checkpoint only saves time: one that cannot be written (a full
+        disk) is skipped quietly and training goes on (the cell's own files, written when it
+        finishes, report a full disk in one line; the previous checkpoint stays usable)."""
         try:
-            torch.save(state, tmp)
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, lambda tmp: torch.save(state, tmp))
+        except OSError:
+            pass
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _own_table(path: Path, schema, **checks) -> pd.DataFrame:
+    """A table the store wrote: read with its schema's checks (outputs/tables.py), and no column
+    the schema does not know (an older version's cell has a subset of today's columns)."""
+    df = read_table(path, schema, what=path.name, **checks)
+    names = {c.name for c in schema}
+    extra = [c for c in df.columns if c not in names]
+    if extra:
+        raise DamagedCell(path.parent.name, f"{path.name} has a column the store never writes "
+                          f"({clip(extra[0], 40)})")
+    return df
 
 
 def _spec_json(spec: SolveSpec) -> dict[str, Any]:
@@ -133,8 +169,9 @@ class CellStore:
         return self.cells / key
 
     def has(self, key: str) -> bool:
-        # only a finished rename creates this directory, so its config.json means complete
-        return (self.path(key) / "config.json").is_file()
+        # only a finished rename creates this directory: it holds a complete cell, or a damaged
+        # one (load() tells)
+        return self.path(key).is_dir()
 
     def checkpoint(self, key: str) -> Checkpoint:
         return Checkpoint(self.root / CHECKPOINTS / f"{key}.pt")
@@ -149,7 +186,7 @@ class CellStore:
             pass
 
     def save(self, result: CellResult) -> Path:
-        """Write a finished cell (its checkpoint is no longer needed)."""
+        """Write a finished cell, its manifest last (its checkpoint is no longer needed)."""
         key = result.cell.key
         self.cells.mkdir(parents=True, exist_ok=True)
         tmp = self.cells / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
@@ -160,15 +197,21 @@ class CellStore:
                 "key": key, "cell": result.cell.model_dump(mode="json"), "status": result.status.value,
                 "message": result.message, "train_seconds": result.train_seconds,
                 "adapted": result.adapted, "trained_at": _spec_json(trained)}, indent=2))
+            names = ["config.json"]
             if result.state_dict is not None:
                 torch.save(result.state_dict, tmp / "model.pt")
+                names.append("model.pt")
             if result.diagnosis is not None:
                 (tmp / DIAGNOSIS).write_text(json.dumps(result.diagnosis, allow_nan=False))
+                names.append(DIAGNOSIS)
             start_table(tmp / "training.csv", LOG)
             append_rows([{k: r.get(k) for k in LOG_NAMES} for r in result.log], tmp / "training.csv", LOG)
             start_table(tmp / "rows.csv", RESULTS)
             append_rows(result.rows, tmp / "rows.csv", RESULTS)
+            manifest.write(tmp, [*names, "training.csv", "rows.csv"])
             self._publish(tmp, self.path(key))
+        except OSError as exc:  # a full disk: the message names the cell's folder, not the temporary
+            raise OSError(exc.errno, exc.strerror, str(self.path(key))) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self.checkpoint(key).clear()
@@ -184,13 +227,53 @@ class CellStore:
         else:
             tmp.rename(final)
 
-    def load(self, key: str) -> StoredCell:
+    def check(self, key: str, repair: bool = True) -> str | None:
+        """Why the stored cell ``key`` cannot be used (None: it can). ``repair``: finish a kill's
+        half-done update and give a legacy cell its manifest (needs a writable store)."""
+        try:
+            self.load(key, repair=repair)
+        except DamagedCell as exc:
+            return exc.reason
+        return None
+
+    def load(self, key: str, repair: bool = True) -> StoredCell:
+        """The stored cell, checked (module docstring); :class:`DamagedCell` if it cannot be used."""
         path = self.path(key)
-        meta = json.loads((path / "config.json").read_text())
+        why = manifest.check(path, repair)
+        if why is not None and why != manifest.LEGACY:
+            raise DamagedCell(key, why)
+        listed = manifest.read(path / manifest.MANIFEST) if why is None else None
+        names = set(listed["files"]) if listed is not None else {n for n in manifest.FILES
+                                                                 if (path / n).is_file()}
+        try:
+            stored = self._read(path, names)
+            if why == manifest.LEGACY and "model.pt" in names:
+                stored.state_dict()  # no checksum to vouch for it: it must load
+        except DamagedCell as exc:
+            raise DamagedCell(key, exc.reason) from None
+        except Exception as exc:  # noqa: BLE001 - any file that does not parse: damage, not a crash
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            raise DamagedCell(key, clip(f"a file does not parse ({type(exc).__name__}: {text})", 120)) \
+                from None
+        if stored.cell.key != key:
+            raise DamagedCell(key, f"config.json describes another cell ({clip(stored.cell.key, 20)})")
+        if why == manifest.LEGACY and repair:
+            manifest.write(path, sorted(names, key=manifest.FILES.index))
+        return stored
+
+    def _read(self, path: Path, names: set[str]) -> StoredCell:
+        for name in ("config.json", "rows.csv", "training.csv"):
+            if name not in names:
+                raise DamagedCell(path.name, f"{name} is missing")
+        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
         cell = CellConfig.model_validate(meta["cell"])
-        rows = _records(read_table(path / "rows.csv", RESULTS))
+        status = Status.parse(meta["status"])
+        if status is Status.OK and "model.pt" not in names:
+            raise DamagedCell(path.name, "model.pt is missing")
+        rows = _records(_own_table(path / "rows.csv", RESULTS, need=RESULTS_NEED, filled=RESULTS_FILLED,
+                                   rows=True))
         log = [{k: r[k] for k in LOG_NAMES}
-               for r in _records(read_table(path / "training.csv", LOG))]
+               for r in _records(_own_table(path / "training.csv", LOG, need=("iteration", "loss")))]
         if "trained_at" in meta:
             at = meta["trained_at"]
             adapted = bool(meta.get("adapted"))
@@ -199,36 +282,71 @@ class CellStore:
                                 adjoint=cell.training.gradient == "adjoint")
         else:
             adapted, trained = _legacy_trained_at(cell, rows)
-        diagnosis = json.loads((path / DIAGNOSIS).read_text()) if (path / DIAGNOSIS).is_file() else None
-        return StoredCell(cell, Status.parse(meta["status"]), meta.get("message") or "",
+        diagnosis = json.loads((path / DIAGNOSIS).read_text()) if DIAGNOSIS in names else None
+        if diagnosis is not None and not isinstance(diagnosis, dict):
+            raise DamagedCell(path.name, f"{DIAGNOSIS} is not a JSON object")
+        return StoredCell(cell, status, meta.get("message") or "",
                           float(meta.get("train_seconds") or 0.0), adapted, trained, rows, log, path,
                           diagnosis)
 
+    def quarantine(self, key: str, reason: str) -> Path:
+        """Move a damaged cell aside to ``DIR/damaged/<key>-<UTC time>/`` (kept, never deleted),
+        with the reason in ``damage.txt``."""
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H-%M-%S")
+        dest = self.root / DAMAGED / f"{key}-{stamp}"
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = self.root / DAMAGED / f"{key}-{stamp}-{n}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path(key), dest)
+        try:
+            (dest / "damage.txt").write_text(reason + "\n")
+        except OSError:
+            pass
+        return dest
+
+    def keys(self) -> list[str]:
+        """The keys of the stored cells (finished or damaged), sorted."""
+        if not self.cells.is_dir():
+            return []
+        return sorted(p.name for p in self.cells.iterdir() if p.is_dir() and not p.name.startswith("."))
+
     def set_diagnosis(self, key: str, diagnosis: dict[str, Any]) -> None:
-        """Store (or replace) a cell's diagnosis, atomically."""
-        path = self.path(key) / DIAGNOSIS
-        tmp = path.with_name(f".{DIAGNOSIS}.{uuid.uuid4().hex[:8]}.tmp")
+        """Store (or replace) a cell's diagnosis and its checksum, atomically."""
+        path = self.path(key)
+        tmp = temporary(path / DIAGNOSIS)
         try:
             tmp.write_text(json.dumps(diagnosis, allow_nan=False))
-            os.replace(tmp, path)
+            manifest.commit(path, {DIAGNOSIS: tmp})
         finally:
             tmp.unlink(missing_ok=True)
 
     def add_rows(self, key: str, rows: list[dict[str, Any]]) -> None:
-        """Append re-evaluated test rows to a stored cell (rows.csv is replaced atomically)."""
+        """Append re-evaluated test rows to a stored cell (rows.csv and its checksum are replaced
+        atomically)."""
         path = self.path(key) / "rows.csv"
-        tmp = path.with_name(f".rows.{uuid.uuid4().hex[:8]}.tmp")
+        tmp = temporary(path)
         try:
             start_table(tmp, RESULTS)
             append_rows(_records(read_table(path, RESULTS)) + rows, tmp, RESULTS)
-            os.replace(tmp, path)
+            manifest.commit(path.parent, {"rows.csv": tmp})
         finally:
             tmp.unlink(missing_ok=True)
 
     def clean(self) -> None:
-        """Remove what killed runs left behind: half-written cell directories."""
+        """Remove what killed runs left behind: half-written cell directories and temporary files;
+        a cell a kill left moved aside (``--fresh`` between its two renames) is put back."""
         if self.cells.is_dir():
             for leftover in self.cells.glob(".tmp-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
             for leftover in self.cells.glob(".old-*"):
-                shutil.rmtree(leftover, ignore_errors=True)
+                found = _OLD.fullmatch(leftover.name)
+                if found and not self.path(found.group(1)).exists():
+                    leftover.rename(self.path(found.group(1)))
+                else:
+                    shutil.rmtree(leftover, ignore_errors=True)
+            for stray in self.cells.glob(f"*/.*{TMP_MARK}*"):
+                stray.unlink(missing_ok=True)
+        for stray in (self.root / CHECKPOINTS).glob(f".*{TMP_MARK}*"):
+            stray.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ import torch  # noqa: E402
 from ..core.status import Status  # noqa: E402
 from ..harness.build import build_model, load_data  # noqa: E402
 from ..harness.cell import CellConfig, CellResult  # noqa: E402
+from ..outputs.figures.style import save  # noqa: E402
 from ..outputs.tables import write_csv  # noqa: E402
 from ..run.store import CellStore  # noqa: E402
 from ..solvers import SOLVERS  # noqa: E402
@@ -139,9 +140,7 @@ def plot_fan(res: CellResult, path: Path, solver: str = "euler", steps=FAN_STEPS
             ax.set(xlim=lim[0], ylim=lim[1], aspect="equal", title=f"{solver}, {n} step(s)")
         axes[0][0].set_ylabel(f"trained: {res.cell.solver} {res.cell.steps}")
     fig.suptitle("(a) the fan: numerical (solid) vs exact (dashed) trajectories; squares: z(1)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, tight=False)
     return path
 
 
@@ -175,9 +174,7 @@ def plot_windermere(res: CellResult, path: Path, solver: str = "euler", steps: i
         axes[0][0].legend(fontsize=7, loc="best")
     fig.suptitle(f"(b) Lady Windermere's fan: {solver}, {steps} steps; model trained with "
                  f"{res.cell.solver} {res.cell.steps}, seed {res.cell.seed}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, tight=False)
     return path
 
 
@@ -205,9 +202,7 @@ def plot_accuracy(results: pd.DataFrame, path: Path) -> Path | None:
     axes[0][0].set_ylabel("test accuracy")
     axes[0][-1].legend(fontsize=8)
     fig.suptitle("(c) accuracy vs test steps (missing points: non-finite solve)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, tight=False)
     return path
 
 

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ...core.files import write_atomic  # noqa: E402
 from ..tables import is_regression  # noqa: E402
 
 
@@ -45,11 +46,16 @@ def train_order(df: pd.DataFrame) -> list[str]:
     return keys.sort_values(by)["train"].tolist()
 
 
-def save(fig, path: Path) -> Path:
+def save(fig, path: Path, dpi: int = 110, tight: bool = True) -> Path:
+    """A figure as PNG, written then renamed (core/files.py: a full disk leaves no half image and
+    no temporary file); the figure is closed either way."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    try:
+        write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi,
+                                                   bbox_inches="tight" if tight else None))
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 # Accuracy axes are fixed to [0, 1] (a little padding so points at 0 or 1 are not cut), in every

@@ -1,0 +1,163 @@
+"""What a suite will cost, before it runs: counted from the config and the registries' metadata
+alone (a solver's ``stages``, a dataset's sizes), without torch, for ``validate`` and ``run``.
+
+- **Training**: per cell, iterations x field evaluations (FE) per iteration; a fixed-step solve
+  takes steps x stages FE (its forward pass; autograd's backward pass evaluates no field, the
+  adjoint's roughly doubles it). An adaptive solve's count is known only when it runs: such a
+  cell counts its lower bound, one step per iteration, and is reported as adaptive.
+- **Test grid**: per cell, the sum over its test points of steps x stages x test batches
+  (``ceil(n_test / eval_batch_size)``); adaptive and gridless points are counted as unknown rows.
+- **Work**: FE times the samples each evaluation carries (the batch size in training, the test
+  batch in testing), in sample-evaluations. With the training iterations it gives an estimate of
+  the time on two CPU cores for the smallest models (:data:`RATE` sample-evaluations per second,
+  :data:`PER_ITERATION` seconds per iteration, measured on ``suites/quick.yaml``: 16 000
+  iterations, 1.2e8 sample-evaluations, 132 s of training): beyond :data:`WARN_SECONDS` (a day) a
+  warning, beyond :data:`REFUSE_SECONDS` (100 days) refused unless ``--force``. Larger models
+  take longer than the estimate says; a GPU is faster.
+
+The diagnostics (a few hundred samples per model) are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+
+from ..config import SuiteConfig
+from ..core.errors import SuiteError
+from ..core.preview import clip
+from ..solvers import SOLVERS
+from .cell import cells
+from .grid import grid_points
+
+RATE = 6e5  # sample-evaluations per second, two CPU cores, the smallest models
+PER_ITERATION = 1e-3  # seconds of every training iteration beyond its evaluations
+WARN_SECONDS = 86_400.0  # a day: a warning
+REFUSE_SECONDS = 100 * 86_400.0  # refused unless --force
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86_400), ("hours", 3600), ("minutes", 60), ("seconds", 1)):
+        if seconds >= size or unit == "seconds":
+            value = seconds / size
+            text = f"{value:.2g}" if value < 100 else f"{value:.0f}" if value < 1e5 else _short(value)
+            return f"{text} {unit}"
+    return ""
+
+
+def _short(n: float) -> str:
+    """1234567 -> 1.2e6; small numbers as they are."""
+    return str(int(round(n))) if n < 1e4 else f"{n:.2g}".replace("e+0", "e").replace("e+", "e")
+
+
+@dataclass
+class Cost:
+    cells: int = 0
+    train_fe: int = 0  # training field evaluations (adaptive cells: their lower bound)
+    adaptive_cells: int = 0  # cells whose training solves adaptively
+    test_fe: int = 0  # test-grid field evaluations of the fixed-step points
+    test_rows: int = 0
+    unknown_rows: int = 0  # adaptive and gridless test points: counted when they run
+    work: float = 0.0  # sample-evaluations, training and testing
+    iterations: int = 0  # training iterations, all cells
+    largest: list[tuple[float, str]] = field(default_factory=list)  # the costliest cells
+    warnings: list[str] = field(default_factory=list)  # settings that are likely mistakes
+
+    def summary(self) -> str:
+        """One line for ``validate``."""
+        train = f"{_short(self.train_fe)} training FE"
+        if self.adaptive_cells:
+            many = "s train" if self.adaptive_cells > 1 else " trains"
+            train += f" (at least: {self.adaptive_cells} cell{many} adaptively)"
+        test = f"{_short(self.test_fe)} test-grid FE"
+        if self.unknown_rows:
+            test += f" (+{self.unknown_rows} adaptive or gridless rows)"
+        return f"{self.cells} cells, {self.test_rows} test rows; {train}; {test}; " \
+               f"about {_short(self.work)} sample-evaluations, about {_duration(self.seconds)} on 2 CPU cores"
+
+    @property
+    def seconds(self) -> float:
+        """A lower bound of the time on two CPU cores (module docstring)."""
+        return self.work / RATE + self.iterations * PER_ITERATION
+
+    def verdict(self) -> tuple[str, str] | None:
+        """("warning" or "refused", one line) when the suite is beyond the limits, else None."""
+        if self.seconds < WARN_SECONDS:
+            return None
+        worst = max(self.largest)[1] if self.largest else ""
+        refused = self.seconds >= REFUSE_SECONDS
+        limit = (f", beyond the limit of {_duration(REFUSE_SECONDS)} (give --force to run it anyway)"
+                 if refused else "")
+        what = (f"about {_duration(self.seconds)} on 2 CPU cores{limit} ({_short(self.work)} "
+                f"sample-evaluations, {_short(self.iterations)} iterations)"
+                f"{'; the costliest cell: ' + worst if worst else ''}")
+        return ("refused" if refused else "warning"), what
+
+
+def estimate(suite: SuiteConfig) -> Cost:
+    cost = Cost()
+    per_cell: list[tuple[float, str]] = []
+    for cell in cells(suite):
+        cost.cells += 1
+        training = cell.training
+        solver = SOLVERS.get(cell.solver)
+        n_train, n_test = cell.dataset.sizes
+        if cell.steps is not None:
+            fe = training.iterations * cell.steps * solver.stages
+        else:
+            fe = training.iterations * solver.stages  # at least one step per iteration
+            cost.adaptive_cells += 1
+        fe *= 2 if training.gradient == "adjoint" else 1
+        batch = min(training.batch_size, n_train) if n_train else training.batch_size
+        test_batch = min(training.eval_batch_size, n_test) if n_test else training.eval_batch_size
+        batches = math.ceil(n_test / training.eval_batch_size) if n_test else 1
+        test_fe = 0
+        points = grid_points(suite.test, suite.reference, cell.train_spec, training.max_steps)
+        for p in points:
+            if p.spec.steps is None:
+                cost.unknown_rows += 1
+            else:
+                test_fe += p.spec.steps * SOLVERS.get(p.spec.solver).stages * batches
+        cost.test_rows += len(points)
+        cost.train_fe += fe
+        cost.test_fe += test_fe
+        work = fe * batch + test_fe * test_batch
+        cost.work += work
+        cost.iterations += training.iterations
+        detail = f"training.iterations {training.iterations} x {cell.solver} steps {cell.steps}" \
+            if cell.steps is not None else f"training.iterations {training.iterations} ({cell.solver})"
+        if test_fe * test_batch > fe * batch:
+            top = max((p for p in points if p.spec.steps), key=lambda p: p.spec.steps)
+            detail = f"test {top.spec.solver} steps {top.spec.steps} on {n_test or '?'} samples"
+        per_cell.append((work, f"{cell.label()}: {detail}, batch {batch}"))
+    cost.largest = sorted(per_cell, reverse=True)[:1]
+    cost.warnings = _batch_warnings(suite)
+    return cost
+
+
+def _batch_warnings(suite: SuiteConfig) -> list[str]:
+    """A training batch larger than the training set repeats samples within every batch."""
+    out = []
+    for dataset, _, training in suite.pairs():
+        n_train = dataset.sizes[0]
+        if n_train is not None and training.batch_size > n_train:
+            d = next(i for i, e in enumerate(suite.dataset) if e is dataset)
+            t = next(i for i, e in enumerate(suite.training) if e is training)
+            where_t = "training" if len(suite.training) == 1 else f"training.{t}"
+            where_d = "dataset" if len(suite.dataset) == 1 else f"dataset.{d}"
+            out.append(f"{where_t}.batch_size {training.batch_size} is more than {where_d}.n_train "
+                       f"{n_train} ({clip(dataset.display, 30)}): every batch repeats training samples")
+    return list(dict.fromkeys(out))
+
+
+def admit(suite: SuiteConfig, force: bool, source: str) -> str:
+    """The cost line of a suite (for ``validate``). Beyond :data:`REFUSE_SECONDS` a one-line
+    SuiteError unless ``force``; beyond :data:`WARN_SECONDS` a warning on stderr."""
+    cost = estimate(suite)
+    verdict = cost.verdict()
+    if verdict is not None and verdict[0] == "refused" and not force:
+        raise SuiteError(f"{source}: {verdict[1]}")  # one line, before any warning
+    for warning in cost.warnings + ([verdict[1]] if verdict is not None else []):
+        print(clip(f"robustbench-ode: warning: {source}: {warning}", 299), file=sys.stderr)
+    return cost.summary()

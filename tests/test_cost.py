@@ -1,0 +1,127 @@
+"""The cost estimate of ``validate`` / ``run`` (harness/cost.py), and out-of-memory outcomes: a
+status by type (core/status.py), never stored, so that a rerun on a bigger machine retries them."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from robustbench_ode import cli
+from robustbench_ode.config import parse_suite
+from robustbench_ode.core.status import Status
+from robustbench_ode.harness import evaluation
+from robustbench_ode.harness.cost import REFUSE_SECONDS, WARN_SECONDS, estimate
+from robustbench_ode.run import runner
+
+SUITE = {
+    "name": "cost",
+    "dataset": {"name": "sphere2", "n_train": 256, "n_test": 200},
+    "model": {"name": "ott_conv1d", "width": 4},
+    "training": {"iterations": 10, "batch_size": 64, "eval_batch_size": 100},
+    "train": {"seeds": [0, 1], "grid": [{"solver": "euler", "steps": [2, 8]},
+                                        {"solver": "dopri5", "tol": [0.01]}]},
+    "test": [{"solver": "rk4", "steps": [4]}, {"solver": "euler", "step_factors": [2]}],
+}
+
+
+def _suite(**changes) -> dict:
+    doc = json.loads(json.dumps(SUITE))
+    for path, value in changes.items():
+        node = doc
+        *head, last = path.split(".")
+        for p in head:
+            node = node[int(p) if p.isdigit() else p]
+        node[last] = value
+    return doc
+
+
+def test_the_counts_are_steps_times_stages_times_iterations_and_batches():
+    cost = estimate(parse_suite(_suite()))
+    assert cost.cells == 6 and cost.adaptive_cells == 2
+    # training: 2 seeds x 10 iterations x (2 + 8 euler steps) x 1 stage; dopri5: 10 x 7 (a lower bound)
+    assert cost.train_fe == 2 * 10 * (2 + 8) + 2 * 10 * 7
+    # test: rk4 at 4 steps (4 stages) and euler at 2x the train steps, 2 batches of 100, plus the
+    # train point itself; the dopri5 cells' train and reference points and factor rows are unknown
+    per_euler = {2: (4 * 4 + 2 * 2 + 2) * 2, 8: (4 * 4 + 16 + 8) * 2}
+    assert cost.test_fe == 2 * (per_euler[2] + per_euler[8]) + 2 * (4 * 4 * 2)
+    assert cost.unknown_rows == 4 * 1 + 2 * 2  # each cell's reference; the dopri5 cells' own point too
+    assert cost.verdict() is None
+
+
+def test_validate_prints_the_estimate_without_torch(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(_suite()))
+    assert cli.main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "6 cells" in out and "340 training FE (at least: 2 cells train adaptively)" in out, out
+    assert "test-grid FE" in out and "sample-evaluations" in out
+
+
+@pytest.mark.parametrize("changes, refused", [
+    ({"training.iterations": 10_000_000}, False),  # a day of CPU time: a warning
+    ({"training.iterations": 10_000_000, "train.seeds": list(range(200))}, True),  # refused
+    ({"test": [{"solver": "rk4", "steps": [1_000_000]}], "dataset.n_test": 10_000_000,
+      "train.seeds": list(range(50))}, True),
+])
+def test_beyond_the_machine_warns_or_refuses_unless_forced(tmp_path, capsys, changes, refused):
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(_suite(**changes)))
+    seconds = estimate(parse_suite(_suite(**changes))).seconds
+    assert (REFUSE_SECONDS if refused else WARN_SECONDS) <= seconds < (1e99 if refused else REFUSE_SECONDS)
+    assert cli.main(["validate", str(path)]) == (2 if refused else 0)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "on 2 CPU cores" in err and len(err) <= 301, err
+    assert ("--force" in err) == refused
+    assert cli.main(["validate", str(path), "--force"]) == 0
+    if refused:  # run refuses it too, before writing anything
+        assert cli.main(["run", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+        assert "--force" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_a_batch_larger_than_the_training_set_is_a_warning_naming_both_keys(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(_suite(**{"training.batch_size": 1_000_000})))
+    assert cli.main(["validate", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "training.batch_size 1000000 is more than dataset.n_train 256" in err, err
+
+
+def test_memory_errors_are_oom_by_type():
+    assert Status.from_exception(torch.OutOfMemoryError("CUDA out of memory"))[0] is Status.OOM
+    assert Status.from_exception(MemoryError())[0] is Status.OOM
+    with pytest.raises(RuntimeError) as failed:  # what the CPU allocator raises (torch 2.14: RuntimeError)
+        torch.empty(1 << 62, dtype=torch.uint8)
+    assert Status.from_exception(failed.value)[0] is Status.OOM
+    assert Status.from_exception(RuntimeError("shape mismatch"))[0] is Status.FAILED
+
+
+def test_out_of_memory_rows_are_shown_not_stored_and_retried(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runner, "write_report_safely", lambda run_dir: None)
+    doc = _suite(**{"train.grid": [{"solver": "euler", "steps": [2]}], "train.seeds": [0],
+                    "diagnostics": {"enabled": False}})
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(doc))
+    real = evaluation.evaluate
+
+    def small_machine(model, data, spec, *args, **kwargs):
+        if spec.solver == "rk4":
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate "
+                               "memory: you tried to allocate 100000000000 bytes")
+        return real(model, data, spec, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", small_machine)
+    out = tmp_path / "o"
+    assert cli.main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    df = pd.read_csv(out / "results.csv")
+    assert df.loc[df.test_solver == "rk4", "status"].tolist() == ["oom"]
+    (stored,) = (out / "cells").iterdir()
+    assert "rk4" not in (stored / "rows.csv").read_text()  # not stored: the next run retries it
+    monkeypatch.setattr(evaluation, "evaluate", real)  # a bigger machine
+    capsys.readouterr()
+    assert cli.main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    assert "trained 0, re-tested 1" in capsys.readouterr().out
+    df = pd.read_csv(out / "results.csv")
+    assert df.loc[df.test_solver == "rk4", "status"].tolist() == ["ok"]
