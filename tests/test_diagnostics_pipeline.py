@@ -38,10 +38,14 @@ def test_smoke_summary_has_finite_diagnostic_columns(smoke_run):
 
 
 def test_a_missing_or_outdated_diagnosis_is_recomputed_without_retraining(tmp_path):
+    """A diagnosis missing from a cell stored before diagnostics existed, or computed with other
+    settings, is made from the stored weights; the model is never retrained."""
     run_suite(parse_suite(TINY), tmp_path, progress=False)
     (cell,) = (tmp_path / "cells").iterdir()
     first = pd.read_csv(tmp_path / "diagnostics.csv")
+    # a cell stored before diagnostics (and checksums) existed: no diagnosis.json, no manifest
     (cell / "diagnosis.json").unlink()
+    (cell / "manifest.json").unlink()
     again = run_suite(parse_suite(TINY), tmp_path, progress=False)
     assert again.trained == [] and again.retested == [cell.name]
     costs = [c for c in first if c.startswith("cost")]

@@ -20,15 +20,18 @@ from ..core.preview import preview
 
 def repeated_point(entries: Iterable[Any], kinds: tuple[str, ...], where: str) -> str | None:
     """Why two entries of one grid list (train.grid, test) repeat a point: the same solver with the
-    same value of the same kind (``steps``, ``tol``, ...); None if none does. A gridless entry (no
-    values at all) is its own point."""
+    same value of the same kind (``steps``, ``tol``, ...) and the same step-size control (a test
+    entry's ``control``: batch and per-sample control at one tolerance are two points); None if
+    none does. A gridless entry (no values at all) is its own point."""
     seen: dict[tuple, int] = {}
     for i, entry in enumerate(entries):
-        points = [(entry.solver, k, v) for k in kinds for v in getattr(entry, k, None) or []]
-        for point in points or [(entry.solver, None, None)]:
+        solver = (entry.solver, getattr(entry, "control", None) or "batch")  # train entries have none
+        points = [(solver, k, v) for k in kinds for v in getattr(entry, k, None) or []]
+        for point in points or [(solver, None, None)]:
             if point in seen and seen[point] != i:
                 what = f" at {point[1]} {preview(point[2], 20)}" if point[1] else ""
-                return (f"{where}.{i}: solver {preview(point[0], 30)}{what} is also in "
+                control = f" ({point[0][1]} control)" if point[0][1] != "batch" else ""
+                return (f"{where}.{i}: solver {preview(point[0][0], 30)}{what}{control} is also in "
                         f"{where}.{seen[point]}; give each configuration once")
             seen.setdefault(point, i)
     return None
