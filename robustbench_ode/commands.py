@@ -88,11 +88,14 @@ def _need_results(path: str) -> None:
 def report(args: argparse.Namespace) -> int:
     run_dir = _run_folder(args.dir)
     out = Path(args.out) if args.out else run_dir
-    try:
-        check_writable_dir(out, "--out" if args.out else "")
-    except SuiteError as exc:
-        raise SuiteError(f"{exc}{'' if args.out else '; give --out OTHER to report it elsewhere'}") from None
-    print(f"wrote {write_report(run_dir, out)}")
+
+    def writable() -> None:  # after the inputs are read: a bad input leaves no empty --out behind
+        try:
+            check_writable_dir(out, "--out" if args.out else "")
+        except SuiteError as exc:
+            raise SuiteError(f"{exc}{'' if args.out else '; give --out OTHER to report it elsewhere'}") from None
+
+    print(f"wrote {write_report(run_dir, out, before_writing=writable)}")
     return 0
 
 

@@ -320,3 +320,13 @@ def test_a_file_for_a_folder_and_the_like_are_one_line(tmp_path, capsys, argv):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and len(err) <= 301, err
+
+
+def test_report_of_a_malformed_run_leaves_no_empty_out_folder(tmp_path, capsys):
+    """The inputs are read before --out is made: a bad run folder leaves nothing behind."""
+    bad = _run_dir(tmp_path, "bad")
+    (bad / "results.csv").write_text("not,a\ntable")
+    out = tmp_path / "new" / "report"
+    assert cli.main(["report", str(bad), "--out", str(out)]) == 2
+    assert "results.csv" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

@@ -242,3 +242,18 @@ def test_full_disk_is_one_line_leaves_no_temporary_and_resumes(runs, tmp_path, c
         assert cli.main(["verify", str(out)]) == 0
     finally:
         _umount(mnt)
+
+
+def test_temporaries_a_kill_left_in_the_run_folder_are_removed(runs, tmp_path, capsys):
+    """A kill while the tables, meta.json or owner.json were being replaced leaves their
+    temporary siblings in the run folder itself; the next run (under the lock) removes them."""
+    root, base, _ = runs
+    out = tmp_path / "run"
+    shutil.copytree(base, out)
+    strays = [out / f".results.csv{TMP_MARK}0123abcd", out / f".meta.json{TMP_MARK}4567ef01",
+              out / f".report.html{TMP_MARK}89abcdef"]
+    for stray in strays:
+        stray.write_text("half written")
+    assert cli.main(["run", str(_suite_file(root, TINY)), "--out", str(out), "--no-progress"]) == 0
+    assert _no_temporaries(out) == []
+    _same_tables(base, out)

@@ -7,7 +7,7 @@ A row is identified by its dataset, model, training, seed, train configuration a
 - ``nfe``: NFE per solve rose by more than ``nfe_tol`` (relative);
 - ``mse``: the trajectory error of a time-series row rose by more than ``mse_tol`` (relative: an
   error spans decades, so an absolute tolerance would fit one scale only);
-- ``status``: the status got worse (see :attr:`robustbench_ode.status.Status.severity`);
+- ``status``: the status got worse (see :attr:`robustbench_ode.core.status.Status.severity`);
 - ``missing``: a baseline row has no counterpart in the run.
 
 Rows new in the run are not regressions (a grown grid is fine).

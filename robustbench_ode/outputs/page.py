@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.files import write_atomic
+
 CSS = """
 *, *::before, *::after { box-sizing: border-box; }
 body { font-family: system-ui, sans-serif; margin: 0 auto; padding: 1.5em 1em 3em;
@@ -70,8 +72,4 @@ def write_page(path: Path, title: str, parts: list[str]) -> Path:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
             + "\n".join(parts) + "\n</body></html>\n")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,14 @@ def _optional(path: Path, schema) -> pd.DataFrame | None:
     return read_table(path, schema, what=path.name) if path.exists() else None
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
+                 before_writing: Callable[[], None] | None = None) -> Path:
     """Build ``out_dir/report.html`` (and ``summary.csv``, ``critical.csv``, the PNGs) from the
     files of the run folder ``run_dir`` (``out_dir``: the run folder itself by default; another
     one re-reports a run from a read-only archive). Every input is read, and checked, before
-    anything is written: a malformed one is a one-line SuiteError naming it."""
+    anything is written: a malformed one is a one-line SuiteError naming it. ``before_writing``
+    runs after the inputs are read and before the first write (the command line checks, and
+    makes, ``--out`` there, so a bad input leaves no empty folder behind)."""
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
     results = read_results(run_dir / "results.csv")
@@ -95,6 +99,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     suite_text = (read_text(run_dir / "suite.yaml", 1 << 20, "suite file", allow_empty=True)
                   if (run_dir / "suite.yaml").exists() else "")
     summary = summarize(results, diagnostics)
+    if before_writing is not None:
+        before_writing()
     write_csv(summary, out_dir / "summary.csv")
     critical_path = write_critical(results, out_dir)
     critical = pd.read_csv(critical_path) if critical_path is not None else None

@@ -348,5 +348,9 @@ class CellStore:
                     shutil.rmtree(leftover, ignore_errors=True)
             for stray in self.cells.glob(f"*/.*{TMP_MARK}*"):
                 stray.unlink(missing_ok=True)
-        for stray in (self.root / CHECKPOINTS).glob(f".*{TMP_MARK}*"):
-            stray.unlink(missing_ok=True)
+        # the run folder's own files (tables, meta.json, owner.json, the report) too: the store is
+        # cleaned under the run's lock, so no other run is writing them
+        for folder in (self.root / CHECKPOINTS, self.root):
+            for stray in folder.glob(f".*{TMP_MARK}*"):
+                if stray.is_file():
+                    stray.unlink(missing_ok=True)
