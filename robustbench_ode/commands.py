@@ -93,7 +93,8 @@ def report(args: argparse.Namespace) -> int:
         try:
             check_writable_dir(out, "--out" if args.out else "")
         except SuiteError as exc:
-            raise SuiteError(f"{exc}{'' if args.out else '; give --out OTHER to report it elsewhere'}") from None
+            hint = "" if args.out else "; give --out OTHER to report it elsewhere"
+            raise SuiteError(f"{exc}{hint}") from None
 
     print(f"wrote {write_report(run_dir, out, before_writing=writable)}")
     return 0
