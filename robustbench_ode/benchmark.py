@@ -5,7 +5,8 @@ Two kinds of model are accepted:
 - **a plain torchdiffeq model**, whose ``forward(x)`` calls ``torchdiffeq.odeint`` (or
   ``odeint_adjoint``) and returns logits, unmodified: it is tested under solver substitution
   (:mod:`robustbench_ode.harness.substitution`), every odeint call of its forward pass solved with
-  the test configuration. A model with several ODE blocks (several odeint calls per forward pass)
+  the test configuration; so is a model calling torchode's ``solve_ivp``, where torchode is
+  installed. A model with several ODE blocks (several odeint calls per forward pass)
   has each block substituted with the same configuration; ``nfe`` and the step counts are those
   of the whole forward pass (the blocks' counters summed), and drift compares the blocks' final
   states concatenated.
@@ -42,7 +43,6 @@ from .datasets.base import DataSplits
 from .harness.analysis import analyse
 from .harness.evaluation import evaluate_points
 from .harness.grid import grid_points
-from .harness.odeint_calls import infer_spec
 from .harness.rows import result_row
 from .harness.substitution import substituted
 from .models.classifier import ODEClassifier
@@ -131,9 +131,9 @@ def inferred_train(model: nn.Module, data: DataSplits, device: str, max_steps: i
         model.eval()(x)
     if probe.requested is None:
         raise SuiteError(f"model: {type(model).__name__} has neither input_map, field and head nor a "
-                         "torchdiffeq odeint call in its forward: nothing to test")
+                         "torchdiffeq odeint (or torchode solve_ivp) call in its forward: nothing to test")
     try:
-        spec = infer_spec(probe.requested)
+        spec = probe.requested.train_spec()
     except ValueError as exc:
         raise SuiteError(f"train: not given, and not inferable from the model's first odeint call "
                          f"({exc}); pass train={{'solver': ..., 'steps': ...}}") from None

@@ -140,8 +140,8 @@ def evaluate_plain(model: torch.nn.Module, data: DataSplits, spec: SolveSpec, ba
             probe.reset()
             logits = model(x)
             if probe.n_calls == 0:
-                raise ValueError(f"{type(model).__name__} made no torchdiffeq odeint call in forward: "
-                                 "nothing to substitute")
+                raise ValueError(f"{type(model).__name__} made no torchdiffeq odeint call in forward "
+                                 "(nor a torchode solve_ivp call): nothing to substitute")
             if not torch.is_tensor(logits):
                 raise TypeError(f"{type(model).__name__}(x) returned {type(logits).__name__}: a plain "
                                 "torchdiffeq model must return one tensor of logits")

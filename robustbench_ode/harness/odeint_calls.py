@@ -1,7 +1,9 @@
 """What a model's torchdiffeq ``odeint`` call asked for, checked and recorded, for solver
 substitution (:mod:`.substitution`): the record of one call (:class:`OdeintCall`), the train
 configuration it implies (:func:`infer_spec`) and the checks of its arguments (one-line
-``ValueError`` for anything the substituted solve cannot honour).
+``ValueError`` for anything the substituted solve cannot honour); also what the substitution of
+torchode's ``solve_ivp`` (:mod:`.torchode_calls`) shares with it: the solve over the intervals of
+the output times (:func:`solve_intervals`) and the one-line refusal.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 
 import torch
 
+from ..core.status import Status
 from ..models.spec import SolveSpec
-from ..solvers import SOLVERS, SolveStats
+from ..models.trajectory import allocate_steps
+from ..solvers import SOLVERS, SolveStats, solve
 
 PREFIX = "substituted odeint: "
 ADJOINT_KWARGS = ("adjoint_rtol", "adjoint_atol", "adjoint_method", "adjoint_options", "adjoint_params")
@@ -35,9 +39,16 @@ REFUSED = {
 }
 
 
-def refuse(message: str) -> ValueError:
-    """The one-line error of a call the substitution cannot honour."""
-    return ValueError(PREFIX + message.replace("\n", " "))
+def refuse(message: str, prefix: str = PREFIX) -> ValueError:
+    """The one-line error of a call the substitution cannot honour (``prefix`` names the call)."""
+    return ValueError(prefix + message.replace("\n", " "))
+
+
+def from_package(frame: Any) -> bool:
+    """Whether ``frame`` runs this package's own code (its solvers call torchdiffeq and torchode:
+    never substituted)."""
+    caller = frame.f_globals.get("__name__", "")
+    return caller == "robustbench_ode" or caller.startswith("robustbench_ode.")
 
 
 def combine_stats(stats: Iterable[SolveStats]) -> SolveStats:
@@ -57,7 +68,7 @@ class OdeintCall:
     (``stats`` summed over the intervals of ``t``; ``solution``, the output handed back to the
     model, detached)."""
 
-    entry: str  # "odeint" or "odeint_adjoint"
+    entry: str  # "odeint" or "odeint_adjoint" ("solve_ivp": torchode_calls.SolveIvpCall)
     method: str | None  # as passed; None is torchdiffeq's default, dopri5
     options: dict[str, Any]  # a copy of what was passed ({} for None)
     rtol: Any
@@ -120,7 +131,9 @@ def infer_spec(call: OdeintCall) -> SolveSpec:
     1e-7 and 1e-9 when not passed), and ``max_num_steps`` if given. torchdiffeq's ``rk4`` is the
     3/8 rule, ``rk4_38`` here; ``heun2`` is ``heun``. Raises ValueError for a ``grid_constructor``,
     a method with no equivalent here (heun3, the Adams methods, scipy_solver) or per-element
-    tolerances."""
+    tolerances. A torchode ``solve_ivp`` call maps its own way (its ``train_spec``)."""
+    if call.entry == "solve_ivp":
+        return call.train_spec()
     name = package_solver(call.method or "dopri5")
     if SOLVERS.get(name).adaptive:
         max_steps = call.options.get("max_num_steps")
@@ -133,6 +146,37 @@ def infer_spec(call: OdeintCall) -> SolveSpec:
         return SolveSpec(name, steps=len(call.t) - 1)
     span = abs(torch.tensor(call.t[-1], dtype=call.t_dtype) - torch.tensor(call.t[0], dtype=call.t_dtype))
     return SolveSpec(name, steps=int(torch.ceil(span / step_size + 1).item()) - 1)
+
+
+def solve_intervals(f: Any, z0: torch.Tensor, times: tuple[float, ...], spec: SolveSpec,
+                    ) -> tuple[torch.Tensor, SolveStats, int]:
+    """z at each of ``times`` from ``z0`` = z(times[0]), stacked as torchdiffeq stacks its output:
+    ``(len(times), *z0.shape)`` with out[0] = z0. Each interval is one
+    :func:`~robustbench_ode.solve` of ``spec`` started from the previous end state (an adaptive
+    spec restarts at every output time). A fixed-step spec's steps are those of the whole span,
+    spread over the intervals in proportion to their lengths (:func:`allocate_steps`, at least one
+    each). A solve that fails (NaN, step limit) stops there and the rest is NaN: a failure is a
+    status, not an exception. Returns the output, the intervals' stats combined and how many
+    times were reached (z0's included)."""
+    k = len(times) - 1
+    counts = None
+    if spec.steps is not None:
+        # allocate_steps wants increasing times; a decreasing t has the same interval lengths.
+        counts = allocate_steps(times if times[-1] > times[0] else tuple(-v for v in times),
+                                int(spec.steps))
+    z, states, stats = z0, [], []
+    for i in range(k):
+        sol = solve(f, z, spec.solver, steps=counts[i] if counts else None, rtol=spec.rtol,
+                    atol=spec.atol, t_span=(times[i], times[i + 1]), max_steps=spec.max_steps,
+                    adjoint=spec.adjoint, control=spec.control)
+        stats.append(sol.stats)
+        z = sol.z
+        states.append(z)
+        if sol.stats.status is not Status.OK:
+            break
+    reached = 1 + len(states) - (stats[-1].status is not Status.OK)
+    states += [torch.full_like(z0, math.nan)] * (k - len(states))
+    return torch.stack([z0] + states), combine_stats(stats), reached
 
 
 def split_state(z: torch.Tensor, shapes: list[torch.Size]) -> tuple[torch.Tensor, ...]:

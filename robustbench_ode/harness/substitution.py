@@ -1,4 +1,4 @@
-"""Solver substitution: test an unmodified torchdiffeq model with any solver configuration.
+"""Solver substitution: test an unmodified torchdiffeq (or torchode) model with any solver configuration.
 
 Most neural ODEs call ``torchdiffeq.odeint(func, y0, t, method=..., options=...)`` (or
 ``odeint_adjoint``) inside their ``forward``. Inside :func:`substituted`, every such call is
@@ -42,15 +42,12 @@ Semantics of a substituted call ``odeint(func, y0, t, ...)``:
   cannot honour (``step_t``, ``jump_t``, ``perturb=True``), ``event_fn``, and anything torchdiffeq
   0.2.5 does not accept are refused with a one-line ``ValueError``.
 - ``t`` (a 1-D floating tensor of at least two strictly increasing or decreasing times) is solved
-  interval by interval, each a :func:`robustbench_ode.solve` over ``(t[k], t[k+1])`` started from
-  the previous end state; the output is stacked as torchdiffeq does, shape ``(len(t), *y0.shape)``
-  with ``out[0] = y0``. A fixed-step spec's ``steps`` are the steps over the whole span t[0]..t[-1],
-  spread over the intervals in proportion to their lengths
-  (:func:`~robustbench_ode.models.trajectory.allocate_steps`; at least one per interval, so fewer steps than
-  intervals become one per interval); an adaptive spec solves every interval with its tolerances
-  (a restart at each output time, not torchdiffeq's dense output). A solve that fails (NaN, step
-  limit) stops there: its status is recorded and the rest of the output is NaN, as the package's
-  trajectory model does. No exception: a failure is a status.
+  interval by interval (:func:`~.odeint_calls.solve_intervals`), each a
+  :func:`robustbench_ode.solve` over ``(t[k], t[k+1])`` from the previous end state, stacked as
+  torchdiffeq does, ``(len(t), *y0.shape)`` with ``out[0] = y0``. A fixed-step spec's ``steps``
+  are those of the whole span, spread over the intervals in proportion to their lengths (at least
+  one each); an adaptive spec restarts at each output time (not torchdiffeq's dense output). A
+  solve that fails (NaN, step limit) stops there and the rest is NaN: a status, not an exception.
 - ``func`` is called as torchdiffeq calls it: ``func(t, y)`` with ``t`` a 0-dim tensor of y's dtype.
   A tuple state (a tuple of floating tensors of one dtype and device; ``func`` returns a tuple) is
   solved as the concatenation of its flattened parts, as torchdiffeq does; an adaptive spec's error
@@ -70,26 +67,32 @@ one block to be the one under test.
 
 Only one substitution can be open at a time (a nested ``substituted`` is refused); a call made
 from inside the vector field of a substituted solve (an ODE nested in a field) is refused too.
+
+torchode's ``solve_ivp``, where the optional ``torchode`` extra is installed (imported on entry):
+every module global that *is* it (``torchode.solve_ivp``, ``torchode.interface.solve_ivp``, ``from
+torchode import solve_ivp``) is rebound and restored in the same way, and a call is solved with
+``spec`` over ``t_eval``'s intervals as odeint's ``t`` is, ``f`` called as torchode calls it, a
+torchode ``Solution`` returned, recorded in the same probe (:mod:`.torchode_calls`, which says what
+is refused; ``solve`` of torchode's solver classes is its tripwire, as ``_check_inputs`` is here).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-import math
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager, nullcontext
+from types import ModuleType
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..core.status import Status
 from ..models.fields import prepared
 from ..models.spec import SolveSpec
-from ..models.trajectory import allocate_steps
-from ..solvers import SOLVERS, SolveStats, solve
+from ..solvers import SOLVERS, SolveStats
 from .odeint_calls import (
     ADJOINT_KWARGS,
     PREFIX,
@@ -98,10 +101,12 @@ from .odeint_calls import (
     check_state,
     check_times,
     combine_stats,
+    from_package,
     graph_task_id,
     infer_spec,
     module_dicts,
     refuse,
+    solve_intervals,
     split_state,
 )
 
@@ -128,17 +133,10 @@ class _Field(nn.Module):
             t = torch.tensor(t, dtype=z.dtype, device=z.device)
         elif t.dtype != z.dtype:
             t = t.to(z.dtype)
-        # While func runs, odeint calls are the model's again: a nested ODE, refused.
-        tls = self.probe._tls
-        saved, tls.passing = getattr(tls, "passing", 0), 0
-        tls.in_field = getattr(tls, "in_field", 0) + 1
-        try:
+        with self.probe.model_code():
             if self.shapes is None:
                 return self.func(t, z)
             out = self.func(t, split_state(z, self.shapes))
-        finally:
-            tls.passing = saved
-            tls.in_field -= 1
         if not isinstance(out, tuple) or len(out) != len(self.shapes):
             raise refuse(f"func returned {type(out).__name__} for a tuple state of {len(self.shapes)} "
                          "tensors: it must return a tuple of as many tensors")
@@ -151,7 +149,7 @@ class SubstitutionProbe:
     Attributes and properties (all about the calls since the block opened or the last
     :meth:`reset`, except :attr:`requested`):
 
-    - ``calls``: one :class:`OdeintCall` per substituted odeint/odeint_adjoint call, in order;
+    - ``calls``: one :class:`OdeintCall` per substituted odeint/odeint_adjoint/solve_ivp call;
     - ``n_calls``: how many calls (ODE blocks run);
     - ``stats``: their :class:`~robustbench_ode.solvers.SolveStats` combined
       (:func:`combine_stats`: counters summed, worst status);
@@ -171,7 +169,8 @@ class SubstitutionProbe:
         self._open = False
         self._owner: int | None = None
         self._tls = threading.local()
-        self._rebound: list[tuple[dict, str, Callable, Callable]] = []  # (globals, name, original, ours)
+        # (globals, or a class's attributes (torchode_calls.ClassAttributes), name, original, ours)
+        self._rebound: list[tuple[Any, str, Callable, Callable]] = []
         self._replacements: dict[int, tuple[Callable, Callable]] = {}  # id(ours) -> (ours, original)
 
     # -- the record -------------------------------------------------------------------------
@@ -198,33 +197,58 @@ class SubstitutionProbe:
         return torch.cat([c.drift_state() for c in self.calls], 1)
 
     def train_spec(self) -> SolveSpec:
-        """The train configuration inferred from the first call (:func:`infer_spec`)."""
+        """The train configuration inferred from the first call (:meth:`OdeintCall.train_spec`)."""
         if self.requested is None:
             raise ValueError("no odeint call was made: nothing to infer the train configuration from")
-        return infer_spec(self.requested)
+        return self.requested.train_spec()
 
     def reset(self) -> None:
         """Forget the calls recorded so far (e.g. between batches); ``requested`` is kept."""
         self.calls = []
 
-    # -- state of the current thread --------------------------------------------------------
+    # -- state of the current thread (also used by torchode_calls) -----------------------------
 
-    def _passing(self) -> int:
-        return getattr(self._tls, "passing", 0)
-
-    def _intercepts(self) -> bool:
+    def intercepts(self) -> bool:
         """Whether a call made now, in this thread, is the model's (to substitute or refuse)."""
-        return self._open and threading.get_ident() == self._owner and self._passing() == 0
+        return self._open and threading.get_ident() == self._owner and getattr(self._tls, "passing", 0) == 0
 
     @contextmanager
-    def _pass_through(self):
-        """Calls made now go to torchdiffeq unchanged (this package's own solves)."""
+    def pass_through(self):
+        """Calls made now go to torchdiffeq / torchode unchanged (this package's own solves)."""
         tls = self._tls
         tls.passing = getattr(tls, "passing", 0) + 1
         try:
             yield
         finally:
             tls.passing -= 1
+
+    @contextmanager
+    def model_code(self):
+        """The model's vector field runs: its calls are the model's again (a nested ODE, refused)."""
+        tls = self._tls
+        saved, tls.passing = getattr(tls, "passing", 0), 0
+        tls.in_field = getattr(tls, "in_field", 0) + 1
+        try:
+            yield
+        finally:
+            tls.passing = saved
+            tls.in_field -= 1
+
+    def admit(self, entry: str, prefix: str = PREFIX) -> None:
+        """Refuse a call made from inside a substituted solve's field, or a second one under strict."""
+        if getattr(self._tls, "in_field", 0):
+            raise refuse(f"{entry} called from inside the vector field of a substituted solve (a "
+                         "nested ODE) is not supported", prefix)
+        if self.strict and self.calls:
+            raise refuse(f"strict substitution allows one ODE call per forward pass, and the model made "
+                         f"more than one (a second {entry}); several ODE blocks need strict=False, "
+                         "which substitutes each and sums their counters", prefix)
+
+    def record(self, call: OdeintCall) -> None:
+        """Keep a substituted call (the first since the block opened is also ``requested``)."""
+        self.calls.append(call)
+        if self.requested is None:
+            self.requested = call
 
     # -- rebinding --------------------------------------------------------------------------
 
@@ -246,26 +270,29 @@ class SubstitutionProbe:
     def _rebind(self) -> None:
         impl_odeint = importlib.import_module("torchdiffeq._impl.odeint")
         impl_adjoint = importlib.import_module("torchdiffeq._impl.adjoint")
-        originals = {"odeint": impl_odeint.odeint, "odeint_adjoint": impl_adjoint.odeint_adjoint}
-        ours = {entry: self._replacement(entry, fn, impl_odeint.SOLVERS) for entry, fn in originals.items()}
-        by_id = {id(fn): entry for entry, fn in originals.items()}
-        self._replacements = {id(ours[e]): (ours[e], originals[e]) for e in originals}
+        pairs = {entry: (fn, self._replacement(entry, fn, impl_odeint.SOLVERS)) for entry, fn in
+                 (("odeint", impl_odeint.odeint), ("odeint_adjoint", impl_adjoint.odeint_adjoint))}
+        torchode_calls = _torchode_calls()
+        if torchode_calls is not None:
+            pairs["solve_ivp"] = torchode_calls.replacement(self)
+        by_id = {id(original): entry for entry, (original, _) in pairs.items()}
+        self._replacements = {id(ours): (ours, original) for original, ours in pairs.values()}
         self._owner = threading.get_ident()
         self._open = True
         for modname, d in module_dicts():
             internal = modname == "torchdiffeq" or modname.startswith("torchdiffeq.")
             for name, value in list(d.items()):
                 entry = by_id.get(id(value))
-                if entry is None or value is not originals[entry]:
+                if entry is None or value is not pairs[entry][0]:
                     continue
                 # torchdiffeq's own uses (adjoint.py's odeint, run by its forward and backward
-                # passes) stay; its public spellings are rebound.
+                # passes) stay; its public spellings are rebound (torchode's: all of them).
                 public = modname in ("torchdiffeq", "torchdiffeq._impl") or (
                     modname == value.__module__ and name == value.__name__)
                 if internal and not public:
                     continue
-                d[name] = ours[entry]
-                self._rebound.append((d, name, value, ours[entry]))
+                d[name] = pairs[entry][1]
+                self._rebound.append((d, name, value, pairs[entry][1]))
         # The tripwire: a solve that starts without passing through the substitution.
         for module in (impl_odeint, impl_adjoint):
             d = vars(module)
@@ -273,6 +300,8 @@ class SubstitutionProbe:
             wire = self._tripwire(original)
             d["_check_inputs"] = wire
             self._rebound.append((d, "_check_inputs", original, wire))
+        if torchode_calls is not None:
+            self._rebound += torchode_calls.tripwires(self)
 
     def _restore(self) -> None:
         self._open = False
@@ -294,7 +323,7 @@ class SubstitutionProbe:
     def _tripwire(self, check_inputs: Callable) -> Callable:
         @functools.wraps(check_inputs)
         def _check_inputs(*args, **kwargs):
-            if self._intercepts() and graph_task_id() < 0:
+            if self.intercepts() and graph_task_id() < 0:
                 raise refuse(
                     "a torchdiffeq solve started inside substituted() without passing through the "
                     "substitution, so it would run the model's own solver: a reference to "
@@ -311,11 +340,9 @@ class SubstitutionProbe:
         @functools.wraps(original)
         def substitute(func, y0, t, *, rtol=1e-7, atol=1e-9, method=None, options=None, event_fn=None,
                        **kwargs):
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            own = caller == "robustbench_ode" or caller.startswith("robustbench_ode.")
-            if not self._intercepts() or own:
+            if not self.intercepts() or from_package(sys._getframe(1)):
                 # Outside the block, another thread, or this package's own solvers: torchdiffeq.
-                with self._pass_through() if self._open else nullcontext():
+                with self.pass_through() if self._open else nullcontext():
                     return original(func, y0, t, rtol=rtol, atol=atol, method=method, options=options,
                                     event_fn=event_fn, **kwargs)
             unknown = sorted(set(kwargs) - set(allowed))
@@ -330,13 +357,7 @@ class SubstitutionProbe:
 
     def _substitute(self, entry, func, y0, t, rtol, atol, method, options, event_fn, methods,
                     adjoint_kwargs):
-        if getattr(self._tls, "in_field", 0):
-            raise refuse("odeint called from inside the vector field of a substituted solve (a nested "
-                         "ODE) is not supported")
-        if self.strict and self.calls:
-            raise refuse(f"strict substitution allows one odeint call per forward pass, and the model "
-                         f"made more than one (a second {entry}); several ODE blocks need strict=False, "
-                         "which substitutes each and sums their counters")
+        self.admit(entry)
         options = check_options(method, options, event_fn, methods)
         times = check_times(t)
         z0, shapes = check_state(y0)
@@ -344,40 +365,26 @@ class SubstitutionProbe:
         if spec.adjoint and not isinstance(func, nn.Module):
             raise refuse("spec.adjoint needs func to be an nn.Module (its parameters are found through "
                          "it; adjoint_params cannot be passed on)")
-        k = len(times) - 1
-        if spec.steps is not None:
-            # allocate_steps wants increasing times; a decreasing t has the same interval lengths.
-            counts = allocate_steps(times if times[-1] > times[0] else tuple(-v for v in times),
-                                    int(spec.steps))
-        else:
-            counts = None
-        f = _Field(self, func, shapes)
-        z, states, stats = z0, [], []
-        with self._pass_through(), prepared(func, y0):
-            for i in range(k):
-                sol = solve(f, z, spec.solver, steps=counts[i] if counts else None, rtol=spec.rtol,
-                            atol=spec.atol, t_span=(times[i], times[i + 1]), max_steps=spec.max_steps,
-                            adjoint=spec.adjoint, control=spec.control)
-                stats.append(sol.stats)
-                z = sol.z
-                states.append(z)
-                if sol.stats.status is not Status.OK:
-                    break
-        states += [torch.full_like(z0, math.nan)] * (k - len(states))
-        flat = torch.stack([z0] + states)
+        with self.pass_through(), prepared(func, y0):
+            flat, total, _ = solve_intervals(_Field(self, func, shapes), z0, times, spec)
         if shapes is None:
             out = flat
         else:
             parts = split_state(flat, shapes)
             out = tuple(s.reshape(len(times), *shape) for s, shape in zip(parts, shapes))
-        total = combine_stats(stats)
         detached = out.detach() if shapes is None else tuple(o.detach() for o in out)
-        call = OdeintCall(entry, method, options, rtol, atol, times, t.dtype, total, detached,
-                          dict(adjoint_kwargs))
-        self.calls.append(call)
-        if self.requested is None:
-            self.requested = call
+        self.record(OdeintCall(entry, method, options, rtol, atol, times, t.dtype, total, detached,
+                               dict(adjoint_kwargs)))
         return out
+
+
+def _torchode_calls() -> ModuleType | None:
+    """:mod:`.torchode_calls` where torchode is installed and importable; None elsewhere."""
+    try:
+        from . import torchode_calls  # optional dependency torchode: imported only where installed
+    except ImportError:  # torchode is not installed: no model can call it either
+        return None
+    return torchode_calls
 
 
 def substituted(spec: SolveSpec, *, strict: bool = False) -> SubstitutionProbe:
