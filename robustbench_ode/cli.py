@@ -13,20 +13,16 @@ import argparse
 import os
 import sys
 
-from .run.threads import set_wait_policy
-
-set_wait_policy()  # before anything imports torch (run/threads.py)
-
 # These imports are torch-free: the registries, the suite configs and the test grid.
-from .config import load_suite  # noqa: E402  (with --set overrides: config/overrides.py)
-from .core.errors import SuiteError  # noqa: E402
-from .core.files import os_error, show_path  # noqa: E402
-from .core.preview import clip  # noqa: E402
-from .core.registry import load  # noqa: E402
-from .datasets import DATASETS  # noqa: E402
-from .harness.cost import admit  # noqa: E402
-from .models import MODELS  # noqa: E402
-from .solvers import SOLVERS  # noqa: E402
+from .config import load_suite  # (with --set overrides: config/overrides.py)
+from .core.errors import SuiteError
+from .core.files import os_error, show_path
+from .core.preview import clip
+from .core.registry import load
+from .datasets import DATASETS
+from .harness.cost import admit
+from .models import MODELS
+from .solvers import SOLVERS
 
 EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program the signal ended

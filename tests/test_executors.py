@@ -68,8 +68,7 @@ def test_ray_matches_local(tmp_path, ray_instance):
     pd.testing.assert_frame_equal(table(tmp_path / "local"), table(tmp_path / "ray"))
 
 
-@pytest.mark.slow
-def test_process_pool_matches_local(tmp_path):
+def test_process_pool_matches_local(tmp_path):  # in make test: two spawned workers, ~10-20 s
     suite = parse_suite(json.loads(json.dumps(TINY)))
     run_suite(suite, tmp_path / "local", progress=False)
     run_suite(suite, tmp_path / "pool", progress=False, executor=ProcessExecutor(2, 1))

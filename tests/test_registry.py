@@ -39,3 +39,14 @@ def test_required_solvers_registered():
                  "fehlberg2", "dopri5", "dopri8"):
         assert name in SOLVERS
     assert not SOLVERS.get("rk4").adaptive and SOLVERS.get("dopri5").adaptive
+
+
+@pytest.mark.parametrize("registry", [SOLVERS, MODELS, DATASETS], ids=lambda r: r.kind)
+def test_every_entrys_metadata_pickles(registry):
+    """Units of work carry their cells' registry metadata to spawned and Ray workers by pickling:
+    a closure in an entry's metadata breaks every cell of that model on those executors."""
+    import pickle
+
+    for name in registry.names():
+        meta = registry.meta(name)
+        assert pickle.loads(pickle.dumps(meta)) == meta, name

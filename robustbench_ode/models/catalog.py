@@ -35,12 +35,17 @@ class ModelInfo:
     train_rule: TrainRule | None = None
 
 
-def discrete_network_rule(name: str) -> TrainRule:
+@dataclass(frozen=True)
+class DiscreteNetworkRule:
     """The ResNet baselines train as their discrete network, which *is* Euler at h = 1/blocks: any
-    other train configuration would put a solver in the train columns that never ran."""
+    other train configuration would put a solver in the train columns that never ran. A class,
+    not a closure: units of work carry their cells' metadata to spawned and Ray workers by
+    pickling."""
 
-    def rule(params: dict[str, Any], grid: list, training: Any) -> str | None:
-        blocks = params.get("blocks")
+    name: str
+
+    def __call__(self, params: dict[str, Any], grid: list, training: Any) -> str | None:
+        name, blocks = self.name, params.get("blocks")
         for i, entry in enumerate(grid):
             if entry.solver != "euler":
                 return (f"train.grid.{i}.solver: {name} trains as its discrete network, which is "
@@ -58,8 +63,6 @@ def discrete_network_rule(name: str) -> TrainRule:
         if training.gradient != "autograd":
             return f"training.gradient: {name} trains by autograd through its blocks (no solve, no adjoint)"
         return base_size_error(params)
-
-    return rule
 
 
 def base_size_error(params: dict[str, Any]) -> str | None:
@@ -86,12 +89,12 @@ BUILTIN = {
                      "2-D rotation on concentric ellipses, speed growing with radius; exact flow"),
     "resnet_shared": (f"{_M}.resnet:resnet_shared",
                       ModelInfo(p.ResNetParams, provides=frozenset({"blocks"}), speed_switch="fast",
-                                train_rule=discrete_network_rule("resnet_shared")),
+                                train_rule=DiscreteNetworkRule("resnet_shared")),
                       "a base model's field as N residual blocks z + f(z)/N, one shared field "
                       "(Euler at h = 1/N); tested as the ODE dz/dt = f(z)"),
     "resnet": (f"{_M}.resnet:resnet",
                ModelInfo(p.ResNetParams, provides=frozenset({"blocks"}), speed_switch="fast",
-                         train_rule=discrete_network_rule("resnet")),
+                         train_rule=DiscreteNetworkRule("resnet")),
                "a base model's field as N residual blocks with separate weights; tested as the "
                "piecewise-constant-in-time ODE dz/dt = f_k(t)(z)"),
     "trajectory": (f"{_M}.trajectory:trajectory",

@@ -60,7 +60,6 @@ class ProcessExecutor:
         self.threads = thread_budget.budget(workers, threads)
 
     def run(self, units: list[Unit]) -> Iterator[tuple[int, list[CellResult]]]:
-        thread_budget.set_wait_policy()  # inherited by the spawned workers
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(self.threads,)) as pool:
@@ -89,7 +88,6 @@ class RayExecutor:
                 from None
         self.ray = ray
         if not ray.is_initialized():
-            thread_budget.set_wait_policy()
             try:
                 if address:
                     ray.init(address=address, log_to_driver=False)

@@ -1,23 +1,23 @@
 """The thread budget: how many intra-op threads each worker gets.
 
 Small models make torch's intra-op threads contend rather than help, and several workers with
-the default thread count each oversubscribe the cores many times over. A descheduled OpenMP
-thread that its peers spin-wait for stalls every operation, so the wait policy is set to passive
-as well (it must be set before the OpenMP runtime starts, i.e. before torch is imported: the
-command line does it first thing, and spawned workers inherit the environment).
+the default thread count each oversubscribe the cores many times over: a thread more than there
+are free cores makes every small op wait at OpenMP's barrier for a descheduled peer. The budget
+therefore gives each worker one thread per core that is free when the run starts.
+
+OpenMP's wait policy is left as the user has it. Passive waiting (``OMP_WAIT_POLICY=PASSIVE``)
+was tried and measured (BENCHMARKS.md, "Performance at scale"): with the budget's thread count it
+makes no difference under load, because no thread waits for a descheduled peer, and on an idle
+machine it made five stacked Sphere2 seeds on two threads 4x slower (16.4 against 4.1 ms per
+seed-iteration) by putting every thread to sleep between the thousands of tiny ops of an
+iteration. Only when load arrives after the start (two threads beside one busy process) did it
+help (8.7 against 14.0 ms); that case is rarer than an idle machine, and ``--threads 1`` or
+``OMP_WAIT_POLICY=PASSIVE`` in the environment covers it.
 """
 
 from __future__ import annotations
 
 import os
-
-WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
-def set_wait_policy() -> None:
-    """Passive OpenMP waiting, unless the user chose otherwise (call before importing torch)."""
-    for key, value in WAIT_POLICY.items():
-        os.environ.setdefault(key, value)
 
 
 def cores() -> int:
@@ -45,7 +45,7 @@ def budget(workers: int = 1, explicit: int | None = None) -> int:
     """Threads per worker: ``explicit`` (``--threads`` or ``OMP_NUM_THREADS``) if given, else the
     cores not busy with other processes when the run starts, divided among the workers (at least
     one). A thread more than there are free cores makes every small op wait for a descheduled
-    peer; one thread per free core, with passive waiting, degrades gracefully instead."""
+    peer; one thread per free core degrades gracefully instead."""
     if explicit is not None:
         return max(1, int(explicit))
     env = os.environ.get("OMP_NUM_THREADS", "")
@@ -57,7 +57,7 @@ def budget(workers: int = 1, explicit: int | None = None) -> int:
 
 def apply(threads: int) -> int:
     """Set torch's intra-op thread count; returns it."""
-    import torch  # threads.py stays importable before torch (set_wait_policy must run first)
+    import torch  # threads.py is read by the torch-free command line
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

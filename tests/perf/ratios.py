@@ -14,7 +14,7 @@ def tables(path: str) -> str:
     doc = json.load(open(path))
     groups: dict[str, dict[str, dict]] = defaultdict(dict)
     for b in doc["benchmarks"]:
-        groups[b["group"]][b["extra_info"]["impl"]] = b
+        groups[b["group"] or ""][b["extra_info"]["impl"]] = b
     out = [f"machine: {doc['machine_info'].get('cpu', {}).get('brand_raw', '?')}, "
            f"{doc['datetime']}", ""]
     out += ["| solve (16 steps, batch 128, Sphere2 field) | hand-written min | ours / hand (min) "

@@ -2,7 +2,7 @@
 (Euler 64 steps, batch 128) for five seeds stacked, with the thread count and OpenMP wait policy
 its environment gives, and prints the milliseconds per seed-iteration as JSON.
 
-    OMP_WAIT_POLICY=PASSIVE python tests/perf/stacked_child.py --threads 2 --iterations 40
+    python tests/perf/stacked_child.py --threads 2 --iterations 40
 """
 
 from __future__ import annotations
