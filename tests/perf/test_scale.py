@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -86,6 +87,9 @@ def test_executors_on_four_cells(benchmark, impl, tmp_path):
         subprocess.run([sys.executable, "-m", "robustbench_ode", "run", "suites/scaling4_long.yaml", "--out",
                         str(out), "--no-progress", *args], cwd=ROOT, env=env, check=True, capture_output=True,
                        timeout=900)
+        # a failed cell is fast: time only runs whose every cell trained and tested
+        statuses = set(pd.read_csv(out / "results.csv")["status"])
+        assert statuses == {"ok"}, (impl, statuses)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(impl=impl)
