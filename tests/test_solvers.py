@@ -242,3 +242,17 @@ def test_a_solve_without_torchode_is_a_one_line_import_error(monkeypatch):
     with pytest.raises(ImportError, match="pip install torchode") as err:
         rb.solve(oscillator, torch.ones(2), "tsit5", rtol=1e-3)
     assert "\n" not in str(err.value)
+
+
+def test_endpoint_study_landing_costs_no_nfe_and_fixes_bosh3_and_dopri8():
+    """robustbench_ode.studies.endpoint (docs/solvers.md): landing on t1 takes the same field
+    calls and is 10x or more closer to the known solution for the pairs whose interpolant is
+    of lower order; the adjoint's gradient follows."""
+    from robustbench_ode.studies import endpoint
+
+    for method in ("bosh3", "dopri8"):
+        past, nfe_past, _ = endpoint.solve(method, 1e-8, land=False)
+        land, nfe_land, _ = endpoint.solve(method, 1e-8, land=True)
+        assert nfe_land == nfe_past and land * 10 < past, (method, past, land)
+        _, _, grad_land = endpoint.solve(method, 1e-8, land=True, adjoint=True)
+        assert grad_land < 1e-7, (method, grad_land)
