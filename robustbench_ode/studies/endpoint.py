@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tol", type=float, default=1e-8)
     tol = p.parse_args(argv).tol
     print(f"rtol = atol = {tol:g}, dz/dt = A z on [0, 1], float64\n")
-    print("| method | past t1, interpolant: error / NFE | landing on t1: error / NFE | scipy pair: error / NFE "
-          "| adjoint dz(1)/dz0 error: past / landing |")
+    print("| method | past t1, interpolant: error / NFE | landing on t1: error / NFE "
+          "| scipy pair: error / NFE | adjoint dz(1)/dz0 error: past / landing |")
     print("|---|---|---|---|---|")
     for method, pair in SCIPY.items():
         e0, n0, _ = solve(method, tol, land=False)
