@@ -212,8 +212,12 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     for width in WIDTHS:
         assert_rendered(screenshot(run_dir / "report.html", tmp_path / f"report_{width}.png",
                                    tmp_path, width=width))
+    # every figure the page holds is drawn, the diagnostics' figures ("Why models break") among them
+    page = html.unescape((run_dir / "report.html").read_text())
+    diagnostics = [f for f in FIGURES if f.file.startswith("diagnostics")]
+    assert diagnostics and all(f.caption in page for f in diagnostics)
     assert_fits(layout(run_dir / "report.html", tmp_path), tables=["summary", "environment"],
-                images=3, fit_at_desktop=["summary"])
+                images=page.count("<img "), fit_at_desktop=["summary"])
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
