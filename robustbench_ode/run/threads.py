@@ -57,7 +57,7 @@ def budget(workers: int = 1, explicit: int | None = None) -> int:
 
 def apply(threads: int) -> int:
     """Set torch's intra-op thread count; returns it."""
-    import torch  # threads.py is read by the torch-free command line
+    import torch  # only where a worker applies its budget: budget() itself stays torch-free
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
