@@ -42,8 +42,11 @@ def run(args: argparse.Namespace) -> int:
     admit(suite, args.force, show_path(args.suite))
     claim_out_dir(out, suite, args.update)  # before starting any workers
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell, args.threads)
-    report = run_suite(suite, out, device=args.device, progress=not args.no_progress,
-                       suite_text=text, fresh=args.fresh, update=args.update, executor=executor)
+    try:
+        report = run_suite(suite, out, device=args.device, progress=not args.no_progress,
+                           suite_text=text, fresh=args.fresh, update=args.update, executor=executor)
+    finally:
+        executor.close()
     if report.previous is not None:
         print(f"moved the previous tables to {report.previous}")
     damaged = f", recomputed {len(report.damaged)} damaged" if report.damaged else ""

@@ -4,6 +4,7 @@ explicit setting wins), applied by every executor in the process that runs the u
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ class ThreadProbe:
     """A unit of work that reports the worker's intra-op threads and OpenMP wait policy."""
 
     cells = ()
+    weight = 0.0
 
     def run(self):
         return [(torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY"))]
@@ -75,3 +77,24 @@ def test_ray_workers_get_the_budget():
         assert all(r[0][0] == 1 for r in got.values()), got
     finally:
         ray.shutdown()
+
+
+class WeighedProbe(ThreadProbe):
+    """A unit with a declared cost estimate; it reports when it ran."""
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+
+    def run(self):
+        return [time.monotonic_ns()]
+
+
+def test_a_pool_starts_the_costliest_unit_first_and_can_be_closed_and_reused():
+    ex = ProcessExecutor(1, threads=1)  # one worker: the order it runs them is the order it yields
+    units = [WeighedProbe(1.0), WeighedProbe(3.0), WeighedProbe(2.0), WeighedProbe(3.0)]
+    started = dict(ex.run(units))  # (results come back as they finish, several at once in any order)
+    assert sorted(started, key=started.get) == [1, 3, 2, 0]  # ties in suite order
+    ex.close()  # after a run: nothing left to stop
+    ex = ProcessExecutor(1, threads=1)
+    ex.close()  # a run refused before any unit: the started worker is stopped
+    assert list(dict(ex.run([WeighedProbe(5.0)]))) == [0]  # and a later run starts a new pool

@@ -28,8 +28,8 @@ from ..config import SuiteConfig
 from ..core.errors import SuiteError
 from ..core.preview import clip
 from ..solvers import SOLVERS
-from .cell import cells
-from .grid import grid_points
+from .cell import CellConfig, cells
+from .grid import TestPoint, grid_points
 
 RATE = 6e5  # sample-evaluations per second, two CPU cores, the smallest models
 PER_ITERATION = 1e-3  # seconds of every training iteration beyond its evaluations
@@ -95,42 +95,70 @@ class Cost:
         return ("refused" if refused else "warning"), what
 
 
+@dataclass(frozen=True)
+class CellCost:
+    """One cell's share of :class:`Cost` (module docstring)."""
+
+    train_fe: int  # training FE (an adaptive cell: its lower bound)
+    adaptive: bool
+    test_fe: int  # the fixed-step test points' FE
+    unknown_rows: int
+    rows: int
+    train_work: float  # sample-evaluations
+    test_work: float
+    iterations: int
+    detail: str  # what dominates it, for the costliest-cell line
+
+    @property
+    def seconds(self) -> float:
+        return (self.train_work + self.test_work) / RATE + self.iterations * PER_ITERATION
+
+    @property
+    def test_seconds(self) -> float:
+        """The test grid alone (what a re-test of a stored model costs)."""
+        return self.test_work / RATE
+
+
+def cell_cost(cell: CellConfig, points: list[TestPoint]) -> CellCost:
+    """The cost of training ``cell`` and testing it at ``points``."""
+    training = cell.training
+    solver = SOLVERS.get(cell.solver)
+    n_train, n_test = cell.dataset.sizes
+    if cell.steps is not None:
+        fe = training.iterations * cell.steps * solver.stages
+    else:
+        fe = training.iterations * solver.stages  # at least one step per iteration
+    fe *= 2 if training.gradient == "adjoint" else 1
+    batch = min(training.batch_size, n_train) if n_train else training.batch_size
+    test_batch = min(training.eval_batch_size, n_test) if n_test else training.eval_batch_size
+    batches = math.ceil(n_test / training.eval_batch_size) if n_test else 1
+    test_fe = sum(p.spec.steps * SOLVERS.get(p.spec.solver).stages * batches
+                  for p in points if p.spec.steps is not None)
+    unknown = sum(p.spec.steps is None for p in points)
+    detail = f"training.iterations {training.iterations} x {cell.solver} steps {cell.steps}" \
+        if cell.steps is not None else f"training.iterations {training.iterations} ({cell.solver})"
+    if test_fe * test_batch > fe * batch:
+        top = max((p for p in points if p.spec.steps), key=lambda p: p.spec.steps)
+        detail = f"test {top.spec.solver} steps {top.spec.steps} on {n_test or '?'} samples"
+    return CellCost(fe, cell.steps is None, test_fe, unknown, len(points), fe * batch,
+                    test_fe * test_batch, training.iterations, f"{detail}, batch {batch}")
+
+
 def estimate(suite: SuiteConfig) -> Cost:
     cost = Cost()
     per_cell: list[tuple[float, str]] = []
     for cell in cells(suite):
+        one = cell_cost(cell, grid_points(suite.test, suite.reference, cell.train_spec,
+                                          cell.training.max_steps))
         cost.cells += 1
-        training = cell.training
-        solver = SOLVERS.get(cell.solver)
-        n_train, n_test = cell.dataset.sizes
-        if cell.steps is not None:
-            fe = training.iterations * cell.steps * solver.stages
-        else:
-            fe = training.iterations * solver.stages  # at least one step per iteration
-            cost.adaptive_cells += 1
-        fe *= 2 if training.gradient == "adjoint" else 1
-        batch = min(training.batch_size, n_train) if n_train else training.batch_size
-        test_batch = min(training.eval_batch_size, n_test) if n_test else training.eval_batch_size
-        batches = math.ceil(n_test / training.eval_batch_size) if n_test else 1
-        test_fe = 0
-        points = grid_points(suite.test, suite.reference, cell.train_spec, training.max_steps)
-        for p in points:
-            if p.spec.steps is None:
-                cost.unknown_rows += 1
-            else:
-                test_fe += p.spec.steps * SOLVERS.get(p.spec.solver).stages * batches
-        cost.test_rows += len(points)
-        cost.train_fe += fe
-        cost.test_fe += test_fe
-        work = fe * batch + test_fe * test_batch
-        cost.work += work
-        cost.iterations += training.iterations
-        detail = f"training.iterations {training.iterations} x {cell.solver} steps {cell.steps}" \
-            if cell.steps is not None else f"training.iterations {training.iterations} ({cell.solver})"
-        if test_fe * test_batch > fe * batch:
-            top = max((p for p in points if p.spec.steps), key=lambda p: p.spec.steps)
-            detail = f"test {top.spec.solver} steps {top.spec.steps} on {n_test or '?'} samples"
-        per_cell.append((work, f"{cell.label()}: {detail}, batch {batch}"))
+        cost.adaptive_cells += one.adaptive
+        cost.unknown_rows += one.unknown_rows
+        cost.test_rows += one.rows
+        cost.train_fe += one.train_fe
+        cost.test_fe += one.test_fe
+        cost.work += one.train_work + one.test_work
+        cost.iterations += one.iterations
+        per_cell.append((one.train_work + one.test_work, f"{cell.label()}: {one.detail}"))
     cost.largest = sorted(per_cell, reverse=True)[:1]
     cost.warnings = _batch_warnings(suite)
     return cost

@@ -2,9 +2,11 @@
 
 Each takes a list of units (:mod:`.jobs`) and yields ``(index, results)`` as units finish, in any
 order; the runner writes results and assembles the tables in suite order, so every executor
-produces the same tables. A unit lost to the infrastructure (a dead worker process, a Ray task
-out of retries) comes back as failed results, never as an exception. Every executor applies the
-thread budget (:mod:`.threads`) in the process that runs the units.
+produces the same tables. Pools start the costliest units first (:func:`.jobs.costliest_first`),
+and the process pool starts its workers when it is made, so that their start-up (a fresh
+interpreter importing torch) overlaps the driver's planning. A unit lost to the infrastructure (a
+dead worker process, a Ray task out of retries) comes back as failed results, never as an
+exception. Every executor applies the thread budget (:mod:`.threads`) in the process that runs the units.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..core.errors import SuiteError
 from ..core.registry import Registry
 from ..harness.cell import CellResult
 from . import threads as thread_budget
-from .jobs import Unit, run_unit
+from .jobs import Unit, costliest_first, run_unit
 
 
 class Executor(Protocol):
@@ -27,6 +29,8 @@ class Executor(Protocol):
     threads: int
 
     def run(self, units: list[Unit]) -> Iterator[tuple[int, list[CellResult]]]: ...
+
+    def close(self) -> None: ...
 
 
 class LocalExecutor:
@@ -40,9 +44,22 @@ class LocalExecutor:
         for i, unit in enumerate(units):
             yield i, run_unit(unit)
 
+    def close(self) -> None:
+        pass
+
 
 def _init_worker(threads: int) -> None:
+    """A fresh worker: its thread budget, and the imports every unit needs, done while the driver
+    still plans. torch.optim's first optimizer imports torch._dynamo (about 3 s here, measured:
+    BENCHMARKS.md, "Performance at scale"), so each worker's first cell would otherwise pay it."""
     thread_budget.apply(threads)
+    import torch._dynamo  # noqa: F401 - the import is the point
+
+    from ..harness import execution  # noqa: F401 - likewise
+
+
+def _ready() -> bool:
+    return True
 
 
 def _run_with_threads(unit: Unit, threads: int) -> list[CellResult]:
@@ -58,12 +75,21 @@ class ProcessExecutor:
     def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = workers
         self.threads = thread_budget.budget(workers, threads)
+        self._pool: ProcessPoolExecutor | None = None
+        self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(self.threads,))
+            for _ in range(self.workers):  # the pool spawns a worker per waiting task: all now
+                self._pool.submit(_ready)
+        return self._pool
 
     def run(self, units: list[Unit]) -> Iterator[tuple[int, list[CellResult]]]:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(self.threads,)) as pool:
-            pending = {pool.submit(run_unit, unit): i for i, unit in enumerate(units)}
+        with self._start() as pool:
+            pending = {pool.submit(run_unit, units[i]): i for i in costliest_first(units)}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -72,6 +98,13 @@ class ProcessExecutor:
                         yield i, fut.result()
                     except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool: a worker died
                         yield i, units[i].lost(f"{type(exc).__name__}: {exc}")
+        self._pool = None
+
+    def close(self) -> None:
+        """Stop the workers (a run refused after the pool was made, or one that ended early)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class RayExecutor:
@@ -103,7 +136,7 @@ class RayExecutor:
     def run(self, units: list[Unit]) -> Iterator[tuple[int, list[CellResult]]]:
         ray = self.ray
         task = ray.remote(_run_with_threads).options(**self.options)
-        pending = {task.remote(unit, self.threads): i for i, unit in enumerate(units)}
+        pending = {task.remote(units[i], self.threads): i for i in costliest_first(units)}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -112,6 +145,9 @@ class RayExecutor:
                     yield i, ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - out of retries, or the task raised
                     yield i, units[i].lost(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+    def close(self) -> None:
+        pass  # the Ray instance outlives a run (a cluster, or the next suite in this process)
 
 
 @dataclass(frozen=True)

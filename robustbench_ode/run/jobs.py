@@ -19,6 +19,7 @@ import torch
 from ..config import DiagnosticsConfig, ReferenceConfig, TestEntry
 from ..core.status import Status
 from ..harness.cell import CellConfig, CellResult
+from ..harness.cost import cell_cost
 from ..harness.execution import retest, run_cells
 from ..harness.grid import TestPoint
 from ..harness.grouping import stack_key
@@ -31,6 +32,11 @@ class Unit(Protocol):
     """What an executor runs: ``cells`` it covers, ``run()`` one result per cell, in order."""
 
     cells: tuple[CellConfig, ...]
+
+    @property
+    def weight(self) -> float:
+        """Its estimated cost in seconds (harness/cost.py): pools start the costliest first."""
+        ...
 
     def run(self) -> list[CellResult]: ...
 
@@ -48,6 +54,11 @@ class TrainJob:
     store_root: str | None = None  # where checkpoints go; None: no checkpoints
     points: tuple[tuple[TestPoint, ...], ...] = ()  # each cell's grid as planned (for lost rows)
     diagnostics: DiagnosticsConfig | None = None
+
+    @property
+    def weight(self) -> float:
+        points = self.points or tuple(() for _ in self.cells)
+        return sum(cell_cost(c, list(p)).seconds for c, p in zip(self.cells, points))
 
     def run(self) -> list[CellResult]:
         checkpoints = None
@@ -84,6 +95,10 @@ class RetestJob:
     def cells(self) -> tuple[CellConfig, ...]:
         return (self.cell,)
 
+    @property
+    def weight(self) -> float:
+        return cell_cost(self.cell, list(self.points)).test_seconds
+
     def run(self) -> list[CellResult]:
         return [retest(self.cell, self.state_dict, list(self.points), status=self.status,
                        message=self.message, train_seconds=self.train_seconds,
@@ -99,6 +114,13 @@ def _lost(cell: CellConfig, points: list[TestPoint], why: str) -> CellResult:
     message = f"executor: {why}"[:300]
     return CellResult(cell, Status.FAILED, message, rows=lost_rows(cell.columns(), points, message),
                       trained_at=cell.train_spec)
+
+
+def costliest_first(units: list[Unit]) -> list[int]:
+    """Indices of ``units``, the costliest first (ties in suite order). A pool that starts the
+    longest units first finishes sooner than one that meets them last: the greedy longest-first
+    rule is within 4/3 of the best split over the workers."""
+    return sorted(range(len(units)), key=lambda i: -units[i].weight)
 
 
 def run_unit(unit: Unit) -> list[CellResult]:

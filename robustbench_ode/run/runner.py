@@ -14,6 +14,7 @@ at a time writes it (:mod:`.ownership`).
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -195,6 +196,7 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, device: str, progress: bool, 
     _assemble(plan.cells, suite, store, unstored, out_dir)  # the tables as the store has them now
     bar = tqdm(total=sum(len(u.cells) for u in plan.units), desc=f"suite {suite.name}", unit="cell",
                disable=not progress)
+    clock = time.perf_counter()
     for u, results in executor.run(plan.units):
         retest = isinstance(plan.units[u], RetestJob)
         for result in results:
@@ -216,10 +218,11 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, device: str, progress: bool, 
             _append(result, out_dir)  # after every unit: nothing computed is lost
             bar.update()
     bar.close()
+    units_seconds = round(time.perf_counter() - clock, 3)  # the executor's part of the run
     throughput = _assemble(plan.cells, suite, store, unstored, out_dir, report, oom_rows)
-    meta.update(finished=now(), cells=len(plan.cells), failed_cells=len(report.failed),
-                trained=len(report.trained), retested=len(report.retested), loaded=len(report.loaded),
-                **throughput.summary())
+    meta.update(finished=now(), units_seconds=units_seconds, cells=len(plan.cells),
+                failed_cells=len(report.failed), trained=len(report.trained),
+                retested=len(report.retested), loaded=len(report.loaded), **throughput.summary())
     write_json(out_dir / "meta.json", meta)
     write_report_safely(out_dir)
     return report

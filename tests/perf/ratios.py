@@ -69,14 +69,19 @@ def _scale(groups: dict[str, dict[str, dict]]) -> list[str]:
                 ratio = f"{e['ms_per_seed_iteration'] / base:.2f}" if base else "-"
                 ms = e["ms_per_seed_iteration"]
                 out.append(f"| {impl} | {e['busy']} | {e['threads']} | {ms:.2f} | {ratio} |")
-    ex = groups.get("executors scaling4_long")
-    if ex:
-        w1 = ex.get("workers1", {}).get("stats", {}).get("min")
-        out += ["", "| scaling4_long (4 cells) | wall s | speed-up over 1 worker |", "|---|---|---|"]
+    for group, ex in sorted(groups.items()):
+        if not group.startswith("executors"):
+            continue
+        w1 = ex.get("workers1", {})
+        out += ["", f"| {group[10:]} (4 cells) | wall s | speed-up over 1 worker | the cells alone, s "
+                "| speed-up |", "|---|---|---|---|---|"]
         for impl in ("workers1", "workers2", "ray2"):
             if impl in ex:
-                t = ex[impl]["stats"]["min"]
-                out.append(f"| {impl} | {t:.1f} | {w1 / t:.2f}x |" if w1 else f"| {impl} | {t:.1f} | - |")
+                t, u = ex[impl]["stats"]["min"], ex[impl]["extra_info"].get("units_seconds")
+                u1 = w1.get("extra_info", {}).get("units_seconds")
+                wall = f"{w1['stats']['min'] / t:.2f}x" if w1 else "-"
+                cells = f"{u:.1f} | {u1 / u:.2f}x" if u and u1 else "- | -"
+                out.append(f"| {impl} | {t:.1f} | {wall} | {cells} |")
     for group, impls in sorted(groups.items()):
         if group.startswith("test grid") and "per_point" in impls:
             base = impls["per_point"]["stats"]["min"]

@@ -70,17 +70,22 @@ def test_five_seeds_beside_busy_processes(benchmark, impl, busy):
 
 # --- executors on a 4-cell suite ---------------------------------------------------------------
 
+@pytest.mark.parametrize("iterations", [2000, 8000])
 @pytest.mark.parametrize("impl", ["workers1", "workers2", "ray2"])
-def test_executors_on_four_cells(benchmark, impl, tmp_path):
-    """``run suites/scaling4_long.yaml`` (4 cells: Euler 2/4/8/16, 2000 iterations), wall time of
-    the whole command with 1 or 2 workers (thread budget: 1 thread each on 2 cores)."""
+def test_executors_on_four_cells(benchmark, impl, iterations, tmp_path):
+    """``run suites/scaling4_long.yaml`` (4 cells: Euler 2/4/8/16; 2000 iterations as shipped, and
+    8000), wall time of the whole command with 1 or 2 workers (thread budget: 1 thread each on 2
+    cores), and the executor's part alone (``units_seconds`` of meta.json: the cells, without the
+    driver's start-up and report)."""
     if impl == "ray2":
         pytest.importorskip("ray")
-    benchmark.group = "executors scaling4_long"
+    benchmark.group = f"executors scaling4_long {iterations} iterations"
     args = {"workers1": [], "workers2": ["--workers", "2"],
             "ray2": ["--executor", "ray", "--workers", "2"]}[impl]
+    args += ["--set", f"training.iterations={iterations}"]
     env = {k: v for k, v in ENV.items() if k != "OMP_NUM_THREADS"}
     runs = iter(range(100))
+    units: list[float] = []
 
     def run():
         out = tmp_path / f"run{next(runs)}"
@@ -90,9 +95,10 @@ def test_executors_on_four_cells(benchmark, impl, tmp_path):
         # a failed cell is fast: time only runs whose every cell trained and tested
         statuses = set(pd.read_csv(out / "results.csv")["status"])
         assert statuses == {"ok"}, (impl, statuses)
+        units.append(json.loads((out / "meta.json").read_text())["units_seconds"])
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update(impl=impl)
+    benchmark.extra_info.update(impl=impl, iterations=iterations, units_seconds=units[-1])
 
 
 # --- the test grid, batched ---------------------------------------------------------------------
