@@ -11,7 +11,7 @@ import torch
 
 from ..core.status import Status
 from .base import Solver, VectorField
-from .counted import Counted
+from .counted import CountedSteps
 from .solution import Solution, SolveStats, finite_status
 
 
@@ -20,7 +20,7 @@ def integrate(solver: Solver, f: VectorField, z0: torch.Tensor, t_span: tuple[fl
               max_steps: int = 10_000, adjoint: bool = False) -> Solution:
     import torchdiffeq
 
-    counted = Counted(f)
+    counted = CountedSteps(f)
     t = torch.tensor([float(t_span[0]), float(t_span[1])], dtype=z0.dtype, device=z0.device)
     options: dict = {"max_num_steps": int(max_steps)}
     if steps is not None:
