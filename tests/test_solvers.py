@@ -261,3 +261,31 @@ def test_endpoint_study_landing_costs_no_nfe_and_fixes_bosh3_and_dopri8():
         assert nfe_land == nfe_past and land * 10 < past, (method, past, land)
         _, _, grad_land = endpoint.solve(method, 1e-8, land=True, adjoint=True)
         assert grad_land < 1e-7, (method, grad_land)
+
+
+def test_adjoint_gradient_study_on_a_run(tmp_path, capsys):
+    """robustbench_ode.studies.adjoint_gradient (docs/reproductions.md, adjoint training): on a
+    tiny run, a row per trained Euler model; the rk4 control recovers z(0); a folder without a
+    cell store is a one-line usage error (exit 2)."""
+    from robustbench_ode.config import parse_suite
+    from robustbench_ode.run.runner import run_suite
+    from robustbench_ode.studies import adjoint_gradient
+
+    suite = parse_suite({
+        "name": "tiny", "dataset": {"name": "sphere2", "n_train": 96, "n_test": 48},
+        "model": {"name": "ott_conv1d", "width": 4},
+        "training": {"iterations": 30, "batch_size": 32, "lr": 0.05},
+        "train": {"seeds": [0], "grid": [{"solver": "euler", "steps": [1, 4]}]},
+        "test": [{"solver": "euler", "steps": [4]}]})
+    run_suite(suite, tmp_path / "run", progress=False)
+    rows = adjoint_gradient.study(tmp_path / "run", seed=0, samples=64)
+    assert [r["steps"] for r in rows] == [1, 4]
+    for r in rows:
+        assert -1.0 <= r["cos"] <= 1.0 and r["norm_autograd"] > 0 and r["norm_adjoint"] > 0
+        assert r["recovered_rk4_512"] < 1e-4  # the flow itself is invertible
+        assert r["recovered_train"] > r["recovered_rk4_512"]  # Euler backwards is not
+    adjoint_gradient.main([str(tmp_path / "run"), "--samples", "64"])
+    assert capsys.readouterr().out.count("| sphere2/") == 2
+    with pytest.raises(SystemExit) as exc:
+        adjoint_gradient.main([str(tmp_path)])
+    assert exc.value.code == 2
