@@ -59,7 +59,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, args.overrides)
-    line = admit(suite, args.force, show_path(args.suite))
+    line = admit(suite, args.force, show_path(args.suite), gpu=args.device == "cuda")
     with_sets = f" (with {len(args.overrides)} --set)" if args.overrides else ""
     print(f"{show_path(args.suite)}{with_sets}: ok: suite {suite.name!r}, {line}")
     return 0
@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help=SET_HELP)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="where it will run: the cost limits are a CPU's; cuda skips them")
     p.add_argument("--force", action="store_true", help="accept a suite beyond the cost limit")
     p.set_defaults(func=_validate)
     p = sub.add_parser("run", help="train and test every cell of a suite")

@@ -35,11 +35,20 @@ def _suite_and_out(args: argparse.Namespace):
     return suite, text, out
 
 
+def _on_gpu(device: str) -> bool:
+    """Whether ``run --device`` puts the cells on a GPU (``auto``: where CUDA is available)."""
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return device == "cuda"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
         os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
     suite, text, out = _suite_and_out(args)
-    admit(suite, args.force, show_path(args.suite))
+    admit(suite, args.force, show_path(args.suite), gpu=_on_gpu(args.device))
     claim_out_dir(out, suite, args.update)  # before starting any workers
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell, args.threads)
     try:

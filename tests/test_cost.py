@@ -125,3 +125,50 @@ def test_out_of_memory_rows_are_shown_not_stored_and_retried(tmp_path, monkeypat
     assert "trained 0, re-tested 1" in capsys.readouterr().out
     df = pd.read_csv(out / "results.csv")
     assert df.loc[df.test_solver == "rk4", "status"].tolist() == ["ok"]
+
+
+def test_a_larger_model_costs_its_multiply_adds():
+    """The same grid on 900-long signals: the work grows by the field's multiply-adds, 450x."""
+    from robustbench_ode.harness.cost import REFERENCE_MACS
+    from robustbench_ode.models import arithmetic
+
+    small = estimate(parse_suite(_suite(**{"model.width": 32})))
+    doc = _suite(**{"model.width": 32, "dataset": {"name": "spheres", "dim": 900, "n_train": 256,
+                                                     "n_test": 200}})
+    large = estimate(parse_suite(doc))
+    factor = arithmetic.ott_conv1d({"width": 32}, (900,)) / REFERENCE_MACS
+    assert factor == 450 and large.work == pytest.approx(small.work * factor)
+    assert large.train_fe == small.train_fe  # the counts do not change, their weight does
+
+
+# Committed runs (results/<name>/suite.yaml and meta.json) whose settings the estimate models:
+# fixed-step training by autograd, no adaptation or regularisation (those it counts at their
+# lower bound). One thread per run, the other core busy: the estimate's "2 CPU cores" is that.
+MEASURED = ["quick", "three_minima", "anode", "fashion_mnist_full", "sphere2_investigation"]
+
+
+@pytest.mark.parametrize("name", MEASURED)
+def test_the_estimate_is_within_3x_of_the_committed_runs_wall_time(name):
+    from datetime import datetime
+    from pathlib import Path
+
+    from robustbench_ode.config import load_suite
+
+    folder = Path(__file__).resolve().parent.parent / "results" / name
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["loaded"] == 0 and meta["retested"] == 0  # every cell computed in that run
+    start, end = (datetime.fromisoformat(meta[k]) for k in ("started", "finished"))
+    wall = (end - start).total_seconds()
+    seconds = estimate(load_suite(folder / "suite.yaml")).seconds
+    assert wall / 3 <= seconds <= 3 * wall, (seconds, wall)
+
+
+def test_the_limits_are_a_cpus(tmp_path, capsys):
+    """A suite refused on a CPU validates for a GPU (--device cuda), without a warning."""
+    doc = _suite(**{"training.iterations": 10_000_000, "train.seeds": list(range(200))})
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(doc))
+    assert cli.main(["validate", str(path)]) == 2
+    assert "--device cuda" in capsys.readouterr().err
+    assert cli.main(["validate", str(path), "--device", "cuda"]) == 0
+    assert capsys.readouterr().err == ""

@@ -195,6 +195,7 @@ def test_gpu_bench_script_runs_on_cpu(tmp_path):
     field's arithmetic (3 x forward: backward costs two forward passes)."""
     import json
 
+    from robustbench_ode.models import arithmetic
     from robustbench_ode.studies import gpu_bench
 
     out = tmp_path / "bench.json"
@@ -202,9 +203,8 @@ def test_gpu_bench_script_runs_on_cpu(tmp_path):
                            "--iterations", "2", "--warmup", "1", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert [(r["amp"], r["compile"]) for r in report["results"]] == [(False, False), (True, False)]
-    w, hw = 4, 32 * 32
-    field = 2 * hw * (3 * w + 9 * w * w + w * 3)
-    head = 2 * 3 * hw * 10
+    field = 2 * arithmetic.ott_conv2d({"width": 4}, (3, 32, 32))  # the registry's rule
+    head = 2 * 3 * 32 * 32 * 10
     expected = 3 * 4 * (2 * field + head)
     for row in report["results"]:
         assert row["status"] == "ok" and row["images_per_s"] > 0

@@ -103,6 +103,11 @@ class DatasetConfig(_Named):
         return tuple(g if isinstance(g, int) and not isinstance(g, bool) else f
                      for g, f in zip(given, full))
 
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """One sample's shape as the registry declares it; None for an imported factory."""
+        return None if is_import_path(self.name) else DATASETS.meta(self.name).shape(self.params)
+
 
 class ModelConfig(_Named):
     _registry = MODELS
@@ -131,3 +136,11 @@ class ModelConfig(_Named):
     @property
     def task(self) -> str:
         return self.info.task if self.info is not None else "classification"
+
+    def macs(self, in_shape: tuple[int, ...] | None) -> int | None:
+        """Multiply-adds of one field evaluation per sample on ``in_shape`` (models/arithmetic.py);
+        None where the family declares none or the shape is unknown."""
+        info = self.info
+        if info is None or info.macs is None or in_shape is None:
+            return None
+        return info.macs(self.params, in_shape)

@@ -6,7 +6,7 @@ imported. A factory is ``f(seed, **params) -> DataSplits``; its parameters are t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ..core.registry import Registry
 from . import params as p
@@ -17,6 +17,23 @@ Task = Literal["classification", "regression"]
 
 
 @dataclass(frozen=True)
+class Shape:
+    """The shape of one sample, declared for the cost estimate (harness/cost.py scales by the
+    model's arithmetic on it, without generating the data). ``dim``: a params field that gives
+    the length of a flat sample instead. A class, not a closure: metadata travels to spawned and
+    Ray workers by pickling."""
+
+    fixed: tuple[int, ...] = ()
+    dim: str | None = None
+
+    def __call__(self, params: dict[str, Any]) -> tuple[int, ...]:
+        return (int(params[self.dim]),) if self.dim is not None else self.fixed
+
+
+PLANE = Shape((2,))
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     params: type[p.Params]
     task: Task = "classification"  # regression: y holds trajectories at DataSplits.times
@@ -24,13 +41,14 @@ class DatasetInfo:
     # (train, test) samples when the params leave n_train / n_test unset (the full splits of a
     # file dataset): what the cost estimate (harness/cost.py) counts with
     sizes: tuple[int, int] | None = None
+    shape: Shape = PLANE  # one sample's shape (x_train.shape[1:]) from the params
 
 
 _M = "robustbench_ode.datasets"
 BUILTIN = {
     "sphere2": (f"{_M}.toy:sphere2", DatasetInfo(p.Sphere2Params),
                 "three concentric rings in 2-D, classes 0/1/0, 2000/1000 points (Ott et al.)"),
-    "spheres": (f"{_M}.toy:spheres", DatasetInfo(p.SpheresParams),
+    "spheres": (f"{_M}.toy:spheres", DatasetInfo(p.SpheresParams, shape=Shape(dim="dim")),
                 "concentric spheres in `dim` dimensions, Sphere2 generalised (3, 10, 900 in the paper)"),
     "moons": (f"{_M}.toy:moons", DatasetInfo(p.MoonsParams),
               "two interleaving half circles, scikit-learn's make_moons"),
@@ -42,16 +60,20 @@ BUILTIN = {
                "settles in (x0, v0) -> 0/1/2"),
     "xor": (f"{_M}.xor:xor", DatasetInfo(p.XorParams),
             "XOR on the unit square's corners, classes 0/1/1/0, optional noise"),
-    "cifar10": (f"{_M}.images:cifar10", DatasetInfo(p.ImageParams, files=True, sizes=(50_000, 10_000)),
+    "cifar10": (f"{_M}.images:cifar10", DatasetInfo(p.ImageParams, files=True, sizes=(50_000, 10_000),
+                                           shape=Shape((3, 32, 32))),
                 "CIFAR10 3x32x32, 10 classes, torchvision (cifar-10-batches-py under the root)"),
-    "mnist": (f"{_M}.images:mnist", DatasetInfo(p.ImageParams, files=True, sizes=(60_000, 10_000)),
+    "mnist": (f"{_M}.images:mnist", DatasetInfo(p.ImageParams, files=True, sizes=(60_000, 10_000),
+                                               shape=Shape((1, 28, 28))),
               "MNIST 1x28x28, torchvision (MNIST/raw under the root)"),
     "fashion_mnist": (f"{_M}.images:fashion_mnist",
-                      DatasetInfo(p.ImageParams, files=True, sizes=(60_000, 10_000)),
+                      DatasetInfo(p.ImageParams, files=True, sizes=(60_000, 10_000),
+                                  shape=Shape((1, 28, 28))),
                       "Fashion-MNIST 1x28x28, torchvision (FashionMNIST/raw; `make data`)"),
-    "svhn": (f"{_M}.images:svhn", DatasetInfo(p.ImageParams, files=True, sizes=(73_257, 26_032)),
+    "svhn": (f"{_M}.images:svhn", DatasetInfo(p.ImageParams, files=True, sizes=(73_257, 26_032),
+                                         shape=Shape((3, 32, 32))),
              "SVHN cropped digits 3x32x32, torchvision (*_32x32.mat under the root)"),
-    "digits": (f"{_M}.images:digits", DatasetInfo(p.DigitsParams, sizes=(1437, 360)),
+    "digits": (f"{_M}.images:digits", DatasetInfo(p.DigitsParams, sizes=(1437, 360), shape=Shape((1, 8, 8))),
                "scikit-learn's 8x8 digits 1x8x8, shipped with the library, stratified split"),
     "lotka_volterra": (f"{_M}.timeseries:lotka_volterra",
                        DatasetInfo(p.LotkaVolterraParams, task="regression"),

@@ -8,12 +8,17 @@ alone (a solver's ``stages``, a dataset's sizes), without torch, for ``validate`
 - **Test grid**: per cell, the sum over its test points of steps x stages x test batches
   (``ceil(n_test / eval_batch_size)``); adaptive and gridless points are counted as unknown rows.
 - **Work**: FE times the samples each evaluation carries (the batch size in training, the test
-  batch in testing), in sample-evaluations. With the training iterations it gives an estimate of
-  the time on two CPU cores for the smallest models (:data:`RATE` sample-evaluations per second,
-  :data:`PER_ITERATION` seconds per iteration, measured on ``suites/quick.yaml``: 16 000
-  iterations, 1.2e8 sample-evaluations, 132 s of training): beyond :data:`WARN_SECONDS` (a day) a
-  warning, beyond :data:`REFUSE_SECONDS` (100 days) refused unless ``--force``. Larger models
-  take longer than the estimate says; a GPU is faster.
+  batch in testing), in sample-evaluations, each weighted by the model's size: the multiply-adds
+  of one field evaluation (models/arithmetic.py, declared per family in the registry, on the
+  sample shape the dataset's entry declares) over :data:`REFERENCE_MACS`, those of the model the
+  rate was measured with; never below 1, since small models cost their call overheads. With the
+  training iterations it gives an estimate of the time on two CPU cores (:data:`RATE`
+  sample-evaluations per second, :data:`PER_ITERATION` seconds per iteration, measured on
+  ``suites/quick.yaml``: 16 000 iterations, 1.2e8 sample-evaluations, 132 s of training):
+  beyond :data:`WARN_SECONDS` (a day) a warning, beyond :data:`REFUSE_SECONDS` (100 days) refused
+  unless ``--force``. These limits are a CPU's: a run on a GPU (``--device cuda``) is not held to
+  them. Checked against measured runs in tests/test_cost.py (the estimate within a few times of
+  the wall time, from Sphere2's 6e3 to 900-D spheres' 2.8e6 multiply-adds per evaluation).
 
 The diagnostics (a few hundred samples per model) are not counted.
 """
@@ -27,11 +32,14 @@ from dataclasses import dataclass, field
 from ..config import SuiteConfig
 from ..core.errors import SuiteError
 from ..core.preview import clip
+from ..models import arithmetic
 from ..solvers import SOLVERS
 from .cell import CellConfig, cells
 from .grid import TestPoint, grid_points
 
 RATE = 6e5  # sample-evaluations per second, two CPU cores, the smallest models
+# multiply-adds of one field evaluation of the model RATE was measured with (quick.yaml's)
+REFERENCE_MACS = arithmetic.ott_conv1d({"width": 32}, (2,))
 PER_ITERATION = 1e-3  # seconds of every training iteration beyond its evaluations
 WARN_SECONDS = 86_400.0  # a day: a warning
 REFUSE_SECONDS = 100 * 86_400.0  # refused unless --force
@@ -87,8 +95,8 @@ class Cost:
             return None
         worst = max(self.largest)[1] if self.largest else ""
         refused = self.seconds >= REFUSE_SECONDS
-        limit = (f", beyond the limit of {_duration(REFUSE_SECONDS)} (give --force to run it anyway)"
-                 if refused else "")
+        limit = (f", beyond the limit of {_duration(REFUSE_SECONDS)} (give --device cuda for a GPU, "
+                 "or --force to run it anyway)" if refused else "")
         what = (f"about {_duration(self.seconds)} on 2 CPU cores{limit} ({_short(self.work)} "
                 f"sample-evaluations, {_short(self.iterations)} iterations)"
                 f"{'; the costliest cell: ' + worst if worst else ''}")
@@ -119,9 +127,17 @@ class CellCost:
         return self.test_work / RATE
 
 
+def size_factor(cell: CellConfig) -> float:
+    """How many times the reference model's work one of ``cell``'s sample-evaluations is (>= 1;
+    1 where the family or the dataset declares no size)."""
+    macs = cell.model.macs(cell.dataset.shape)
+    return max(1.0, macs / REFERENCE_MACS) if macs else 1.0
+
+
 def cell_cost(cell: CellConfig, points: list[TestPoint]) -> CellCost:
     """The cost of training ``cell`` and testing it at ``points``."""
     training = cell.training
+    size = size_factor(cell)
     solver = SOLVERS.get(cell.solver)
     n_train, n_test = cell.dataset.sizes
     if cell.steps is not None:
@@ -140,8 +156,12 @@ def cell_cost(cell: CellConfig, points: list[TestPoint]) -> CellCost:
     if test_fe * test_batch > fe * batch:
         top = max((p for p in points if p.spec.steps), key=lambda p: p.spec.steps)
         detail = f"test {top.spec.solver} steps {top.spec.steps} on {n_test or '?'} samples"
-    return CellCost(fe, cell.steps is None, test_fe, unknown, len(points), fe * batch,
-                    test_fe * test_batch, training.iterations, f"{detail}, batch {batch}")
+    if size > 1:
+        detail += f", batch {batch}, a model {_short(size)}x the smallest's work"
+    else:
+        detail += f", batch {batch}"
+    return CellCost(fe, cell.steps is None, test_fe, unknown, len(points), fe * batch * size,
+                    test_fe * test_batch * size, training.iterations, detail)
 
 
 def estimate(suite: SuiteConfig) -> Cost:
@@ -179,11 +199,12 @@ def _batch_warnings(suite: SuiteConfig) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def admit(suite: SuiteConfig, force: bool, source: str) -> str:
-    """The cost line of a suite (for ``validate``). Beyond :data:`REFUSE_SECONDS` a one-line
-    SuiteError unless ``force``; beyond :data:`WARN_SECONDS` a warning on stderr."""
+def admit(suite: SuiteConfig, force: bool, source: str, gpu: bool = False) -> str:
+    """The cost line of a suite (for ``validate``). On a CPU: beyond :data:`REFUSE_SECONDS` a
+    one-line SuiteError unless ``force``, beyond :data:`WARN_SECONDS` a warning on stderr. On a GPU
+    (``gpu``) neither: the estimate is a CPU's."""
     cost = estimate(suite)
-    verdict = cost.verdict()
+    verdict = None if gpu else cost.verdict()
     if verdict is not None and verdict[0] == "refused" and not force:
         raise SuiteError(f"{source}: {verdict[1]}")  # one line, before any warning
     for warning in cost.warnings + ([verdict[1]] if verdict is not None else []):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..core.registry import Registry
+from . import arithmetic as a
 from . import params as p
 
 MODELS: Registry = Registry("model")
@@ -21,6 +22,8 @@ Task = Literal["classification", "regression"]
 Provided = Literal["times", "blocks"]
 # train_rule(params, grid, training) -> why a suite may not train the model so (one line), or None
 TrainRule = Callable[[dict[str, Any], list, Any], "str | None"]
+# macs(params, in_shape) -> multiply-adds of one field evaluation per sample (models/arithmetic.py)
+MacsRule = Callable[[dict[str, Any], tuple[int, ...]], int]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class ModelInfo:
     # speed switch on where the family has one
     stackable: bool = False
     train_rule: TrainRule | None = None
+    # what one field evaluation costs, for the cost estimate; None: a few operations per sample
+    # (the estimate's floor, the smallest models' rate)
+    macs: MacsRule | None = None
 
 
 @dataclass(frozen=True)
@@ -79,26 +85,28 @@ def base_size_error(params: dict[str, Any]) -> str | None:
 _M = "robustbench_ode.models"
 BUILTIN = {
     "ott_conv1d": (f"{_M}.families:ott_conv1d",
-                   ModelInfo(p.OttConv1dParams, speed_switch="fast", stackable=True),
+                   ModelInfo(p.OttConv1dParams, speed_switch="fast", stackable=True,
+                             macs=a.ott_conv1d),
                    "Conv1d field 1->32 (k1), 32->32 (k3), 32->1 (k1) on points; Sphere2"),
-    "ott_conv2d": (f"{_M}.families:ott_conv2d", ModelInfo(p.OttConv2dParams),
+    "ott_conv2d": (f"{_M}.families:ott_conv2d", ModelInfo(p.OttConv2dParams, macs=a.ott_conv2d),
                    "Conv2d field C->128 (k1), 128->128 (k3), 128->C (k1); images"),
-    "mlp": (f"{_M}.families:mlp", ModelInfo(p.MLPParams, stackable=True),
+    "mlp": (f"{_M}.families:mlp", ModelInfo(p.MLPParams, stackable=True, macs=a.mlp),
             "fully connected field on flattened input; 2-D toys"),
     "elliptic_fan": (f"{_M}.elliptic_fan:elliptic_fan", ModelInfo(p.EllipticFanParams),
                      "2-D rotation on concentric ellipses, speed growing with radius; exact flow"),
     "resnet_shared": (f"{_M}.resnet:resnet_shared",
                       ModelInfo(p.ResNetParams, provides=frozenset({"blocks"}), speed_switch="fast",
-                                train_rule=DiscreteNetworkRule("resnet_shared")),
+                                train_rule=DiscreteNetworkRule("resnet_shared"), macs=a.Residual()),
                       "a base model's field as N residual blocks z + f(z)/N, one shared field "
                       "(Euler at h = 1/N); tested as the ODE dz/dt = f(z)"),
     "resnet": (f"{_M}.resnet:resnet",
                ModelInfo(p.ResNetParams, provides=frozenset({"blocks"}), speed_switch="fast",
-                         train_rule=DiscreteNetworkRule("resnet")),
+                         train_rule=DiscreteNetworkRule("resnet"), macs=a.Residual()),
                "a base model's field as N residual blocks with separate weights; tested as the "
                "piecewise-constant-in-time ODE dz/dt = f_k(t)(z)"),
     "trajectory": (f"{_M}.trajectory:trajectory",
-                   ModelInfo(p.TrajectoryParams, task="regression", provides=frozenset({"times"})),
+                   ModelInfo(p.TrajectoryParams, task="regression", provides=frozenset({"times"}),
+                             macs=a.trajectory),
                    "latent-free MLP field on the observed state, solved through the observation "
                    "times; time-series regression"),
 }
