@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite", nargs="?", default="suites/xor_fan.yaml")
     p.add_argument("--out", help="output directory (default results/<suite name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--update", action="store_true",
+                   help="move an --out folder holding another version of the suite to this one")
+    p.add_argument("--force", action="store_true", help="run a suite beyond the cost limit")
     p.set_defaults(func="robustbench_ode.commands:xor_fan")
     p = sub.add_parser("report", help="write DIR/report.html (and summary.csv) from a run")
     p.add_argument("dir")

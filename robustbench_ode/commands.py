@@ -72,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
 def xor_fan(args: argparse.Namespace) -> int:
     suite, text, out = _suite_and_out(args)
-    report = run_suite(suite, out, device="cpu", progress=not args.no_progress, suite_text=text)
+    admit(suite, args.force, show_path(args.suite))  # the same gates as run: cost, then the folder
+    claim_out_dir(out, suite, args.update)
+    report = run_suite(suite, out, device="cpu", progress=not args.no_progress, suite_text=text,
+                       update=args.update)
     written = write_fan(report.cells, read_table(out / "results.csv"), out)
     print(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
     return 0

@@ -156,3 +156,38 @@ def test_fan_pictures_and_trajectories(tmp_path):
     traj = pd.read_csv(tmp_path / "trajectories.csv")
     exact_end = traj[(traj.solver == "exact")].groupby("point").tail(1)
     assert len(exact_end) == 4 and set(traj.solver) == {"exact", "euler", "midpoint", "rk4"}
+
+
+def test_the_xor_fan_command_has_runs_gates(tmp_path, capsys, monkeypatch):
+    """``xor-fan`` refuses what ``run`` refuses: a suite beyond the cost limit (unless --force) and
+    a folder holding another version of the suite (unless --update)."""
+    import json
+
+    from robustbench_ode import commands
+    from robustbench_ode.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("the suite beyond the cost limit was run")
+
+    real = commands.run_suite
+    monkeypatch.setattr(commands, "run_suite", never)
+
+    path, out = tmp_path / "s.yaml", tmp_path / "out"
+    huge = _suite()
+    huge["training"]["iterations"] = 10_000_000
+    huge["train"]["seeds"] = list(range(1000))
+    huge["train"]["grid"] = [{"solver": "rk4", "steps": [1000]}]
+    path.write_text(json.dumps(huge))
+    assert main(["xor-fan", str(path), "--out", str(out), "--no-progress"]) == 2
+    assert "--force" in capsys.readouterr().err and not out.exists()
+    monkeypatch.setattr(commands, "run_suite", real)
+    path.write_text(json.dumps(_suite()))
+    assert main(["xor-fan", str(path), "--out", str(out), "--no-progress"]) == 0
+    changed = _suite()
+    changed["training"]["iterations"] = 6
+    path.write_text(json.dumps(changed))
+    capsys.readouterr()
+    assert main(["xor-fan", str(path), "--out", str(out), "--no-progress"]) == 2
+    assert "--update" in capsys.readouterr().err
+    assert main(["xor-fan", str(path), "--out", str(out), "--no-progress", "--update"]) == 0
+    assert (out / "trajectories.csv").is_file() and any((out / "previous").iterdir())
