@@ -143,8 +143,9 @@ def test_a_larger_model_costs_its_multiply_adds():
 
 # Committed runs (results/<name>/suite.yaml and meta.json) whose settings the estimate models:
 # fixed-step training by autograd, no adaptation or regularisation (those it counts at their
-# lower bound). One thread per run, the other core busy: the estimate's "2 CPU cores" is that.
-MEASURED = ["quick", "three_minima", "anode", "fashion_mnist_full", "sphere2_investigation"]
+# lower bound), from Sphere2's model to 900-D spheres' (450x its multiply-adds). One thread per
+# run, the other core busy: the estimate's "2 CPU cores" is that.
+MEASURED = ["quick", "three_minima", "anode", "fashion_mnist_full", "sphere2_investigation", "spheres900"]
 
 
 @pytest.mark.parametrize("name", MEASURED)

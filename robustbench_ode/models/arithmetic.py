@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .params import BASE_PARAMS, MLPParams, OttConv1dParams, OttConv2dParams, TrajectoryParams
+from .params import MLPParams, OttConv1dParams, OttConv2dParams, ResNetParams, TrajectoryParams, base_params
 
 
 def _ott_block(channels: int, width: int, time_input: bool, taps: int) -> int:
@@ -65,7 +65,5 @@ class Residual:
     travels to spawned and Ray workers by pickling)."""
 
     def __call__(self, params: dict[str, Any], in_shape: tuple[int, ...]) -> int:
-        base = params.get("base", "ott_conv1d")
-        takes = BASE_PARAMS[base].model_fields
-        given = {k: v for k, v in params.items() if k in takes and v is not None}
-        return BASES[base](given, in_shape)
+        q = ResNetParams(**params)
+        return BASES[q.base](base_params(q), in_shape)

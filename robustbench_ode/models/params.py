@@ -82,3 +82,11 @@ class TrajectoryParams(Params):
 
 BASE_PARAMS: dict[str, type[Params]] = {"ott_conv1d": OttConv1dParams, "ott_conv2d": OttConv2dParams,
                                         "mlp": MLPParams}
+
+
+def base_params(q: ResNetParams) -> dict:
+    """The parameters a ResNet passes to its base family: the base's own that were given
+    (``fast`` is a speed switch a base may lack); the factory and the cost rule both use it."""
+    takes = BASE_PARAMS[q.base].model_fields
+    return {k: v for k, v in q.model_dump(exclude={"blocks", "base"}).items()
+            if v is not None and k in takes}

@@ -33,7 +33,7 @@ from .catalog import base_size_error
 from .classifier import ODEClassifier, init_weights
 from .families import mlp, ott_conv1d, ott_conv2d
 from .fields import Field, prepared
-from .params import BASE_PARAMS, ResNetParams
+from .params import ResNetParams, base_params
 from .spec import SolveSpec
 
 BASES = {"ott_conv1d": ott_conv1d, "ott_conv2d": ott_conv2d, "mlp": mlp}
@@ -130,10 +130,7 @@ def _build(in_shape: tuple[int, ...], n_classes: int, q: ResNetParams, separate:
     why = base_size_error(q.model_dump())
     if why:
         raise ValueError(why)
-    base = BASE_PARAMS[q.base]
-    # the base's own parameters that were given; ``fast`` is a speed switch a base may lack
-    given = {k: v for k, v in q.model_dump(exclude={"blocks", "base"}).items()
-             if v is not None and k in base.model_fields}
+    given = base_params(q)
     model = BASES[q.base](in_shape, n_classes, **given)
     field = model.block.field
     if separate:
