@@ -3,8 +3,10 @@
 Bad input (a bad suite file, an unknown name, a bad option, a file that cannot be read or
 written) prints one line of at most :data:`MAX_LINE` characters naming the problem and exits
 with code 2, never a traceback; a closed stdout pipe (``compare A B | head``) ends quietly with
-code 141. ``--help``, ``list`` and ``validate`` never import torch (they answer in well under a
-second); the other commands load their handlers from :mod:`robustbench_ode.commands`.
+code 141; Ctrl-C, SIGTERM and SIGHUP end a command with one line and code 128 + the signal's
+number (:mod:`.core.signals`). ``--help``, ``list`` and ``validate`` never import torch (they
+answer in well under a second); the other commands load their handlers from
+:mod:`robustbench_ode.commands`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .core.errors import SuiteError
 from .core.files import os_error, show_path
 from .core.preview import clip
 from .core.registry import load
+from .core.signals import exit_code, signal_of, stopping
 from .datasets import DATASETS
 from .harness.cost import admit
 from .models import MODELS
@@ -126,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-cell", type=_non_negative, default=0.0, help="GPUs each Ray task declares")
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="intra-op threads per worker (default: $OMP_NUM_THREADS, else the cores / workers)")
-    p.set_defaults(func="robustbench_ode.commands:run")
+    p.set_defaults(func="robustbench_ode.commands:run", resumes=True)
     p = sub.add_parser("xor-fan", help="run a suite, then write trajectories and the fan pictures")
     p.add_argument("suite", nargs="?", default="suites/xor_fan.yaml")
     p.add_argument("--out", help="output directory (default results/<suite name>)")
@@ -134,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update", action="store_true",
                    help="move an --out folder holding another version of the suite to this one")
     p.add_argument("--force", action="store_true", help="run a suite beyond the cost limit")
-    p.set_defaults(func="robustbench_ode.commands:xor_fan")
+    p.set_defaults(func="robustbench_ode.commands:xor_fan", resumes=True)
     p = sub.add_parser("report", help="write DIR/report.html (and summary.csv) from a run")
     p.add_argument("dir")
     p.add_argument("--out", help="where the report goes (default DIR; another folder re-reports a "
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:
         handler = load(args.func) if isinstance(args.func, str) else args.func
-        return handler(args)
+        with stopping():  # SIGTERM / SIGHUP end a command as Ctrl-C does (core/signals.py)
+            return handler(args)
     except SuiteError as exc:
         return _fail(str(exc))
     except BrokenPipeError:  # `compare A B | head`: the reader left; end quietly, as cat does
@@ -182,9 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except OSError as exc:  # a file the user named or a run writes: missing, read-only, disk full
         return _fail(os_error(exc))
-    except KeyboardInterrupt:
-        print("robustbench-ode: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP inside stopping()
+        kept = "; finished cells and checkpoints are kept: the same command resumes" \
+            if getattr(args, "resumes", False) else ""
+        print(f"robustbench-ode: stopped by {signal_of(exc).name}{kept}", file=sys.stderr)
+        return exit_code(exc)
 
 
 def _fail(message: str) -> int:

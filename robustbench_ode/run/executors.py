@@ -7,11 +7,17 @@ and the process pool starts its workers when it is made, so that their start-up 
 interpreter importing torch) overlaps the driver's planning. A unit lost to the infrastructure (a
 dead worker process, a Ray task out of retries) comes back as failed results, never as an
 exception. Every executor applies the thread budget (:mod:`.threads`) in the process that runs the units.
+A stopped run (Ctrl-C, SIGTERM) ends the pool's workers at once, and a pool worker whose driver
+died ends too (tests/test_signals.py): no cell trains on that nobody will collect.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -48,7 +54,7 @@ class LocalExecutor:
         pass
 
 
-def _init_worker(threads: int) -> None:
+def _prepare(threads: int) -> None:
     """A fresh worker: its thread budget, and the imports every unit needs, done while the driver
     still plans. torch.optim's first optimizer imports torch._dynamo (about 3 s here, measured:
     BENCHMARKS.md, "Performance at scale"), so each worker's first cell would otherwise pay it."""
@@ -58,12 +64,54 @@ def _init_worker(threads: int) -> None:
     from ..harness import execution  # noqa: F401 - likewise
 
 
+def _leave(signum: int, frame: object) -> None:
+    """SIGTERM from the driver: leave the cell by an exception, so the worker's exit runs its
+    finalizers (a bare termination leaves tqdm's semaphore behind, and the resource tracker then
+    warns about it on the terminal)."""
+    raise SystemExit(128 + signum)
+
+
+def _init_pool_worker(threads: int, driver: int) -> None:
+    """A pool worker also leaves stopping to its driver and ends with it.
+
+    Ctrl-C reaches the whole process group: the worker ignores it and the driver, which owns the
+    run, stops the pool (:func:`_stop_workers`). A driver killed outright (SIGKILL, the OOM
+    killer) cannot stop anything, and a pool worker is never told: it would train its cell to the
+    end as an orphan, writing the checkpoint a rerun resumes from. So a thread watches the parent
+    and ends the worker when the driver is gone. (Linux's PR_SET_PDEATHSIG would do this without a
+    thread but follows the thread that spawned the worker, which may be the pool's manager.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _leave)
+
+    def follow() -> None:
+        while os.getppid() == driver:
+            time.sleep(0.5)
+        os._exit(1)  # mid-checkpoint is safe: checkpoints are written to a temporary, then renamed
+
+    threading.Thread(target=follow, name="robustbench-ode-driver-watch", daemon=True).start()
+    _prepare(threads)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now, mid-cell (their checkpoints keep the progress), not after the
+    cells they run: ``shutdown`` only waits for those. concurrent.futures can terminate workers
+    only from Python 3.14 (``terminate_workers``); before it, the pool's process table is the one
+    handle on them."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()  # SIGTERM: each worker leaves its cell (_leave) and the pool's end
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _ready() -> bool:
     return True
 
 
 def _run_with_threads(unit: Unit, threads: int) -> list[CellResult]:
-    _init_worker(threads)
+    _prepare(threads)
     return run_unit(unit)
 
 
@@ -81,24 +129,32 @@ class ProcessExecutor:
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                             initargs=(self.threads,))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_pool_worker,
+                                             initargs=(self.threads, os.getpid()))
             for _ in range(self.workers):  # the pool spawns a worker per waiting task: all now
                 self._pool.submit(_ready)
         return self._pool
 
     def run(self, units: list[Unit]) -> Iterator[tuple[int, list[CellResult]]]:
-        with self._start() as pool:
+        pool = self._start()
+        try:
             pending = {pool.submit(run_unit, units[i]): i for i in costliest_first(units)}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     i = pending.pop(fut)
                     try:
-                        yield i, fut.result()
+                        result = fut.result()
                     except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool: a worker died
-                        yield i, units[i].lost(f"{type(exc).__name__}: {exc}")
-        self._pool = None
+                        result = units[i].lost(f"{type(exc).__name__}: {exc}")
+                    yield i, result
+        except BaseException:  # Ctrl-C, SIGTERM (core/signals.py), or the runner gave up: stop now
+            _stop_workers(pool)
+            raise
+        else:
+            pool.shutdown(wait=True)
+        finally:
+            self._pool = None
 
     def close(self) -> None:
         """Stop the workers (a run refused after the pool was made, or one that ended early)."""
