@@ -73,3 +73,16 @@ def test_bad_import_path_is_a_suite_error(model, words):
     with pytest.raises(SuiteError) as err:
         parse_suite(suite(model))
     assert all(w in str(err.value) for w in words)
+
+
+@pytest.mark.parametrize("value, words", [
+    ("4", ["model.hidden", "'4' is text", "a number belongs here"]),
+    (True, ["model.hidden", "true is a boolean", "a number belongs here"]),
+])
+def test_an_imported_factorys_lax_annotation_does_not_coerce(value, words):
+    """``hidden: int`` in a factory's signature lets pydantic read "4" as 4 and true as 1: the
+    suite still refuses both, as it does for the registered entries' strict parameters."""
+    with pytest.raises(SuiteError) as err:
+        parse_suite(suite({"name": f"{__name__}:make", "hidden": value}))
+    assert all(w in str(err.value) for w in words), str(err.value)
+    assert parse_suite(suite({"name": f"{__name__}:make", "hidden": 4})).model[0].params == {"hidden": 4}

@@ -4,10 +4,10 @@ already refuses booleans and strings for numbers, and repeated values in one lis
 - **No configuration twice.** Two entries of ``train.grid`` or ``test`` that give the same solver
   the same value of the same kind (``steps: [4]`` in both) would train or test one configuration
   twice: :func:`repeated_point` names both entries.
-- **No booleans for numbers, anywhere.** The parameters of a factory named by import path are
-  validated against its signature's annotations, which may be lax (``int`` reads ``true`` as 1):
-  :func:`coerced_bool` finds, after validation, a boolean in the file whose validated value is not a
-  boolean, in one walk over the file's data and the suite's dump.
+- **No booleans or text for numbers, anywhere.** The parameters of a factory named by import path
+  are validated against its signature's annotations, which may be lax (``int`` reads ``true`` as 1
+  and ``"4"`` as 4): :func:`coerced` finds, after validation, a boolean (or a string) in the file
+  whose validated value is not one, in one walk over the file's data and the suite's dump.
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ def repeated_point(entries: Iterable[Any], kinds: tuple[str, ...], where: str) -
     return None
 
 
-def coerced_bool(raw: Any, validated: Any, path: tuple = ()) -> tuple | None:
-    """The key path of the first boolean in ``raw`` (the file's data) whose counterpart in
-    ``validated`` (the config's ``model_dump()``) is not a boolean: a ``true`` read as 1."""
+def coerced(raw: Any, validated: Any, kind: type, path: tuple = ()) -> tuple | None:
+    """The key path of the first ``kind`` value in ``raw`` (the file's data) whose counterpart in
+    ``validated`` (the config's dump) is not one: a ``true`` read as 1 (``kind=bool``, the Python
+    dump), a ``"4"`` read as 4 (``kind=str``, the JSON dump, where enums and paths are text)."""
     stack = [(raw, validated, path)]
     while stack:
         r, v, p = stack.pop()
-        if isinstance(r, bool):
-            if not isinstance(v, bool):
+        if isinstance(r, kind):
+            if not isinstance(v, kind):
                 return p
         elif isinstance(r, dict) and isinstance(v, list) and len(v) == 1:
             stack.append((r, v[0], p))  # an axis given as one mapping, held as a one-entry list

@@ -25,7 +25,7 @@ from .entries import DatasetConfig, ModelConfig
 from .loader import load_yaml_text
 from .messages import format_validation_error, loc_text
 from .overrides import apply_overrides, overridden_text
-from .strictness import coerced_bool, repeated_point
+from .strictness import coerced, repeated_point
 from .training import TrainingConfig
 
 MAX_CELLS, MAX_TESTS = 10_000, 1_000
@@ -331,7 +331,7 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
                 entry.check_params(axis if axis in single else f"{axis}.{i}")
         _check_train_rule(suite, single)
         _check_task(suite, single)
-        _check_no_coerced_bool(data, suite)
+        _check_nothing_coerced(data, suite)
     except ValidationError as exc:
         raise SuiteError(f"{source}: {format_validation_error(exc, single=single, allowed=allowed_keys)}") \
             from None
@@ -340,14 +340,20 @@ def parse_suite(data: Any, source: str = "suite") -> SuiteConfig:
     return suite
 
 
-def _check_no_coerced_bool(data: dict, suite: SuiteConfig) -> None:
-    """strictness.py: ``true``/``false`` where a number belongs is an error, not 1/0."""
-    path = coerced_bool(data, suite.model_dump())
-    if path is not None:
+def _check_nothing_coerced(data: dict, suite: SuiteConfig) -> None:
+    """strictness.py: ``true``/``false`` where a number belongs is an error, not 1/0; so is
+    ``"4"``, not 4."""
+    for kind, dump, what in ((bool, suite.model_dump(), "a boolean"),
+                             (str, suite.model_dump(mode="json"), "text")):
+        path = coerced(data, dump, kind)
+        if path is None:
+            continue
         value = data
         for p in path:  # the path indexes the file's data
             value = value[p]
-        raise SuiteError(f"{loc_text(path)}: {str(value).lower()} is a boolean; a number belongs here")
+        shown = str(value).lower() if kind is bool else preview(value, 40)
+        raise SuiteError(f"{loc_text(path)}: {shown} is {what}; a number belongs here (no quotes)"
+                         if kind is str else f"{loc_text(path)}: {shown} is {what}; a number belongs here")
 
 
 def read_suite(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SuiteConfig, str]:
