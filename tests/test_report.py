@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 
+import matplotlib.colors
 import matplotlib.image
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -122,6 +123,57 @@ def test_accuracy_axes_are_fixed_and_show_chance(run_dir, tmp_path, monkeypatch)
         assert len(set(styles)) == len(styles)
     drawn = [ln for ln in acc.get_lines() if not ln.get_label().startswith(("chance", "_"))]
     assert len({(ln.get_linestyle(), ln.get_linewidth()) for ln in drawn}) == len(drawn) >= 2
+
+
+def _many_configurations(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The table's Euler-trained rows as ``n`` train configurations of five seeds each (their
+    accuracies shifted apart)."""
+    base = table[(table["train_solver"] == "euler") & (table["train_steps"] == 2)]
+    parts = []
+    for i in range(n):
+        for seed, shift in enumerate((0.0, -0.1, -0.03, -0.07, -0.2)):
+            part = base.assign(train_steps=i + 1, seed=seed)
+            if "accuracy" in part.columns:
+                part = part.assign(accuracy=part["accuracy"] + shift)
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_seed_bands_are_the_seeds_range_reproducible_and_a_long_legend_keeps_the_panels(
+        run_dir, tmp_path, monkeypatch):
+    """The band around a configuration's mean spans its seeds' lowest to highest value, the same
+    on every draw (a bootstrapped band resamples at random), and 26 configurations get a legend in
+    columns instead of one that stretches the image and squashes the panels."""
+    from robustbench_ode.outputs.figures.results import accuracy_vs_test_steps
+    from robustbench_ode.outputs.figures.training import training_curves
+
+    results, training = read_table(run_dir / "results.csv"), read_training(run_dir / "training.csv")
+    heights = {}
+    for n in (2, 26):
+        many = _many_configurations(results, n)
+        for name, draw, table in (("accuracy", accuracy_vs_test_steps, many),
+                                  ("training", training_curves, _many_configurations(training, n))):
+            first, second = tmp_path / f"{name}{n}a.png", tmp_path / f"{name}{n}b.png"
+            draw(table, first)
+            draw(table, second)
+            assert first.read_bytes() == second.read_bytes(), f"{name}: two draws differ"
+            heights[name, n] = matplotlib.image.imread(first).shape[0]
+    for name in ("accuracy", "training"):
+        assert heights[name, 26] <= 1.1 * heights[name, 2], heights
+
+    caught = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: caught.append(fig))
+    many = _many_configurations(results, 2)
+    accuracy_vs_test_steps(many, tmp_path / "caught.png")
+    ax = caught[-1].axes[0]  # the Euler panel
+    line = next(ln for ln in ax.get_lines() if ln.get_label() == "euler 1")
+    rows = many[(many["train_steps"] == 1) & (many["test_solver"] == "euler") & (many["status"] == "ok")]
+    by_step = rows.groupby("test_steps")["accuracy"]
+    assert list(line.get_ydata()) == pytest.approx(list(by_step.mean()))
+    colour = matplotlib.colors.to_rgb(line.get_color())
+    (band,) = [c for c in ax.collections if tuple(c.get_facecolor()[0][:3]) == pytest.approx(colour)]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(by_step.min().min()) and ys.max() == pytest.approx(by_step.max().max())
 
 
 def screenshot(html_path, png_path, tmp_path, height=2400, width=1280):

@@ -40,9 +40,9 @@ class Figure:
 FIGURES: list[Figure] = [
     Figure("accuracy_vs_steps.png", "Accuracy against test steps",
            "Test accuracy of each trained model (one line per train configuration: the mean over "
-           "seeds, with a 95% bootstrap band) against the test step count, one panel per test "
-           "solver; adaptive test solvers against the tolerance, tighter to the right. The axis "
-           "spans 0 to 1; the dashed line is chance (always predicting the test set's most "
+           "seeds, in a band from the lowest seed to the highest) against the test step count, one "
+           "panel per test solver; adaptive test solvers against the tolerance, tighter to the "
+           "right. The axis spans 0 to 1; the dashed line is chance (always predicting the test set's most "
            "frequent class). Lines that coincide keep apart by marker shape and size. A model that "
            "learned an ODE keeps its accuracy from its own step count on, at finer steps and with "
            "more accurate solvers: a flat line at the right. One that learned its train solver's "

@@ -16,6 +16,7 @@ from .style import (
     distinct,
     draw_chance,
     legend_outside,
+    mean_and_range,
     panel_grid,
     save,
     score,
@@ -26,9 +27,10 @@ from .style import (
 
 def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
     """The protocol's figure: test accuracy against test steps, one line per train configuration,
-    one panel per test solver, the seeds' mean with a 95% bootstrap band. Adaptive test solvers get
-    a panel with the test tolerance on the x axis. Accuracy is drawn on [0, 1] with the chance
-    level as a dashed line; regression tables show the trajectory MSE (log scale) instead."""
+    one panel per test solver, the seeds' mean in a band from their lowest to their highest.
+    Adaptive test solvers get a panel with the test tolerance on the x axis. Accuracy is drawn on
+    [0, 1] with the chance level as a dashed line; regression tables show the trajectory MSE (log
+    scale) instead."""
     df = results[results["status"] == "ok"].copy()
     if df.empty:
         return None
@@ -54,11 +56,10 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
         part = part.astype({x: float})
         for train in [o for o in order if o in set(part["train"])]:
             st = styles[train]
-            sns.lineplot(data=part[part["train"] == train], x=x, y=y, color=palette[train],
-                         marker=st["marker"], markersize=st["markersize"], lw=st["lw"],
-                         alpha=st["alpha"], zorder=st["zorder"], markeredgecolor="white",
-                         markeredgewidth=0.6, errorbar=("ci", 95), label=train, ax=ax,
-                         legend=False)
+            mean_and_range(ax, part[part["train"] == train], x, y, color=palette[train], label=train,
+                           marker=st["marker"], markersize=st["markersize"], lw=st["lw"],
+                           alpha=st["alpha"], zorder=st["zorder"], markeredgecolor="white",
+                           markeredgewidth=0.6)
         ax.set_xscale("log", base=2 if x == "test_steps" else 10)
         if x == "test_steps":  # 1, 2, 4, ... rather than 2^0, 2^1, ...
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))

@@ -30,13 +30,19 @@ _VARIANTS = ("dataset", "model", "training")
 
 
 def train_label(df: pd.DataFrame) -> list[str]:
-    labels = [f"{s} {int(n)}" if pd.notna(n) else f"{s} tol {t:g}"
-              for s, n, t in zip(df.train_solver, df.train_steps, df.train_tol)]
+    """Each row's train configuration as a label ("euler 8", "dopri5 tol 0.001", prefixed by the
+    dataset / model / training where the table has several). Formatted once per configuration:
+    a training log has a million rows and a handful of configurations."""
     varying = [c for c in _VARIANTS if c in df.columns and df[c].nunique() > 1]
+    cols = [*varying, "train_solver", "train_steps", "train_tol"]
+    group = df.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
+    firsts = df[cols][~pd.Series(group).duplicated().to_numpy()]  # group i's first row, in order
+    labels = [f"{s} {int(n)}" if pd.notna(n) else f"{s} tol {t:g}"
+              for s, n, t in zip(firsts.train_solver, firsts.train_steps, firsts.train_tol)]
     if varying:
-        prefix = df[varying].astype(str).agg("/".join, axis=1)
+        prefix = firsts[varying].astype(str).agg("/".join, axis=1)
         labels = [f"{p}: {label}" for p, label in zip(prefix, labels)]
-    return labels
+    return [labels[g] for g in group]
 
 
 def train_order(df: pd.DataFrame) -> list[str]:
@@ -56,6 +62,21 @@ def save(fig, path: Path, dpi: int = 110, tight: bool = True) -> Path:
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def mean_and_range(ax, data: pd.DataFrame, x: str, y: str, *, color, label: str, **line) -> None:
+    """One line of ``y`` against ``x``: the mean over the rows at each ``x`` (a configuration's
+    seeds), in a band from their minimum to their maximum. With two to five seeds the range says
+    what was seen; a bootstrapped interval of the mean is neither reliable nor reproducible (it
+    resamples at random on every draw). One pandas aggregation: seaborn's lineplot aggregates each
+    ``x`` in its own Python call (more than a minute for a paper-scale run's tables)."""
+    stats = data.groupby(x, sort=True)[y].agg(["mean", "min", "max"]).dropna(subset=["mean"])
+    if stats.empty:
+        return
+    ax.plot(stats.index, stats["mean"], color=color, label=label, **line)
+    if (stats["max"] > stats["min"]).any():
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.2, lw=0,
+                        zorder=line.get("zorder"))
 
 
 # Accuracy axes are fixed to [0, 1] (a little padding so points at 0 or 1 are not cut), in every
@@ -115,8 +136,12 @@ def legend_outside(fig, axes, order: list[str], title: str) -> None:
             handles.setdefault(label, handle)
     labels = [o for o in order if o in handles] + [k for k in handles if k not in order]
     if labels:
+        # As many columns as keep the legend within the figure's height (an entry at fontsize 8
+        # takes about 0.2 in): a taller legend stretches the saved image, squashing the panels.
+        rows = max(4, int((fig.get_figheight() - 0.4) / 0.2))
         axes[-1].legend([handles[k] for k in labels], labels, title=title, loc="upper left",
-                        bbox_to_anchor=(1.02, 1), fontsize=8, title_fontsize=9)
+                        bbox_to_anchor=(1.02, 1), fontsize=8, title_fontsize=9,
+                        ncol=math.ceil(len(labels) / rows))
 
 
 def plain_log_ticks(axis) -> None:

@@ -14,6 +14,7 @@ from .style import (
     distinct,
     draw_chance,
     legend_outside,
+    mean_and_range,
     plain_log_ticks,
     save,
     train_label,
@@ -112,11 +113,8 @@ def training_curves(training: pd.DataFrame, path: Path,
         data = df.astype({col: float})
         for train in order:
             st = styles[train]
-            # The band spans the seeds (min to max): bootstrapped CIs at every bin take minutes.
-            sns.lineplot(data=data[data["train"] == train], x="iteration", y=col,
-                         color=palette[train], ls=st["ls"], lw=st["lw"], alpha=st["alpha"],
-                         zorder=st["zorder"], errorbar=("pi", 100), label=train, ax=ax,
-                         legend=False)
+            mean_and_range(ax, data[data["train"] == train], "iteration", col, color=palette[train],
+                           label=train, ls=st["ls"], lw=st["lw"], alpha=st["alpha"], zorder=st["zorder"])
         if col in ("nfe", "steps") or (col == "loss" and regression):
             ax.set_yscale("log")  # a trajectory error falls by decades
         if col in ("nfe", "steps"):
