@@ -127,6 +127,35 @@ def test_out_of_memory_rows_are_shown_not_stored_and_retried(tmp_path, monkeypat
     assert df.loc[df.test_solver == "rk4", "status"].tolist() == ["ok"]
 
 
+def test_out_of_memory_in_training_is_a_status_not_stored_and_retried(tmp_path, monkeypatch, capsys):
+    """CUDA's OutOfMemoryError in the middle of training: the cell's rows say oom, the suite goes
+    on (the other cell trains), nothing of it is stored, and the next run trains it."""
+    monkeypatch.setattr(runner, "write_report_safely", lambda run_dir: None)
+    doc = _suite(**{"train.grid": [{"solver": "euler", "steps": [2, 4]}], "train.seeds": [0],
+                    "diagnostics": {"enabled": False}})
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(doc))
+    real = fixed.integrate
+
+    def small_machine(solver, *args, steps=None, **kwargs):
+        if steps == 4 and torch.is_grad_enabled():  # training the 4-step cell, not testing
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real(solver, *args, steps=steps, **kwargs)
+
+    monkeypatch.setattr(fixed, "integrate", small_machine)
+    out = tmp_path / "o"
+    assert cli.main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    df = pd.read_csv(out / "results.csv")
+    assert set(df.loc[df.train_steps == 4, "train_status"]) == {"oom"}
+    assert set(df.loc[df.train_steps == 2, "status"]) == {"ok"}
+    assert len(list((out / "cells").iterdir())) == 1  # the 2-step cell only
+    monkeypatch.setattr(fixed, "integrate", real)  # a bigger machine
+    capsys.readouterr()
+    assert cli.main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    assert "trained 1" in capsys.readouterr().out
+    assert set(pd.read_csv(out / "results.csv")["status"]) == {"ok"}
+
+
 def test_a_larger_model_costs_its_multiply_adds():
     """The same grid on 900-long signals: the work grows by the field's multiply-adds, 450x."""
     from robustbench_ode.harness.cost import REFERENCE_MACS

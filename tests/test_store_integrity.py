@@ -1,7 +1,7 @@
 """Acceptance: the integrity-checked store (run/store.py, run/manifest.py).
 
-- 18 corruption cases (truncate, garbage, delete x config.json, model.pt, training.csv, rows.csv;
-  and 6 of them with a grown test grid): the damaged cell is named in the output, moved to
+- 21 corruption cases (truncate, garbage, delete x config.json, model.pt, training.csv, rows.csv,
+  diagnosis.json; and 6 of them with a grown test grid): the damaged cell is named in the output, moved to
   ``damaged/`` and recomputed, and the tables equal an undamaged run's (wall-clock columns aside);
 - cells stored before manifests (legacy) are accepted if they parse, and get a manifest;
 - a re-test's rows and a new diagnosis update the manifest; a kill between the two renames of
@@ -42,7 +42,7 @@ TINY = {
     "test": [{"solver": "euler", "step_factors": [1, 2]}],
 }
 GROWN = {**TINY, "test": [*TINY["test"], {"solver": "rk4", "steps": [3]}]}
-FILES = ["config.json", "model.pt", "training.csv", "rows.csv"]
+FILES = ["config.json", "model.pt", "training.csv", "rows.csv", "diagnosis.json"]
 DAMAGES = ["truncate", "garbage", "delete"]
 GROWN_CASES = [("config.json", "truncate"), ("model.pt", "garbage"), ("training.csv", "delete"),
                ("rows.csv", "truncate"), ("model.pt", "delete"), ("rows.csv", "garbage")]
