@@ -128,6 +128,7 @@ def test_workers_stop_when_the_driver_is_killed(tmp_path):
     assert _gone_within(worker, 15), "an orphaned worker went on training after its driver was killed"
 
 
+@pytest.mark.slow
 def test_sigint_in_process_keeps_the_finished_cell(tmp_path):
     suite = {**_suite([1]), "training": [{**LONG, "iterations": 10, "label": "short"},
                                           {**LONG, "label": "long"}]}
