@@ -352,8 +352,8 @@ def _check_nothing_coerced(data: dict, suite: SuiteConfig) -> None:
         for p in path:  # the path indexes the file's data
             value = value[p]
         shown = str(value).lower() if kind is bool else preview(value, 40)
-        raise SuiteError(f"{loc_text(path)}: {shown} is {what}; a number belongs here (no quotes)"
-                         if kind is str else f"{loc_text(path)}: {shown} is {what}; a number belongs here")
+        hint = " (no quotes)" if kind is str else ""
+        raise SuiteError(f"{loc_text(path)}: {shown} is {what}; a number belongs here{hint}")
 
 
 def read_suite(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SuiteConfig, str]:
