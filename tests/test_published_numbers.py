@@ -1,0 +1,113 @@
+"""The numbers the README and docs/reproductions.md state are the committed runs': the README's
+paper-scale headline table and every 'train steps \\ SOLVER test steps' table of the
+reproductions, each mean and min-max recomputed from the run's ``results.csv``. The tables are
+written by hand, so a rerun that moves a number, or an edit that mistypes one, fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+CELL = re.compile(r"^\**(?P<mean>\d\.\d{3})\**(?: \((?P<low>\d\.\d{2})-(?P<high>\d\.\d{2})\))?$")
+
+
+def _stated(found: re.Match, acc: pd.Series) -> bool:
+    """The cell says the mean to 3 decimals (and the min-max to 2), as Python formats them."""
+    spread = (f"{acc.min():.2f}", f"{acc.max():.2f}")
+    return found["mean"] == f"{acc.mean():.3f}" and found["low"] in (None, spread[0]) \
+        and found["high"] in (None, spread[1])
+
+
+def _headline() -> tuple[list[str], list[list[str]]]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## At the paper's scale: `suites/sphere2.yaml`", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip().strip("|").split("|") for line in section.splitlines() if line.startswith("|")]
+    header, body = [c.strip() for c in rows[0]], [[c.strip() for c in r] for r in rows[2:]]
+    return header, body
+
+
+def _accuracies(results: pd.DataFrame, train_steps: int, column: str) -> pd.Series:
+    rows = results[(results["train_solver"] == "euler") & (results["train_steps"] == train_steps)]
+    if column == "reference":
+        picked = rows[rows["is_reference"]]
+    else:
+        solver, steps = column.lower().split()
+        picked = rows[(rows["test_solver"] == solver) & (rows["test_steps"] == int(steps))]
+    return picked["accuracy"]
+
+
+def test_the_readme_headline_table_is_the_committed_run():
+    header, body = _headline()
+    assert header[0] == "trained with" and len(body) >= 4
+    results = pd.read_csv(ROOT / "results" / "sphere2" / "results.csv")
+    checked = 0
+    for row in body:
+        train_steps = int(re.fullmatch(r"Euler (\d+) steps?", row[0]).group(1))
+        for column, cell in zip(header[1:], row[1:]):
+            found = CELL.match(cell)
+            assert found, f"README headline: {row[0]} / {column}: {cell!r} is not 'mean' or 'mean (low-high)'"
+            acc = _accuracies(results, train_steps, column)
+            assert len(acc) == 5, (row[0], column, len(acc))  # five seeds
+            assert _stated(found, acc), (row[0], column, cell)
+            checked += 1
+    assert checked == len(body) * (len(header) - 1)
+
+
+GRID_HEADER = re.compile(r"^\| (?P<dim>dimension, )?train steps \\ (?P<solver>\w+) test steps \|")
+
+
+def _grid_tables() -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """(results folder, solver, header, rows) of every 'train steps \\ SOLVER test steps' table in
+    docs/reproductions.md; the folder is the first committed run the table's section names."""
+    text = (ROOT / "docs" / "reproductions.md").read_text()
+    tables = []
+    for section in text.split("\n## ")[1:]:
+        runs = [name for name in re.findall(r"results/([a-z0-9_]+)", section)
+                if (ROOT / "results" / name / "results.csv").is_file()]
+        lines = section.splitlines()
+        for i, line in enumerate(lines):
+            found = GRID_HEADER.match(line)
+            if not found:
+                continue
+            assert runs, f"a table in section {section.splitlines()[0]!r} names no committed run"
+            rows = []
+            for body in lines[i + 2:]:
+                if not body.startswith("|"):
+                    break
+                rows.append([c.strip() for c in body.strip().strip("|").split("|")])
+            header = [c.strip() for c in line.strip().strip("|").split("|")]
+            tables.append((runs[0], found["solver"].lower(), header, rows))
+    return tables
+
+
+def test_the_reproductions_grid_tables_are_the_committed_runs():
+    """Every 'train steps \\ SOLVER test steps' table of docs/reproductions.md: each mean is the
+    mean over seeds of the committed run's accuracy (trained and tested with that solver), each
+    min-max the range; the reference column is the reference rows."""
+    tables = _grid_tables()
+    assert len(tables) >= 6
+    for run, solver, header, rows in tables:
+        results = pd.read_csv(ROOT / "results" / run / "results.csv")
+        for row in rows:
+            label = row[0].split(", ")
+            mine = results[(results["train_solver"] == solver) & (results["train_steps"] == int(label[-1]))]
+            if len(label) == 2:  # "3-D, 2": the dataset of that dimension
+                dim = label[0].removesuffix("-D")
+                mine = mine[mine["dataset"].str.fullmatch(rf"\D+{dim}")]
+            assert len(mine), (run, row[0])
+            for column, cell in zip(header[1:], row[1:]):
+                if not cell:
+                    continue
+                found = CELL.match(cell)
+                assert found, (run, row[0], column, cell)
+                if column.startswith("reference"):
+                    acc = mine[mine["is_reference"]]["accuracy"]
+                else:
+                    at = (mine["test_solver"] == solver) & (mine["test_steps"] == int(column))
+                    acc = mine[at]["accuracy"]
+                where = f"{run}: {solver} {row[0]} / {column}"
+                assert len(acc), where
+                assert _stated(found, acc), (where, cell)
