@@ -61,25 +61,29 @@ GRID_HEADER = re.compile(r"^\| (?P<dim>dimension, )?train steps \\ (?P<solver>\w
 
 def _grid_tables() -> list[tuple[str, str, list[str], list[list[str]]]]:
     """(results folder, solver, header, rows) of every 'train steps \\ SOLVER test steps' table in
-    docs/reproductions.md; the folder is the first committed run the table's section names."""
+    docs/reproductions.md; the folder is the last committed run named above the table in its
+    section (else the first one named in the section)."""
     text = (ROOT / "docs" / "reproductions.md").read_text()
     tables = []
     for section in text.split("\n## ")[1:]:
-        runs = [name for name in re.findall(r"results/([a-z0-9_]+)", section)
-                if (ROOT / "results" / name / "results.csv").is_file()]
+        def runs(part: str) -> list[str]:
+            return [name for name in re.findall(r"results/([a-z0-9_]+)", part)
+                    if (ROOT / "results" / name / "results.csv").is_file()]
+
         lines = section.splitlines()
         for i, line in enumerate(lines):
             found = GRID_HEADER.match(line)
             if not found:
                 continue
-            assert runs, f"a table in section {section.splitlines()[0]!r} names no committed run"
+            named = runs("\n".join(lines[:i]))[-1:] or runs(section)[:1]
+            assert named, f"a table in section {lines[0]!r} names no committed run"
             rows = []
             for body in lines[i + 2:]:
                 if not body.startswith("|"):
                     break
                 rows.append([c.strip() for c in body.strip().strip("|").split("|")])
             header = [c.strip() for c in line.strip().strip("|").split("|")]
-            tables.append((runs[0], found["solver"].lower(), header, rows))
+            tables.append((named[0], found["solver"].lower(), header, rows))
     return tables
 
 
