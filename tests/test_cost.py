@@ -174,7 +174,7 @@ def test_a_larger_model_costs_its_multiply_adds():
 # fixed-step training by autograd, no adaptation or regularisation (those it counts at their
 # lower bound), from Sphere2's model to 900-D spheres' (450x its multiply-adds). One thread per
 # run, the other core busy: the estimate's "2 CPU cores" is that.
-MEASURED = ["quick", "three_minima", "anode", "fashion_mnist_full", "sphere2_investigation", "spheres900"]
+MEASURED = ["quick", "three_minima", "anode", "fashion_mnist_full", "sphere2_investigation", "spheres900_cpu"]
 
 
 @pytest.mark.parametrize("name", MEASURED)
