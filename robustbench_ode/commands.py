@@ -21,7 +21,7 @@ from .outputs.figures.training import steps_over_training
 from .outputs.gate import comparison, load_baseline, load_table, regressions
 from .outputs.leaderboard import write_leaderboard
 from .outputs.report import write_report
-from .outputs.tables import read_results, read_table, read_training
+from .outputs.tables import read_results, read_table, read_training, training_log
 from .run.executors import make_executor
 from .run.runner import claim_out_dir, run_suite
 from .run.store import CellStore
@@ -174,8 +174,8 @@ def critical(args: argparse.Namespace) -> int:
     # every input read and checked before anything is printed or written
     results = read_results(Path(args.results))
     adapted = read_results(Path(args.adapted)) if args.adapted else None
-    log = Path(args.adapted).parent / "training.csv" if args.adapted else None
-    training = read_training(log) if log is not None and log.exists() else pd.DataFrame()
+    log = training_log(Path(args.adapted).parent) if args.adapted else None
+    training = read_training(log) if log is not None else pd.DataFrame()
     table = critical_steps(results, tol=args.tol)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False) if not table.empty else "no swept train step counts")

@@ -65,6 +65,30 @@ def test_report_command_rebuilds_the_page(run_dir, capsys):
     assert "report.html" in capsys.readouterr().out
 
 
+def test_a_compressed_training_log_is_read_and_a_damaged_one_is_one_line(run_dir, tmp_path, capsys):
+    """A committed run keeps a large log as training.csv.gz only: the report draws the same
+    training curves from it; a cut-off one is a one-line error naming it (exit 2)."""
+    import gzip
+
+    from robustbench_ode.outputs.figures.training import training_curves
+
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    shutil.copytree(run_dir, packed, ignore=shutil.ignore_patterns("cells", "checkpoints", "*.png"))
+    log = packed / "training.csv"
+    (packed / "training.csv.gz").write_bytes(gzip.compress(log.read_bytes()))
+    log.unlink()
+    assert main(["report", str(packed)]) == 0
+    training_curves(read_training(run_dir / "training.csv"), plain.with_suffix(".png"))
+    drawn = matplotlib.image.imread(packed / "training_curves.png")
+    assert drawn.shape == matplotlib.image.imread(plain.with_suffix(".png")).shape
+    data = (packed / "training.csv.gz").read_bytes()
+    (packed / "training.csv.gz").write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    assert main(["report", str(packed)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training.csv.gz" in err and "gzip" in err and "Traceback" not in err
+
+
 def test_report_of_missing_dir_is_bad_input(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "no such run folder" in capsys.readouterr().err

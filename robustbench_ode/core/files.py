@@ -3,7 +3,8 @@ one-line :class:`~robustbench_ode.core.errors.SuiteError` naming the path.
 
 Reading (:func:`read_text`, :func:`read_bytes`): a regular file (not a directory, device, pipe or
 ``/proc`` / ``/sys`` pseudo-file, whose sizes lie and whose reads can block) of at most a given
-size; text is UTF-8 without NUL bytes.
+size; text is UTF-8 without NUL bytes. A ``.gz`` file is read decompressed, held to the same size
+(committed runs keep their large training logs compressed).
 
 Writing (:func:`write_atomic`, :func:`write_text`): into a temporary sibling that is renamed over
 the target when complete, and removed on any error (a full disk, a kill leaves the old file or the
@@ -14,9 +15,11 @@ new one, never half of one and never a temporary file once the error has been ha
 from __future__ import annotations
 
 import errno
+import gzip
 import os
 import stat
 import uuid
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,13 +79,19 @@ def check_file(path: str | os.PathLike, what: str = "file", max_bytes: int | Non
 
 
 def read_bytes(path: str | os.PathLike, max_bytes: int, what: str = "file") -> bytes:
-    """The bytes of a regular file of at most ``max_bytes`` bytes (see :func:`check_file`)."""
+    """The bytes of a regular file of at most ``max_bytes`` bytes (see :func:`check_file`); of a
+    ``.gz`` file, its decompressed bytes, at most ``max_bytes`` of them too."""
     check_file(path, what, max_bytes)
+    compressed = str(path).endswith(".gz")
     try:
-        with open(path, "rb") as f:
+        with (gzip.open if compressed else open)(path, "rb") as f:
             data = f.read(max_bytes + 1)
-    except OSError as exc:
+    except OSError as exc:  # gzip.BadGzipFile is one
+        if compressed and not isinstance(exc, (FileNotFoundError, PermissionError)):
+            raise SuiteError(f"{show_path(path)}: not a readable gzip file ({clip(str(exc), 60)})") from None
         raise SuiteError(os_error(exc, path, "read it")) from None
+    except (EOFError, zlib.error) as exc:  # cut off, or damaged inside
+        raise SuiteError(f"{show_path(path)}: a damaged gzip file ({type(exc).__name__})") from None
     if len(data) > max_bytes:
         raise SuiteError(f"{show_path(path)}: more than {max_bytes} bytes; a {what} has at most {max_bytes}")
     return data

@@ -23,7 +23,7 @@ from .critical import write_critical
 from .figures import FIGURES, Sources
 from .page import figure_html, table, write_page
 from .summary import summarize
-from .tables import is_regression, read_results, read_table, write_csv
+from .tables import is_regression, read_results, read_table, training_log, write_csv
 
 MAX_JSON_BYTES = 1 << 20
 
@@ -91,8 +91,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
     results = read_results(run_dir / "results.csv")
-    training = _optional(run_dir / "training.csv", TRAINING)
-    training = training if training is not None else pd.DataFrame()
+    log = training_log(run_dir)
+    training = read_table(log, TRAINING, what=log.name) if log is not None else pd.DataFrame()
     diagnostics, contributions, fan = (_optional(run_dir / name, schema) for name, schema in (
         ("diagnostics.csv", DIAGNOSTICS), ("contributions.csv", CONTRIBUTIONS), ("fan.csv", FAN)))
     meta = read_json_object(run_dir / "meta.json", "meta.json") if (run_dir / "meta.json").exists() else {}

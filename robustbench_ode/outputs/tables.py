@@ -160,6 +160,15 @@ def read_training(path: Path) -> pd.DataFrame:
     return read_table(path, TRAINING)
 
 
+def training_log(run_dir: Path) -> Path | None:
+    """A run folder's training log: ``training.csv``, else its compressed copy ``training.csv.gz``
+    (what a committed run with a large log keeps); None if it has neither."""
+    for name in ("training.csv", "training.csv.gz"):
+        if (Path(run_dir) / name).exists():
+            return Path(run_dir) / name
+    return None
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write then rename: a kill or a full disk leaves the old file or the new one, never half of
     one, and no temporary file (core/files.py)."""
