@@ -9,6 +9,11 @@ Each field declares, beside its default, how the harness treats it (:func:`setti
   every value, ``"default"`` if it implements only the default, so that a cell with another value
   trains on its own (the harness reads this; nothing else lists the settings).
 
+Cell keys are safe by construction: a setting at its default is left out of the dump (so out of
+every cell key and every run folder's record), whatever the default, so adding one leaves every
+stored cell where it is. Only the settings of 0.1 are ``pinned``: in the dump whatever their
+value, as the stored keys of 0.1 have them. A new setting is never pinned.
+
 Adding a training setting is adding a field here and implementing it where it acts (usually
 :mod:`robustbench_ode.training.loop`); docs/architecture.md has the checklist.
 """
@@ -25,9 +30,16 @@ from ..solvers import SOLVERS
 
 
 def setting(default: Any, *, speed_only: bool = False, stacked: Literal["any", "default"] = "any",
-            **kw: Any) -> Any:
+            pinned: bool = False, **kw: Any) -> Any:
     """A training field with its harness metadata (see the module docstring)."""
-    return Field(default=default, json_schema_extra={"speed_only": speed_only, "stacked": stacked}, **kw)
+    extra = {"speed_only": speed_only, "stacked": stacked, "pinned": pinned}
+    return Field(default=default, json_schema_extra=extra, **kw)
+
+
+def pinned(default: Any, **kw: Any) -> Any:
+    """A field of 0.1 outside the ``training:`` settings proper (adaptation, regularisation):
+    in the dump whatever its value (see the module docstring)."""
+    return Field(default=default, json_schema_extra={"pinned": True}, **kw)
 
 
 def drop_none(data: dict, keys: tuple[str, ...]) -> dict:
@@ -42,36 +54,41 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# The more accurate solver each train solver is checked against (Ott et al. 2021): a higher order at
-# the same step, or, where no higher fixed-step order is registered, the same order at a finer step.
-TEST_SOLVER = {"euler": "midpoint", "midpoint": "rk4", "heun": "rk4", "rk4": "rk4", "rk4_38": "rk4"}
-# Adaptive train solvers are checked against dopri5 at tol x this ratio (fehlberg2: tol/5).
-TOL_RATIO = {"fehlberg2": 0.2}
-DEFAULT_TOL_RATIO = 0.1
+class _Settings(_Frozen):
+    """Settings whose dump leaves out every field at its default unless it is pinned."""
+
+    @pydantic.model_serializer(mode="wrap")
+    def _dump_set(self, handler):
+        data = handler(self)
+        for name, info in type(self).model_fields.items():
+            keep = info.is_required() or (info.json_schema_extra or {}).get("pinned")
+            if not keep and getattr(self, name) == info.default:
+                data.pop(name, None)
+        return data
 
 
-class AdaptationConfig(_Frozen):
+class AdaptationConfig(_Settings):
     """``adaptation:`` in a suite's ``training`` section (algorithms: training/adaptation.py).
     ``mode: step`` for fixed-step train solvers, ``mode: tolerance`` for adaptive ones."""
 
     mode: Literal["step", "tolerance"]
-    check_every: Annotated[Int, Field(gt=0, le=1_000_000)] = 50
-    threshold: Annotated[Float, Field(ge=0.0, le=1.0)] = 0.1
-    growth: Annotated[Float, Field(gt=1.0, le=10.0)] = 1.1
+    check_every: Annotated[Int, Field(gt=0, le=1_000_000)] = pinned(50)
+    threshold: Annotated[Float, Field(ge=0.0, le=1.0)] = pinned(0.1)
+    growth: Annotated[Float, Field(gt=1.0, le=10.0)] = pinned(1.1)
     # heuristic: Hairer-Norsett-Wanner starting step (step mode) / initial_tol (tolerance mode);
     # grid: the grid's steps / tol value of the cell.
-    start: Literal["heuristic", "grid"] = "heuristic"
-    max_steps_cap: Annotated[Int, Field(gt=0, le=1_000_000)] = 500
+    start: Literal["heuristic", "grid"] = pinned("heuristic")
+    max_steps_cap: Annotated[Int, Field(gt=0, le=1_000_000)] = pinned(500)
     # Tolerances of the weighted norm in the starting-step heuristic (sc_i = atol + rtol |y0_i|).
-    heuristic_tol: Annotated[Float, Field(gt=0.0, le=1e3)] = 0.01
-    initial_tol: Tol = 1e-6
-    min_tol: Tol = 1e-12
-    # Check solver; None: TEST_SOLVER for step mode, dopri5 for tolerance mode.
-    test_solver: str | None = None
+    heuristic_tol: Annotated[Float, Field(gt=0.0, le=1e3)] = pinned(0.01)
+    initial_tol: Tol = pinned(1e-6)
+    min_tol: Tol = pinned(1e-12)
+    # Check solver; None: the train solver's own (its registry entry's check_solver).
+    test_solver: str | None = pinned(None)
     # Test steps = factor x train steps; None: 1 if the test solver has a higher order, else 2.
-    test_step_factor: Annotated[Int, Field(gt=0, le=1024)] | None = None
+    test_step_factor: Annotated[Int, Field(gt=0, le=1024)] | None = pinned(None)
     # Tolerance mode: growth is reverted when the train NFE has not changed over this many checks.
-    nfe_window: Annotated[Int, Field(gt=1, le=1000)] = 5
+    nfe_window: Annotated[Int, Field(gt=1, le=1000)] = pinned(5)
 
     @field_validator("test_solver")
     @classmethod
@@ -81,11 +98,9 @@ class AdaptationConfig(_Frozen):
         return v
 
     def check_solver(self, train_solver: str) -> str:
-        if self.test_solver is not None:
-            return self.test_solver
-        if self.mode == "tolerance":
-            return "dopri5"
-        return TEST_SOLVER.get(train_solver, "rk4")
+        """The solver the train solve is checked against: ``test_solver``, else the one the train
+        solver declares (solvers/catalog.py)."""
+        return self.test_solver or SOLVERS.get(train_solver).check_solver
 
     def step_factor(self, train_solver: str) -> int:
         if self.test_step_factor is not None:
@@ -108,44 +123,47 @@ class AdaptationConfig(_Frozen):
         return None
 
 
-class RegularizationConfig(_Frozen):
+class RegularizationConfig(_Settings):
     """``regularization:``: the penalties' weights, 0 switches one off (training/forward.py)."""
 
-    kinetic: Weight = 0.0
-    jacobian: Weight = 0.0
+    kinetic: Weight = pinned(0.0)
+    jacobian: Weight = pinned(0.0)
 
 
 Large = Annotated[Int, Field(gt=0, le=10_000_000)]
 
 
-class TrainingConfig(_Frozen):
-    iterations: Large = setting(1000)
-    batch_size: Annotated[Int, Field(gt=0, le=1_000_000)] = setting(128)
-    lr: Annotated[Float, Field(gt=0.0, le=10.0)] = setting(1e-3)
-    weight_decay: Annotated[Float, Field(ge=0.0, le=10.0)] = setting(0.0)
+class TrainingConfig(_Settings):
+    iterations: Large = setting(1000, pinned=True)
+    batch_size: Annotated[Int, Field(gt=0, le=1_000_000)] = setting(128, pinned=True)
+    lr: Annotated[Float, Field(gt=0.0, le=10.0)] = setting(1e-3, pinned=True)
+    weight_decay: Annotated[Float, Field(ge=0.0, le=10.0)] = setting(0.0, pinned=True)
     # autograd: backpropagate through the solver's operations; adjoint: torchdiffeq's adjoint ODE
     # (memory independent of the step count, more field evaluations; training/probes.py measures both)
-    gradient: Literal["autograd", "adjoint"] = setting("autograd", stacked="default")
-    max_steps: Large = setting(10_000)  # for adaptive solves (stacked cells are fixed-step)
-    eval_batch_size: Large = setting(1000)
+    gradient: Literal["autograd", "adjoint"] = setting("autograd", stacked="default", pinned=True)
+    max_steps: Large = setting(10_000, pinned=True)  # for adaptive solves (stacked cells are fixed-step)
+    eval_batch_size: Large = setting(1000, pinned=True)
     # The fast GPU path (training/acceleration.py); all off by default. Testing always runs in fp32.
-    amp: Bool = setting(False, stacked="default")  # bf16 autocast for the training forward pass
-    channels_last: Bool = setting(False, speed_only=True, stacked="default")
-    compile: Bool = setting(False, speed_only=True, stacked="default")  # torch.compile the field
+    amp: Bool = setting(False, stacked="default", pinned=True)  # bf16 autocast for the training forward pass
+    channels_last: Bool = setting(False, speed_only=True, stacked="default", pinned=True)
+    compile: Bool = setting(False, speed_only=True, stacked="default", pinned=True)  # torch.compile the field
     # "reduce-overhead" captures the compiled field in CUDA graphs: launch overhead stops dominating
     # small models on a GPU.
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = setting("default", speed_only=True)
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = setting("default", speed_only=True,
+                                                                                  pinned=True)
     # Save model, optimizer and batch-stream state this often (0: never), so a killed run resumes
     # where it stopped; a seed-stacked group saves one checkpoint per cell.
-    checkpoint_every: NonNegInt = setting(1000, speed_only=True)
+    checkpoint_every: NonNegInt = setting(1000, speed_only=True, pinned=True)
     # The CPU fast paths (docs/performance.md): models with a speed switch evaluate their field as
     # matrix products, and cells that differ only by seed train together as one stacked model.
-    # ``false`` runs the plain path (for debugging); results differ only by float rounding.
-    fast: Bool = setting(True, speed_only=True, stacked="default")
+    # ``false`` runs the plain path (for debugging; results differ by float rounding). One switch
+    # with one key behaviour: off is recorded as the model's speed switch too, which is part of the
+    # key (harness/cell.py one_fast_switch), so ``model.fast: false`` is the same cell.
+    fast: Bool = setting(True, speed_only=True, stacked="default", pinned=True)
     # Log the memory autograd keeps for the backward pass (training/probes.py), every
     # ``memory_every`` iterations (and the first); the other rows leave saved_mb empty.
-    record_memory: Bool = setting(True, speed_only=True)
-    memory_every: Annotated[Int, Field(gt=0, le=10_000_000)] = setting(10, speed_only=True)
+    record_memory: Bool = setting(True, speed_only=True, pinned=True)
+    memory_every: Annotated[Int, Field(gt=0, le=10_000_000)] = setting(10, speed_only=True, pinned=True)
     adaptation: AdaptationConfig | None = setting(None, stacked="default")
     # kinetic-energy and Jacobian-Frobenius penalties (Finlay et al. 2020)
     regularization: RegularizationConfig | None = setting(None, stacked="default")
@@ -158,12 +176,6 @@ class TrainingConfig(_Frozen):
     @classmethod
     def _old_name(cls, v):
         return "autograd" if v == "backprop" else v  # the name suites used before 0.2
-
-    @pydantic.model_serializer(mode="wrap")
-    def _drop_unset(self, handler):
-        # Unset optional fields stay out of the dump, so every cell key stays what it was before
-        # the field existed.
-        return drop_none(handler(self), ("adaptation", "label", "regularization", "datasets"))
 
     @property
     def display(self) -> str:

@@ -9,9 +9,10 @@ kinds exist (:class:`Kind`): fixed-step tableaux run on a grid of equal steps
 
 Metadata the harness and the config read instead of probing the integrator: ``adjoint`` (the
 backend has an adjoint gradient), ``controls`` (the step-size controls an adaptive solve offers:
-``batch``, one step for the whole batch, and for some backends ``per_sample``) and ``requires``
+``batch``, one step for the whole batch, and for some backends ``per_sample``), ``requires``
 (an optional module the integrator needs; :meth:`Solver.missing` says whether it is installed
-without importing it).
+without importing it) and the check solver step and tolerance adaptation compare a train
+solve with (``check_solver``, ``check_tol_ratio``; training/adaptation.py).
 """
 
 from __future__ import annotations
@@ -56,10 +57,18 @@ class Solver:
     controls: tuple[str, ...] = ("batch",)
     requires: str | None = None  # an optional module the integrator imports (e.g. "torchode")
     method: str | None = None  # the backend's own name for the method (e.g. torchode's stepper class)
+    # The more accurate solver a train solve with this one is checked against during adaptation
+    # (Ott et al. 2021): a higher order at the same steps or, where none is registered, the same
+    # order at finer steps; an adaptive one at ``check_tol_ratio`` x its tolerance. None: rk4 for
+    # a fixed-step solver, dopri5 for an adaptive one.
+    check_solver: str | None = None
+    check_tol_ratio: float = 0.1
 
     def __post_init__(self) -> None:
         if self.adjoint is None:
             object.__setattr__(self, "adjoint", self.torchdiffeq_method is not None)
+        if self.check_solver is None and self.kind is not Kind.REFERENCE:
+            object.__setattr__(self, "check_solver", "dopri5" if self.kind is Kind.ADAPTIVE else "rk4")
 
     @property
     def adaptive(self) -> bool:

@@ -25,7 +25,7 @@ _TORCHODE = "robustbench_ode.solvers.torchode_backend:integrate"
 _BOTH = ("batch", "per_sample")
 
 BUILTIN = [
-    Solver("euler", 1, 1, Kind.FIXED, "explicit Euler", "euler", tb.EULER),
+    Solver("euler", 1, 1, Kind.FIXED, "explicit Euler", "euler", tb.EULER, check_solver="midpoint"),
     Solver("midpoint", 2, 2, Kind.FIXED, "explicit midpoint rule", "midpoint", tb.MIDPOINT),
     Solver("heun", 2, 2, Kind.FIXED, "Heun's method (explicit trapezoidal)", "heun2", tb.HEUN),
     Solver("rk4", 4, 4, Kind.FIXED, "classical Runge-Kutta (Kutta 1901)", None, tb.RK4),
@@ -34,7 +34,7 @@ BUILTIN = [
     Solver("adaptive_heun", 2, 2, Kind.ADAPTIVE, "Heun-Euler 2(1) pair", "adaptive_heun",
            backend=_TD, integrator=_ADAPTIVE),
     Solver("fehlberg2", 2, 3, Kind.ADAPTIVE, "Runge-Kutta-Fehlberg 2(1)", "fehlberg2",
-           backend=_TD, integrator=_ADAPTIVE),
+           backend=_TD, integrator=_ADAPTIVE, check_tol_ratio=0.2),
     Solver("bosh3", 3, 4, Kind.ADAPTIVE, "Bogacki-Shampine 3(2), FSAL", "bosh3",
            backend=_TD, integrator=_ADAPTIVE),
     Solver("dopri5", 5, 7, Kind.ADAPTIVE, "Dormand-Prince 5(4), FSAL", "dopri5",

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import AdaptationConfig
-from ..config.training import DEFAULT_TOL_RATIO, TOL_RATIO
 from ..models.classifier import ODEClassifier
 from ..models.spec import SolveSpec
 from ..solvers import SOLVERS
@@ -190,7 +189,7 @@ class ToleranceController:
 
     def _test(self, model, x, y, nfe_train: int) -> tuple[float, int]:
         """The check solver at a tolerance tightened until it spends more NFE than the train solve."""
-        ratio = TOL_RATIO.get(self.solver, DEFAULT_TOL_RATIO)
+        ratio = SOLVERS.get(self.solver).check_tol_ratio
         solver = self.cfg.check_solver(self.solver)
         tol, spent = self.tol * ratio, 0
         while True:
