@@ -35,6 +35,7 @@ from torch import nn
 
 from .config import DiagnosticsConfig, ReferenceConfig, TestEntry, TrainEntry
 from .config.messages import format_validation_error
+from .core.context import resolve
 from .core.errors import SuiteError
 from .core.files import write_text
 from .core.schema import DIAGNOSTICS
@@ -43,7 +44,7 @@ from .datasets.base import DataSplits
 from .harness.analysis import analyse
 from .harness.evaluation import evaluate_points
 from .harness.grid import grid_points
-from .harness.rows import result_row
+from .harness.rows import identity, result_row
 from .harness.substitution import substituted
 from .models.classifier import ODEClassifier
 from .models.interface import as_classifier
@@ -189,11 +190,16 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     with a one-line message. A plain model's torchdiffeq functions are restored when ``benchmark``
     returns, also when the model raises (a model that raises on a test point gets a ``failed`` row).
 
+    ``device``: ``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (CUDA where it is available), resolved
+    once (core/context.py); CUDA where there is none is a one-line error.
+
     ``diagnostics``: the fold and Windermere diagnostics at the train configuration (``True``, the
     suite defaults; a mapping of a suite's ``diagnostics:`` settings; ``False``: none). The
     verdict is ``result.diagnostics["effect"]`` and a column of ``result.summary``; a plain
     torchdiffeq model has no field to take Jacobians of: ``not_computed``.
     """
+    context = resolve(device)  # once: a bad device is one line; auto is CUDA where there is one
+    device = context.device
     plain = is_plain(model)
     if train is None and not plain:
         raise SuiteError(f"train: required for a model with input_map, field and head "
@@ -207,9 +213,7 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     if spec is None:
         spec = inferred_train(net, data, device, max_steps)
     points = grid_points(entries, ref, spec, max_steps)
-    ident = {"cell": name, "dataset": name, "model": model_label or type(model).__name__,
-             "training": "default", "seed": 0, "train_solver": spec.solver, "train_steps": spec.steps,
-             "train_tol": spec.rtol}
+    ident = identity(name, name, model_label or type(model).__name__, "default", 0, spec)
     outcomes = evaluate_points(net, data, points, batch_size, device, plain=plain)
     table = results_frame(result_row(ident, p, o, train_status=Status.OK) for p, o in zip(points, outcomes))
     verdict = _diagnosis(net, data, spec, diagnostics, ref, plain, device)

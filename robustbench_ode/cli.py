@@ -17,6 +17,7 @@ import sys
 
 # These imports are torch-free: the registries, the suite configs and the test grid.
 from .config import load_suite  # (with --set overrides: config/overrides.py)
+from .core.context import DEVICES, on_gpu
 from .core.errors import SuiteError
 from .core.files import os_error, show_path
 from .core.preview import clip
@@ -62,7 +63,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, args.overrides)
-    line = admit(suite, args.force, show_path(args.suite), gpu=args.device == "cuda")
+    line = admit(suite, args.force, show_path(args.suite), gpu=on_gpu(args.device))
     with_sets = f" (with {len(args.overrides)} --set)" if args.overrides else ""
     print(f"{show_path(args.suite)}{with_sets}: ok: suite {suite.name!r}, {line}")
     return 0
@@ -103,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help=SET_HELP)
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                   help="where it will run: the cost limits are a CPU's; cuda skips them")
+    p.add_argument("--device", default="cpu", choices=DEVICES,
+                   help="where it will run (as run --device): the cost limits are a CPU's; on CUDA "
+                        "they are skipped")
     p.add_argument("--force", action="store_true", help="accept a suite beyond the cost limit")
     p.set_defaults(func=_validate)
     p = sub.add_parser("run", help="train and test every cell of a suite")
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help=SET_HELP + "; suite.yaml in the run folder records the suite as run")
     p.add_argument("--out", help="output directory (default results/<suite name>)")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="cpu", choices=DEVICES,
+                   help="cpu, cuda, or auto: CUDA where it is available")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--data-root", help="image data folder (default $ROBUSTBENCH_ODE_DATA or ./data)")
     p.add_argument("--fresh", action="store_true", help="recompute every cell, ignoring stored ones")

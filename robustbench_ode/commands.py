@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from .config import read_suite
+from .core.context import resolve
 from .core.errors import SuiteError
 from .core.files import check_writable_dir, show_path
 from .harness.cost import admit
@@ -35,25 +37,18 @@ def _suite_and_out(args: argparse.Namespace):
     return suite, text, out
 
 
-def _on_gpu(device: str) -> bool:
-    """Whether ``run --device`` puts the cells on a GPU (``auto``: where CUDA is available)."""
-    if device == "auto":
-        import torch
-
-        return torch.cuda.is_available()
-    return device == "cuda"
-
-
 def run(args: argparse.Namespace) -> int:
     if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
         os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
     suite, text, out = _suite_and_out(args)
-    admit(suite, args.force, show_path(args.suite), gpu=_on_gpu(args.device))
+    context = resolve(args.device)  # once, for the whole run (core/context.py)
+    admit(suite, args.force, show_path(args.suite), gpu=context.cuda)
     claim_out_dir(out, suite, args.update)  # before starting any workers
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell, args.threads)
     try:
-        report = run_suite(suite, out, device=args.device, progress=not args.no_progress,
-                           suite_text=text, fresh=args.fresh, update=args.update, executor=executor)
+        report = run_suite(suite, out, replace(context, threads=executor.threads),
+                           progress=not args.no_progress, suite_text=text, fresh=args.fresh,
+                           update=args.update, executor=executor)
     finally:
         executor.close()
     if report.previous is not None:
@@ -74,8 +69,7 @@ def xor_fan(args: argparse.Namespace) -> int:
     suite, text, out = _suite_and_out(args)
     admit(suite, args.force, show_path(args.suite))  # the same gates as run: cost, then the folder
     claim_out_dir(out, suite, args.update)
-    report = run_suite(suite, out, device="cpu", progress=not args.no_progress, suite_text=text,
-                       update=args.update)
+    report = run_suite(suite, out, progress=not args.no_progress, suite_text=text, update=args.update)
     written = write_fan(report.cells, read_table(out / "results.csv"), out)
     print(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
     return 0

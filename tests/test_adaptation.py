@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from robustbench_ode.config import AdaptationConfig, parse_suite
-from robustbench_ode.config.training import TEST_SOLVER
 from robustbench_ode.core.errors import SuiteError
 from robustbench_ode.harness.build import build_model, load_data
 from robustbench_ode.harness.cell import cells
@@ -91,12 +90,29 @@ def test_the_cap_holds(start):
     assert max(s.steps for s in model.seen if s.solver == "euler") == 500
 
 
-@pytest.mark.parametrize("solver", ["euler", "midpoint", "heun", "rk4", "rk4_38"])
-def test_check_solver_is_at_least_as_accurate(solver):
-    cfg = AdaptationConfig(mode="step")
-    check, factor = cfg.check_solver(solver), cfg.step_factor(solver)
-    assert check == TEST_SOLVER[solver]
-    assert SOLVERS.get(check).order > SOLVERS.get(solver).order or factor >= 2
+@pytest.mark.parametrize("solver", [n for n in SOLVERS.names() if not SOLVERS.get(n).gridless])
+def test_check_solver_is_declared_and_at_least_as_accurate(solver):
+    """Every train solver declares its check solver (solvers/catalog.py), registered and of the
+    same kind; a fixed-step check of no higher order runs at twice the steps."""
+    declared = SOLVERS.get(solver).check_solver
+    assert declared in SOLVERS and SOLVERS.get(declared).adaptive == SOLVERS.get(solver).adaptive
+    mode = "tolerance" if SOLVERS.get(solver).adaptive else "step"
+    cfg = AdaptationConfig(mode=mode)
+    check = cfg.check_solver(solver)
+    assert check == declared and cfg.incompatibility(solver) is None
+    if mode == "step":
+        higher = SOLVERS.get(check).order > SOLVERS.get(solver).order
+        assert higher or cfg.step_factor(solver) >= 2
+    else:
+        assert 0 < SOLVERS.get(solver).check_tol_ratio < 1
+    assert AdaptationConfig(mode=mode, test_solver="dopri8").check_solver(solver) == "dopri8"
+
+
+def test_the_paper_check_solvers():
+    """Ott et al.'s pairs: euler against midpoint, the rest against rk4; fehlberg2 at tol / 5."""
+    assert {n: SOLVERS.get(n).check_solver for n in ("euler", "midpoint", "heun", "rk4", "rk4_38")} == \
+        {"euler": "midpoint", "midpoint": "rk4", "heun": "rk4", "rk4": "rk4", "rk4_38": "rk4"}
+    assert SOLVERS.get("fehlberg2").check_tol_ratio == 0.2 and SOLVERS.get("dopri5").check_tol_ratio == 0.1
 
 
 def tol_ctrl(tol=1e-3, solver="dopri5") -> ToleranceController:

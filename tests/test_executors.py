@@ -115,13 +115,12 @@ def test_ray_worker_killed_mid_cell_suite_completes(tmp_path, ray_instance):
 
 def test_unit_weights_follow_the_cost_estimate():
     """Pools start the costliest units first (run/jobs.py): the weights are harness/cost.py's."""
+    from robustbench_ode.core.context import CPU
     from robustbench_ode.harness.cost import estimate
-    from robustbench_ode.harness.grid import grid_points
     from robustbench_ode.run.jobs import costliest_first, plan_training
 
     suite = load_suite(ROOT / "suites" / "scaling4_long.yaml")
     todo = cells(suite)
-    points = [grid_points(suite.test, suite.reference, c.train_spec, c.training.max_steps) for c in todo]
-    jobs = [job for _, job in plan_training(todo, points, suite.test, suite.reference, "cpu", None)]
+    jobs = [job for _, job in plan_training(todo, suite.test, suite.reference, CPU)]
     assert [jobs[i].cells[0].steps for i in costliest_first(jobs)] == [16, 8, 4, 2]
     assert sum(j.weight for j in jobs) == pytest.approx(estimate(suite).seconds)

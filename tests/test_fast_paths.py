@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from robustbench_ode.config import DatasetConfig, ModelConfig, TrainingConfig, parse_suite
+from robustbench_ode.core.context import CPU
 from robustbench_ode.harness import execution
 from robustbench_ode.harness.build import build_model, load_data
-from robustbench_ode.harness.cell import CellConfig
+from robustbench_ode.harness.cell import CellConfig, cells
 from robustbench_ode.harness.grouping import stack_key
 from robustbench_ode.models import MODELS, SolveSpec
 from robustbench_ode.models.stacked import can_stack
@@ -123,7 +124,7 @@ def test_a_diverging_seed_stops_alone_as_in_its_own_run():
 
 def test_plan_groups_only_cells_that_differ_by_seed_and_may():
     def plan(cs):
-        return [members for members, _ in plan_training(cs, [[] for _ in cs], [], None, "cpu", None)]
+        return [members for members, _ in plan_training(cs, [], None, CPU)]
 
     fixed = _cells({"name": "ott_conv1d"}, n=3) + _cells({"name": "ott_conv1d"}, n=2, steps=4)
     assert plan(fixed) == [[0, 1, 2], [3, 4]]
@@ -157,11 +158,23 @@ def test_record_memory_false_takes_effect_on_grouped_cells():
             assert (all(v is not None and v > 0 for v in saved) if record else all(v is None for v in saved))
 
 
-def test_fast_false_builds_the_plain_field_and_keeps_the_key():
-    on, off = _cells({"name": "ott_conv1d"}, n=1)[0], _cells({"name": "ott_conv1d"}, n=1, fast=False)[0]
-    assert on.key == off.key  # same model up to float rounding: same stored cell
+def test_fast_is_one_switch_with_one_key_behaviour():
+    """``training.fast: false`` and ``model.fast: false`` are one cell: the same key (not fast
+    on's), the plain field, no seed stack; fast on keeps the key 0.1 gave it."""
+    def cell(model=None, training=None):
+        return cells(parse_suite({**SUITE, "model": {"name": "ott_conv1d", "width": 4, **(model or {})},
+                                  "training": {**SUITE["training"], **(training or {})}}))[0]
+
+    on, off, off_model = cell(), cell(training={"fast": False}), cell(model={"fast": False})
+    assert off.key == off_model.key != on.key
+    assert off.model_dump() == off_model.model_dump()  # the same config, however it is spelled
     data = load_data(on)
     assert build_model(on, data).block.field.fast and not build_model(off, data).block.field.fast
+    assert stack_key(on) is not None and stack_key(off) is None and stack_key(off_model) is None
+    mlp = {**SUITE, "model": {"name": "mlp", "hidden": 4}}
+    mlp_on, mlp_off = (cells(parse_suite({**mlp, "training": {**SUITE["training"], "fast": f}}))[0]
+                       for f in (True, False))
+    assert mlp_on.key == mlp_off.key and stack_key(mlp_off) is None  # no speed switch: stacking only
 
 
 SUITE = {
@@ -187,7 +200,7 @@ def test_suite_tables_equal_with_fast_on_and_off(tmp_path, monkeypatch):
         frames[fast] = (pd.read_csv(tmp_path / str(fast) / "results.csv"),
                         pd.read_csv(tmp_path / str(fast) / "training.csv"))
     (res_on, log_on), (res_off, log_off) = frames[True], frames[False]
-    assert list(res_on["cell"]) == list(res_off["cell"])
+    assert len(res_on) == len(res_off) and not set(res_on["cell"]) & set(res_off["cell"])  # fast: keyed
     assert (res_on["accuracy"] - res_off["accuracy"]).abs().max() <= 1 / 48 + 1e-9
     assert (log_on["loss"] - log_off["loss"]).abs().max() < 1e-5
     assert groups == [2, 2]  # fast: each step count's two seeds trained as one group; plain: none

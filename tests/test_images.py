@@ -14,6 +14,7 @@ import robustbench_ode as rb
 from robustbench_ode import DATASETS, MODELS, SolveSpec
 from robustbench_ode.cli import main
 from robustbench_ode.config import load_suite, parse_suite
+from robustbench_ode.core.context import ExecutionContext
 from robustbench_ode.core.errors import SuiteError
 from robustbench_ode.datasets import images
 from robustbench_ode.datasets.preparation import prepare_fashion_mnist
@@ -161,7 +162,7 @@ def test_gpu_path_pins_and_measures_memory():
         "test": [{"solver": "euler", "steps": [4]}]})
     cell = CellConfig(dataset=suite.dataset[0], model=suite.model[0], training=suite.training[0],
                       solver="euler", steps=2)
-    (res,) = run_cells([cell], suite.test, suite.reference, device="cuda")
+    (res,) = run_cells([cell], suite.test, suite.reference, context=ExecutionContext("cuda"))
     assert res.status is rb.Status.OK
     assert all(r["peak_gpu_mb"] > 0 for r in res.log)
 

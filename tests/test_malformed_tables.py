@@ -32,8 +32,7 @@ from hypothesis import strategies as st
 from robustbench_ode import cli
 from robustbench_ode.config import parse_suite
 from robustbench_ode.core.schema import RESULTS
-from robustbench_ode.core.status import Status
-from robustbench_ode.harness.cell import CellResult, cells
+from robustbench_ode.harness.cell import CellRecord, CellResult, InMemory, cells
 from robustbench_ode.outputs.tables import RESULTS_FILLED as NOT_EMPTY
 from robustbench_ode.outputs.tables import RESULTS_NEED as REQUIRED
 from robustbench_ode.run.meta import write_json
@@ -158,7 +157,8 @@ def stored_cell(workdir):
     cell = cells(parse_suite(json.loads(json.dumps(TINY))))[0]
     rows = [{**r, **cell.columns()} for r in BASE.head(3).to_dict("records")]
     log = [{"iteration": i, "loss": 0.7, "accuracy": 0.5, "nfe": 2} for i in range(2)]
-    result = CellResult(cell, Status.OK, rows=rows, log=log, state_dict={"w": torch.zeros(3)})
+    record = CellRecord(cell, cell.train_spec, weights=InMemory({"w": torch.zeros(3)}))
+    result = CellResult(record, rows=rows, log=log)
     return CellStore(workdir / "stored").save(result)
 
 

@@ -153,7 +153,7 @@ def test_blocks_are_filled_from_the_train_steps():
         assert result.status is Status.OK
         # the discrete forward reports one evaluation per block: N blocks = the train steps
         assert [r["nfe"] for r in result.log] == [cell.steps] * 3
-        assert sum(1 for k in result.state_dict if k.endswith("conv1.weight")) == cell.steps
+        assert sum(1 for k in result.record.weights.load() if k.endswith("conv1.weight")) == cell.steps
         rows = {(r["test_solver"], r["test_steps"]): r for r in result.rows}
         assert all(r["status"] == "ok" for r in result.rows)
         assert rows[("euler", 2 * cell.steps)]["nfe"] == 2 * cell.steps  # tested as an ODE
@@ -204,4 +204,4 @@ def test_not_seed_grouped():
 def test_a_cell_without_steps_is_a_failed_status_not_a_crash():
     cell = _cell(name="resnet", solver="dopri5", steps=None, tol=1e-3)  # bypasses suite validation
     (result,) = run_cells([cell], [], parse_suite(SUITE).reference)
-    assert result.status is Status.FAILED and "blocks" in result.message
+    assert result.status is Status.FAILED and "blocks" in result.record.message

@@ -112,8 +112,8 @@ def test_store_save_is_all_or_nothing(tmp_path):
     stored = store.load(cell.key)
     assert stored.status is Status.OK and len(stored.rows) == len(result.rows)
     assert stored.cell.key == cell.key
-    for k, v in result.state_dict.items():
-        assert torch.equal(v, stored.state_dict()[k])
+    for k, v in result.record.weights.load().items():
+        assert torch.equal(v, stored.record.weights.load()[k])
     store.clean()
     assert not leftover.exists()
 

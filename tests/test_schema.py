@@ -57,7 +57,7 @@ def test_every_training_path_logs_every_schema_column(path):
     cells = PATHS[path]
     assert (len(cells) > 1) == (stack_key(cells[0]) is not None and len(cells) > 1)
     for result in run_cells(cells, ENTRIES, REF):
-        assert result.status is Status.OK, result.message
+        assert result.status is Status.OK, result.record.message
         assert len(result.log) == 6
         for row in result.log:
             assert tuple(row) == LOG_NAMES
@@ -91,8 +91,8 @@ def test_stacked_log_equals_the_single_seed_log_column_by_column():
 def test_lost_rows_and_benchmark_rows_follow_the_schema():
     cell = _cell()
     points = grid_points(ENTRIES, REF, cell.train_spec)
-    for row in lost_rows(cell.columns(), points, "executor: gone"):
-        assert tuple(row) == RESULT_NAMES and row["status"] == "failed"
+    for row in lost_rows(cell.columns(), points, "BrokenProcessPool: gone"):
+        assert tuple(row) == RESULT_NAMES and row["status"] == "lost"
     torch.manual_seed(0)
     model = rb.MODELS.get("ott_conv1d")((2,), 2, width=4)
     x = torch.randn(20, 2)

@@ -46,7 +46,7 @@ RESULTS = (
     Column("mse", "float", "mean squared trajectory error (time series; empty for classifiers)"),
     Column("loss", "float", "mean test loss"),
     Column("nfe", "float", "field evaluations per batch solve (mean over evaluation batches)"),
-    Column("status", "str", "ok, non_finite, max_steps, oom, failed or skipped"),
+    Column("status", "str", "ok, non_finite, max_steps, oom, lost, failed or skipped"),
     CELL_COLUMNS[0],
     Column("adapted", "bool", "whether the train solve was adapted during training"),
     Column("test_control", "str", "step-size control of an adaptive test solve: batch or per_sample"),

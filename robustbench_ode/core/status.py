@@ -29,6 +29,7 @@ class Status(str, Enum):
     MAX_STEPS = "max_steps"  # an adaptive solve hit its step limit
     DIVERGED = "diverged"  # training loss became NaN or inf
     OOM = "oom"  # out of memory (not stored: a rerun on a bigger machine retries it)
+    LOST = "lost"  # the infrastructure lost the unit (a dead worker): not stored, the next run retries it
     FAILED = "failed"  # any other exception; its message goes into the table
     SKIPPED = "skipped"  # not evaluated because training did not finish
     NOT_COMPUTED = "not_computed"  # a diagnostic that does not apply (e.g. a state too large)
@@ -44,6 +45,12 @@ class Status(str, Enum):
     @property
     def ok(self) -> bool:
         return self is Status.OK
+
+    @property
+    def storable(self) -> bool:
+        """Whether an outcome says something about the cell, so the store keeps it. Running out of
+        memory or losing a worker says something about the machine: the next run tries again."""
+        return self not in (Status.OOM, Status.LOST)
 
     def combine(self, other: Status) -> Status:
         """The worse of two outcomes (a batch of solves is as bad as its worst)."""
@@ -90,7 +97,7 @@ def _cpu_allocation(exc: BaseException) -> bool:
 
 
 _ORDER = [Status.OK, Status.NOT_COMPUTED, Status.NON_FINITE, Status.MAX_STEPS, Status.DIVERGED,
-          Status.OOM, Status.FAILED, Status.SKIPPED]
+          Status.OOM, Status.LOST, Status.FAILED, Status.SKIPPED]
 
 _MESSAGES = {
     Status.OK: "finished",
@@ -98,6 +105,7 @@ _MESSAGES = {
     Status.MAX_STEPS: "the adaptive solver reached its step limit",
     Status.DIVERGED: "the training loss became NaN or inf",
     Status.OOM: "out of memory",
+    Status.LOST: "lost by the executor (a dead worker); retried by the next run",
     Status.FAILED: "an exception was raised",
     Status.SKIPPED: "not evaluated: training did not finish",
     Status.NOT_COMPUTED: "not computed: does not apply to this model",

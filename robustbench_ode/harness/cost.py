@@ -34,8 +34,8 @@ from ..core.errors import SuiteError
 from ..core.preview import clip
 from ..models import arithmetic
 from ..solvers import SOLVERS
-from .cell import CellConfig, cells
-from .grid import TestPoint, grid_points
+from .cell import CellConfig, CellRecord, cells
+from .grid import TestPoint
 
 RATE = 6e5  # sample-evaluations per second, two CPU cores, the smallest models
 # multiply-adds of one field evaluation of the model RATE was measured with (quick.yaml's)
@@ -168,8 +168,7 @@ def estimate(suite: SuiteConfig) -> Cost:
     cost = Cost()
     per_cell: list[tuple[float, str]] = []
     for cell in cells(suite):
-        one = cell_cost(cell, grid_points(suite.test, suite.reference, cell.train_spec,
-                                          cell.training.max_steps))
+        one = cell_cost(cell, CellRecord.planned(cell).grid(suite.test, suite.reference))
         cost.cells += 1
         cost.adaptive_cells += one.adaptive
         cost.unknown_rows += one.unknown_rows

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -37,6 +38,23 @@ REFUSED = {
     "jump_t": "jump_t (discontinuity times of the field)",
     "perturb": "perturb=True (evaluating the field on either side of a discontinuity)",
 }
+
+
+class Probe(Protocol):
+    """What a substituted solve needs of the probe it records into (harness/substitution.py's
+    SubstitutionProbe; harness/torchode_calls.py calls only these)."""
+
+    spec: SolveSpec
+
+    def intercepts(self) -> bool: ...
+
+    def pass_through(self) -> AbstractContextManager[Any]: ...
+
+    def model_code(self) -> AbstractContextManager[Any]: ...
+
+    def admit(self, entry: str, prefix: str = ...) -> None: ...
+
+    def record(self, call: OdeintCall) -> None: ...
 
 
 def refuse(message: str, prefix: str = PREFIX) -> ValueError:

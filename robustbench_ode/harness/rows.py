@@ -8,7 +8,17 @@ from typing import Any
 
 from ..core.schema import RESULT_NAMES
 from ..core.status import Status
+from ..models.spec import SolveSpec
 from .grid import TestPoint
+
+
+def identity(key: str, dataset: str, model: str, training: str, seed: int,
+             trained: SolveSpec) -> dict[str, Any]:
+    """The columns naming the trained model a row belongs to (schema.CELL_COLUMNS), built here
+    only: for a suite's cell (harness/cell.py) and for ``benchmark()``'s model alike."""
+    return {"cell": key, "dataset": dataset, "model": model, "training": training, "seed": seed,
+            "train_solver": trained.solver, "train_steps": trained.steps,
+            "train_tol": trained.rtol}
 
 
 def result_row(ident: dict[str, Any], point: TestPoint, outcome: dict[str, Any] | Exception | None, *,
@@ -37,10 +47,10 @@ def result_row(ident: dict[str, Any], point: TestPoint, outcome: dict[str, Any] 
 
 
 def lost_rows(ident: dict[str, Any], points: list[TestPoint], why: str) -> list[dict[str, Any]]:
-    """Rows of a job the infrastructure lost (a dead worker): failed, with the reason."""
+    """Rows of a job the infrastructure lost (a dead worker): status lost, with the reason."""
     rows = []
     for p in points:
-        row = result_row(ident, p, None, train_status=Status.FAILED, train_message=why)
-        row.update(status=Status.FAILED.value, message=why)
+        row = result_row(ident, p, None, train_status=Status.LOST, train_message=why)
+        row.update(status=Status.LOST.value, message=why)
         rows.append(row)
     return rows

@@ -97,6 +97,7 @@ from .odeint_calls import (
     ADJOINT_KWARGS,
     PREFIX,
     OdeintCall,
+    Probe,
     check_options,
     check_state,
     check_times,
@@ -122,7 +123,7 @@ class _Field(nn.Module):
     func's parameters through it. While func runs, odeint calls are not passed through (nested ODEs
     are refused)."""
 
-    def __init__(self, probe: SubstitutionProbe, func: Callable, shapes: list[torch.Size] | None) -> None:
+    def __init__(self, probe: Probe, func: Callable, shapes: list[torch.Size] | None) -> None:
         super().__init__()
         self.probe = probe
         self.func = func  # a submodule when func is a module

@@ -39,7 +39,7 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torchode  # the optional dependency: this module is imported only where it is installed
@@ -51,10 +51,7 @@ from ..core.status import Status
 from ..models.fields import prepared
 from ..models.spec import SolveSpec
 from ..solvers import SOLVERS, SolveStats
-from .odeint_calls import OdeintCall, from_package, graph_task_id, refuse, solve_intervals
-
-if TYPE_CHECKING:
-    from .substitution import SubstitutionProbe
+from .odeint_calls import OdeintCall, Probe, from_package, graph_task_id, refuse, solve_intervals
 
 IVP_PREFIX = "substituted solve_ivp: "
 DEFAULT_TOL = 1e-7  # torchode's solve_ivp without a controller: PIDController(atol=rtol=1e-7)
@@ -123,7 +120,7 @@ class IvpField(nn.Module):
     torchode's calling convention: t of shape (batch,) in the time dtype, ``args`` passed on. An
     ``nn.Module`` with ``f`` as a submodule, so the package's adjoint finds its parameters."""
 
-    def __init__(self, probe: SubstitutionProbe, f: Callable, args: tuple, t_dtype: torch.dtype) -> None:
+    def __init__(self, probe: Probe, f: Callable, args: tuple, t_dtype: torch.dtype) -> None:
         super().__init__()
         self.probe = probe
         self.f = f
@@ -137,7 +134,7 @@ class IvpField(nn.Module):
             return self.f(t, y, *self.args)
 
 
-def replacement(probe: SubstitutionProbe) -> tuple[Callable, Callable]:
+def replacement(probe: Probe) -> tuple[Callable, Callable]:
     """(torchode's solve_ivp, the function the substitution binds in its place)."""
     original = torchode.interface.solve_ivp
 
@@ -154,7 +151,7 @@ def replacement(probe: SubstitutionProbe) -> tuple[Callable, Callable]:
     return original, solve_ivp
 
 
-def tripwires(probe: SubstitutionProbe) -> list[tuple[ClassAttributes, str, Callable, Callable]]:
+def tripwires(probe: Probe) -> list[tuple[ClassAttributes, str, Callable, Callable]]:
     """Guard ``solve`` of torchode's solver classes: a solve the model starts without passing
     through the substitution raises (the package's own solves and backward passes go on)."""
     out = []
@@ -167,7 +164,7 @@ def tripwires(probe: SubstitutionProbe) -> list[tuple[ClassAttributes, str, Call
     return out
 
 
-def _guarded(probe: SubstitutionProbe, solve: Callable) -> Callable:
+def _guarded(probe: Probe, solve: Callable) -> Callable:
     @functools.wraps(solve)
     def guarded(self, *args, **kwargs):
         if from_package(sys._getframe(1)):
@@ -185,7 +182,7 @@ def _guarded(probe: SubstitutionProbe, solve: Callable) -> Callable:
 
 # -- one substituted call ---------------------------------------------------------------------
 
-def substitute(probe: SubstitutionProbe, f, y0, t_eval, t_span, method, max_steps, controller,
+def substitute(probe: Probe, f, y0, t_eval, t_span, method, max_steps, controller,
                dt0, args) -> torchode.Solution:
     """One model call: checked (one-line refusals), solved with the probe's spec, recorded in the
     probe, and handed back shaped as torchode hands back its own solution."""

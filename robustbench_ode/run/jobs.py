@@ -2,36 +2,43 @@
 stored model at test points it lacks.
 
 Units are plain picklable values, so the same unit runs in-process, in a spawned worker process
-or as a Ray task. Every unit declares the cells it covers and returns one
-:class:`~robustbench_ode.harness.cell.CellResult` per cell; the driver writes them to the store,
-so workers need no shared file system for results (mid-training checkpoints do use
+or as a Ray task. Every unit carries the records of the cells it covers
+(:class:`~robustbench_ode.harness.cell.CellRecord`) and the run's execution context, and returns
+one :class:`~robustbench_ode.harness.cell.CellResult` per cell; the driver writes them to the
+store, so workers need no shared file system for results (mid-training checkpoints do use
 ``store_root`` when the workers can see it).
+
+Which cells train together is decided here, once, in planning (:func:`plan_training`): the
+seeds of one configuration that :func:`~robustbench_ode.harness.grouping.stack_key` groups, and
+whose checkpoints (if any) continue from one iteration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import torch
-
 from ..config import DiagnosticsConfig, ReferenceConfig, TestEntry
-from ..core.status import Status
-from ..harness.cell import CellConfig, CellResult
+from ..core.context import CPU, ExecutionContext
+from ..harness.cell import CellConfig, CellRecord, CellResult
 from ..harness.cost import cell_cost
 from ..harness.execution import retest, run_cells
 from ..harness.grid import TestPoint
 from ..harness.grouping import stack_key
-from ..harness.rows import lost_rows
-from ..models.spec import SolveSpec
+from . import threads as thread_budget
 from .store import CellStore
 
 
 class Unit(Protocol):
-    """What an executor runs: ``cells`` it covers, ``run()`` one result per cell, in order."""
+    """What an executor runs: the ``records`` of the cells it covers, ``run()`` one result per
+    cell, in order."""
 
-    cells: tuple[CellConfig, ...]
+    records: tuple[CellRecord, ...]
+
+    @property
+    def cells(self) -> tuple[CellConfig, ...]: ...
 
     @property
     def weight(self) -> float:
@@ -43,35 +50,44 @@ class Unit(Protocol):
     def lost(self, why: str) -> list[CellResult]: ...
 
 
+def _apply(context: ExecutionContext) -> None:
+    if context.threads is not None:  # where the unit runs: this process, a pool worker, a Ray task
+        thread_budget.apply(context.threads)
+
+
 @dataclass(frozen=True)
 class TrainJob:
-    """Train and test ``cells`` (several: seeds of one configuration, trained stacked)."""
+    """Train and test the cells of ``records`` (several: seeds of one configuration, trained as
+    one stacked model), each record as planned: at its configured train solve."""
 
-    cells: tuple[CellConfig, ...]
+    records: tuple[CellRecord, ...]
     entries: tuple[TestEntry, ...]
     reference: ReferenceConfig
-    device: str = "cpu"
+    context: ExecutionContext = CPU
     store_root: str | None = None  # where checkpoints go; None: no checkpoints
-    points: tuple[tuple[TestPoint, ...], ...] = ()  # each cell's grid as planned (for lost rows)
     diagnostics: DiagnosticsConfig | None = None
 
     @property
+    def cells(self) -> tuple[CellConfig, ...]:
+        return tuple(r.cell for r in self.records)
+
+    @property
     def weight(self) -> float:
-        points = self.points or tuple(() for _ in self.cells)
-        return sum(cell_cost(c, list(p)).seconds for c, p in zip(self.cells, points))
+        return sum(cell_cost(r.cell, r.grid(self.entries, self.reference)).seconds for r in self.records)
 
     def run(self) -> list[CellResult]:
+        _apply(self.context)
         checkpoints = None
         if self.store_root is not None:
             store = CellStore(Path(self.store_root))
             for cell in self.cells:
                 store.mark_running(cell.key)
             checkpoints = [store.checkpoint(c.key) for c in self.cells]
-        return run_cells(list(self.cells), list(self.entries), self.reference, device=self.device,
+        return run_cells(list(self.cells), list(self.entries), self.reference, context=self.context,
                          checkpoints=checkpoints, diagnostics=self.diagnostics)
 
     def lost(self, why: str) -> list[CellResult]:
-        return [_lost(c, list(p), why) for c, p in zip(self.cells, self.points)]
+        return [r.lost(r.grid(self.entries, self.reference), why) for r in self.records]
 
 
 @dataclass(frozen=True)
@@ -79,41 +95,31 @@ class RetestJob:
     """Test a stored model (or a stored failed training) at the points it lacks; diagnose it when
     ``diagnostics`` is given (its diagnosis is missing or was computed with other settings)."""
 
-    cell: CellConfig
+    record: CellRecord  # as stored, its weights in memory (a worker may not see the store)
     points: tuple[TestPoint, ...]
-    trained_at: SolveSpec
-    status: Status
-    message: str
-    train_seconds: float
-    adapted: bool
-    state_dict: dict[str, torch.Tensor] | None = None
-    device: str = "cpu"
+    context: ExecutionContext = CPU
     diagnostics: DiagnosticsConfig | None = None
     reference: ReferenceConfig | None = None
 
     @property
+    def records(self) -> tuple[CellRecord, ...]:
+        return (self.record,)
+
+    @property
     def cells(self) -> tuple[CellConfig, ...]:
-        return (self.cell,)
+        return (self.record.cell,)
 
     @property
     def weight(self) -> float:
-        return cell_cost(self.cell, list(self.points)).test_seconds
+        return cell_cost(self.record.cell, list(self.points)).test_seconds
 
     def run(self) -> list[CellResult]:
-        return [retest(self.cell, self.state_dict, list(self.points), status=self.status,
-                       message=self.message, train_seconds=self.train_seconds,
-                       trained=self.trained_at, adapted=self.adapted, device=self.device,
-                       diagnostics=self.diagnostics, reference=self.reference)]
+        _apply(self.context)
+        return [retest(self.record, list(self.points), context=self.context, diagnostics=self.diagnostics,
+                       reference=self.reference)]
 
     def lost(self, why: str) -> list[CellResult]:
-        return [_lost(self.cell, list(self.points), why)]
-
-
-def _lost(cell: CellConfig, points: list[TestPoint], why: str) -> CellResult:
-    """A cell the infrastructure lost: one failed row per test point, so the table shows it."""
-    message = f"executor: {why}"[:300]
-    return CellResult(cell, Status.FAILED, message, rows=lost_rows(cell.columns(), points, message),
-                      trained_at=cell.train_spec)
+        return [self.record.lost(list(self.points), why)]
 
 
 def costliest_first(units: list[Unit]) -> list[int]:
@@ -128,13 +134,12 @@ def run_unit(unit: Unit) -> list[CellResult]:
     return unit.run()
 
 
-def plan_training(cells: list[CellConfig], points: list[list[TestPoint]], entries: list[TestEntry],
-                  reference: ReferenceConfig, device: str, store_root: str | None,
-                  diagnostics: DiagnosticsConfig | None = None) -> list[tuple[list[int], TrainJob]]:
-    """Train jobs for ``cells``, each with the indices of the cells it covers: seeds of one
-    configuration together (harness/grouping.py), every other cell alone, in the order of their
-    first cell. Cells with checkpoints from an earlier run stack only if the checkpoints continue
-    from one iteration (the harness checks, and otherwise trains them one by one)."""
+def stacked_groups(cells: list[CellConfig],
+                   resumes_at: Callable[[CellConfig], int] | None = None) -> list[list[int]]:
+    """The indices of ``cells`` in training groups, in the order of their first cell: seeds of one
+    configuration together (harness/grouping.py), every other cell alone. ``resumes_at``: the
+    iteration a cell's checkpoint continues at; a group whose cells would resume at different
+    iterations trains one cell at a time (a stack resumes from one iteration)."""
     groups: dict[str, list[int]] = {}
     order: list[list[int]] = []
     for i, cell in enumerate(cells):
@@ -146,6 +151,20 @@ def plan_training(cells: list[CellConfig], points: list[list[TestPoint]], entrie
         else:
             groups[key] = [i]
             order.append(groups[key])
-    return [(members, TrainJob(tuple(cells[i] for i in members), tuple(entries), reference, device,
-                               store_root, tuple(tuple(points[i]) for i in members), diagnostics))
-            for members in order]
+    out = []
+    for members in order:
+        starts = {resumes_at(cells[i]) for i in members} if resumes_at and len(members) > 1 else {0}
+        out += [members] if len(starts) == 1 else [[i] for i in members]
+    return out
+
+
+def plan_training(cells: list[CellConfig], entries: list[TestEntry], reference: ReferenceConfig,
+                  context: ExecutionContext, store: CellStore | None = None,
+                  diagnostics: DiagnosticsConfig | None = None) -> list[tuple[list[int], TrainJob]]:
+    """Train jobs for ``cells``, each with the indices of the cells it covers
+    (:func:`stacked_groups`; ``store``: where checkpoints are, None: none)."""
+    resumes_at = (lambda cell: store.checkpoint(cell.key).iteration()) if store is not None else None
+    root = str(store.root.resolve()) if store is not None else None
+    return [(members, TrainJob(tuple(CellRecord.planned(cells[i]) for i in members), tuple(entries),
+                               reference, context, root, diagnostics))
+            for members in stacked_groups(cells, resumes_at)]

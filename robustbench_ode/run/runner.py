@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import torch
 import yaml
 from tqdm.auto import tqdm
 
 from ..config import SuiteConfig
+from ..core.context import ExecutionContext
 from ..core.errors import SuiteError
 from ..core.files import show_path, temporary, write_text
 from ..core.preview import clip
@@ -31,7 +31,6 @@ from ..core.status import Status
 from ..harness.analysis import settings
 from ..harness.build import load_data
 from ..harness.cell import CellConfig, CellResult, cells
-from ..harness.grid import TestPoint, grid_points
 from ..outputs.report import write_report_safely
 from ..outputs.tables import append_rows, start_table
 from .executors import Executor, LocalExecutor
@@ -65,14 +64,6 @@ class RunReport:
     previous: Path | None = None  # where --update moved the previous tables
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SuiteError(f"--device {device}: CUDA is not available here (allowed: auto, cpu)")
-    return device
-
-
 def check_data(suite: SuiteConfig) -> None:
     """Missing data files are bad input (one line, exit 2), not a failure of every cell."""
     for cell in {c.dataset.model_dump_json(): c for c in cells(suite)}.values():
@@ -103,7 +94,7 @@ def _warn(text: str) -> None:
     print(clip(f"robustbench-ode: warning: {text}", 299), file=sys.stderr)
 
 
-def plan_run(suite: SuiteConfig, store: CellStore, device: str, fresh: bool,
+def plan_run(suite: SuiteConfig, store: CellStore, context: ExecutionContext, fresh: bool,
              damaged: list[tuple[str, str, Path]] | None = None) -> Plan:
     """Stored cells answer what they were trained at and which of today's points they lack; a
     damaged one is moved aside (appended to ``damaged``) and recomputed."""
@@ -112,84 +103,82 @@ def plan_run(suite: SuiteConfig, store: CellStore, device: str, fresh: bool,
     train: list[int] = []
     retests: dict[int, Unit] = {}
     loaded = []
-    points: list[list[TestPoint]] = []
     for i, cell in enumerate(todo):
-        stored = None
-        if store.has(cell.key) and not fresh:
-            try:
-                stored = store.load(cell.key)
-            except DamagedCell as exc:
-                moved = store.quarantine(cell.key, exc.reason)
-                _warn(f"cell {cell.key} ({cell.label()}) is damaged: {exc.reason}; moved to "
-                      f"{show_path(moved)}, recomputing it")
-                if damaged is not None:
-                    damaged.append((cell.key, exc.reason, moved))
+        stored = _stored(store, cell, fresh, damaged)
         if stored is None:
             if fresh:
                 store.checkpoint(cell.key).clear()
             train.append(i)
-            points.append(grid_points(suite.test, suite.reference, cell.train_spec, cell.training.max_steps))
             continue
-        grid = grid_points(suite.test, suite.reference, stored.trained_at, cell.training.max_steps)
-        points.append(grid)
-        missing = stored.missing(grid)
+        missing = stored.missing(stored.record.grid(suite.test, suite.reference))
         diagnose = stored.needs_diagnosis(wanted)
         if not missing and not diagnose:
             loaded.append(cell.key)
             continue
-        weights = stored.state_dict() if stored.status is Status.OK else None
-        retests[i] = RetestJob(cell, tuple(missing), stored.trained_at, stored.status, stored.message,
-                               stored.train_seconds, stored.adapted, weights, device,
-                               suite.diagnostics if diagnose else None, suite.reference)
-    jobs = plan_training([todo[i] for i in train], [points[i] for i in train], suite.test,
-                         suite.reference, device, str(store.root.resolve()),
+        record = stored.record
+        record = record.in_memory() if record.status is Status.OK else replace(record, weights=None)
+        retests[i] = RetestJob(record, tuple(missing), context, suite.diagnostics if diagnose else None,
+                               suite.reference)
+    jobs = plan_training([todo[i] for i in train], suite.test, suite.reference, context, store,
                          suite.diagnostics if suite.diagnostics.enabled else None)
     units: list[tuple[int, Unit]] = [(train[members[0]], job) for members, job in jobs]
     units += list(retests.items())
     return Plan(todo, [u for _, u in sorted(units, key=lambda t: t[0])], loaded)
 
 
-def _persistent(result: CellResult) -> bool:
-    # A lost worker or an out-of-memory error says nothing about the cell: try it again next run.
-    return result.status is not Status.OOM and not result.message.startswith("executor:")
+def _stored(store: CellStore, cell: CellConfig, fresh: bool,
+            damaged: list[tuple[str, str, Path]] | None) -> CellResult | None:
+    """The stored result of ``cell`` (None: none, ``fresh``, or damaged: moved aside)."""
+    if fresh or not store.has(cell.key):
+        return None
+    try:
+        return store.load(cell.key)
+    except DamagedCell as exc:
+        moved = store.quarantine(cell.key, exc.reason)
+        _warn(f"cell {cell.key} ({cell.label()}) is damaged: {exc.reason}; moved to "
+              f"{show_path(moved)}, recomputing it")
+        if damaged is not None:
+            damaged.append((cell.key, exc.reason, moved))
+        return None
 
 
 def _split_oom(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     """(rows to store, out-of-memory rows): a test point that ran out of memory is retried by the
     next run (a bigger machine), so it is shown in this run's tables but not stored."""
-    oom = [r for r in rows if Status.parse(r.get("status")) is Status.OOM]
-    return [r for r in rows if Status.parse(r.get("status")) is not Status.OOM], oom
+    kept = [r for r in rows if Status.parse(r.get("status")).storable]
+    return kept, [r for r in rows if not Status.parse(r.get("status")).storable]
 
 
-def run_suite(suite: SuiteConfig, out_dir: Path, device: str = "cpu", progress: bool = True,
-              suite_text: str | None = None, *, fresh: bool = False, update: bool = False,
-              executor: Executor | None = None) -> RunReport:
-    """Run ``suite`` into ``out_dir`` (module docstring). ``update``: move a folder that holds
-    another version of the suite to this one (run/ownership.py)."""
-    device = resolve_device(device)
+def run_suite(suite: SuiteConfig, out_dir: Path, context: ExecutionContext | None = None,
+              progress: bool = True, suite_text: str | None = None, *, fresh: bool = False,
+              update: bool = False, executor: Executor | None = None) -> RunReport:
+    """Run ``suite`` into ``out_dir`` (module docstring) in ``context`` (resolved by the caller,
+    core/context.py; default: the CPU, the executor's threads). ``update``: move a folder that
+    holds another version of the suite to this one (run/ownership.py)."""
     check_data(suite)
     out_dir = Path(out_dir)
     claim_out_dir(out_dir, suite, update)  # refuses before anything is written
     executor = executor or LocalExecutor()
+    context = context or ExecutionContext(threads=executor.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(out_dir):
         decision = claim_out_dir(out_dir, suite, update)  # again: the record may have changed meanwhile
-        return _run_locked(suite, out_dir, device, progress, suite_text, fresh, executor, decision)
+        return _run_locked(suite, out_dir, context, progress, suite_text, fresh, executor, decision)
 
 
-def _run_locked(suite: SuiteConfig, out_dir: Path, device: str, progress: bool, suite_text: str | None,
-                fresh: bool, executor: Executor, decision: Claim) -> RunReport:
+def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, progress: bool,
+                suite_text: str | None, fresh: bool, executor: Executor, decision: Claim) -> RunReport:
     todo = cells(suite)
     previous = take(out_dir, suite, decision, [c.key for c in todo])
     meta = {"suite": suite.name, "started": now(), "executor": executor.name,
-            "threads_per_worker": executor.threads, **environment(device)}
+            "threads_per_worker": executor.threads, **environment(context.device)}
     write_json(out_dir / "meta.json", meta)
     write_text(out_dir / "suite.yaml", suite_text if suite_text is not None
                else yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
     store = CellStore(out_dir)
     store.clean()
     damaged: list[tuple[str, str, Path]] = []
-    plan = plan_run(suite, store, device, fresh, damaged)
+    plan = plan_run(suite, store, context, fresh, damaged)
     report = RunReport(out_dir, plan.cells, loaded=plan.loaded, damaged=damaged, previous=previous)
     unstored: dict[str, CellResult] = {}  # results kept out of the store (OOM, lost): retried next run
     oom_rows: dict[str, list[dict]] = {}  # test rows kept out of the store (out of memory)
@@ -202,7 +191,7 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, device: str, progress: bool, 
         for result in results:
             key = result.cell.key
             kept, oom = _split_oom(result.rows)
-            if not _persistent(result):
+            if not result.record.storable:
                 unstored[key] = result
             elif retest:
                 if kept:
@@ -213,7 +202,7 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, device: str, progress: bool, 
             else:
                 store.save(replace(result, rows=kept))
                 report.trained.append(key)
-            if oom and _persistent(result):
+            if oom and result.record.storable:
                 oom_rows[key] = oom
             _append(result, out_dir)  # after every unit: nothing computed is lost
             bar.update()
@@ -230,25 +219,30 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, device: str, progress: bool, 
 
 def _append(result: CellResult, out_dir: Path) -> None:
     append_rows(result.rows, out_dir / RESULTS_CSV, RESULTS)
+    append_rows(_log_rows(result), out_dir / TRAINING_CSV, TRAINING)
+
+
+def _log_rows(result: CellResult) -> list[dict]:
+    """The training log's rows: the cell's columns as configured (an adapted cell's log shows
+    where it started), then the log's."""
     ident = result.cell.columns()
-    append_rows([{**ident, **row} for row in result.log], out_dir / TRAINING_CSV, TRAINING)
+    return [{**ident, **{k: row.get(k) for k in LOG_NAMES}} for row in result.log]
 
 
 # The run's tables: file, schema, and the rows one cell contributes (identified by its columns).
 def _diagnosed(part: str):
-    """Rows of one part of a cell's diagnosis record (harness/analysis.py), with the cell's columns."""
-    def rows(ident: dict, r: CellResult) -> list[dict]:
+    """Rows of one part of a cell's diagnosis record (harness/analysis.py), with its record's columns."""
+    def rows(r: CellResult) -> list[dict]:
         if not r.diagnosis:
             return []
-        found = r.diagnosis[part]
+        found, ident = r.diagnosis[part], r.record.columns()
         return [{**ident, **row} for row in (found if isinstance(found, list) else [found])]
     return rows
 
 
 TABLES = (
-    (RESULTS_CSV, RESULTS, lambda ident, r: r.rows),
-    (TRAINING_CSV, TRAINING, lambda ident, r: [{**ident, **{k: row.get(k) for k in LOG_NAMES}}
-                                               for row in r.log]),
+    (RESULTS_CSV, RESULTS, lambda r: r.rows),
+    (TRAINING_CSV, TRAINING, _log_rows),
     ("diagnostics.csv", DIAGNOSTICS, _diagnosed("scalars")),
     ("contributions.csv", CONTRIBUTIONS, _diagnosed("contributions")),
     ("fan.csv", FAN, _diagnosed("fan")),
@@ -274,20 +268,18 @@ def _assemble(todo: list[CellConfig], suite: SuiteConfig, store: CellStore,
                 except DamagedCell as exc:  # damaged since it was planned: the next run recomputes it
                     _warn(f"cell {cell.key} ({cell.label()}) is damaged: {exc.reason}; left out")
                     continue
-                grid = grid_points(suite.test, suite.reference, stored.trained_at, cell.training.max_steps)
-                result = stored.result(grid, (oom_rows or {}).get(cell.key, []))
+                grid = stored.record.grid(suite.test, suite.reference)
+                result = stored.on(grid, (oom_rows or {}).get(cell.key, []))
             else:
                 continue
-            trained = result.trained_at or cell.train_spec
-            ident = {**cell.columns(), "train_steps": trained.steps, "train_tol": trained.rtol}
             for tmp, (_, schema, rows_of) in zip(tmps, TABLES):
-                append_rows(rows_of(ident if schema is not TRAINING else cell.columns(), result), tmp, schema)
+                append_rows(rows_of(result), tmp, schema)
             throughput.add(result.log, cell.training.batch_size)
             if report is not None:
                 report.rows += len(result.rows)
                 if result.failed:
                     bad = sum(Status.parse(r["status"]) is not Status.OK for r in result.rows)
-                    report.failed.append(Failure(cell.label(), result.status, result.message, bad))
+                    report.failed.append(Failure(cell.label(), result.status, result.record.message, bad))
         for tmp, (name, _, _) in zip(tmps, TABLES):
             tmp.replace(out_dir / name)
     finally:

@@ -16,9 +16,12 @@ it. A cell stored before manifests existed is accepted if every file parses, and
 manifest then. A re-test's rows and a new diagnosis replace their files and the manifest so that
 a kill at any point leaves a cell that checks (:func:`.manifest.commit`).
 
-A stored cell answers the resume questions itself: what it was trained at
-(:attr:`StoredCell.trained_at`, typed) and which of today's test points it lacks
-(:meth:`StoredCell.missing`).
+The store persists a cell's :class:`~robustbench_ode.harness.cell.CellRecord` exactly (config.json
+holds its fields, model.pt its weights) and reads it back as one: :meth:`CellStore.load` returns the
+:class:`~robustbench_ode.harness.cell.CellResult` it was saved as, the weights a handle on the
+stored file (:class:`ModelFile`, loaded on demand). A stored result answers the resume questions
+itself: what it was trained at (``record.trained_at``) and which of today's test points it lacks
+(:meth:`~robustbench_ode.harness.cell.CellResult.missing`).
 """
 
 from __future__ import annotations
@@ -41,8 +44,7 @@ from ..core.files import TMP_MARK, temporary, write_atomic
 from ..core.preview import clip
 from ..core.schema import LOG, LOG_NAMES, RESULTS
 from ..core.status import Status
-from ..harness.cell import CellConfig, CellResult
-from ..harness.grid import TestPoint, row_key
+from ..harness.cell import CellConfig, CellRecord, CellResult
 from ..models.spec import SolveSpec
 from ..outputs.tables import RESULTS_FILLED, RESULTS_NEED, append_rows, read_table, start_table
 from . import manifest
@@ -66,42 +68,14 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
             for r in df.astype(object).to_dict("records")]
 
 
-@dataclass
-class StoredCell:
-    """A finished cell as read back from disk (the state dict is loaded on demand)."""
+@dataclass(frozen=True)
+class ModelFile:
+    """A stored cell's weights (``model.pt``), loaded on demand."""
 
-    cell: CellConfig
-    status: Status
-    message: str
-    train_seconds: float
-    adapted: bool
-    trained_at: SolveSpec  # the train configuration the model ended at (final adapted steps / tol)
-    rows: list[dict[str, Any]]
-    log: list[dict[str, Any]]
     path: Path
-    diagnosis: dict[str, Any] | None = None  # harness/analysis.py; None: not diagnosed yet
 
-    def needs_diagnosis(self, wanted: dict[str, Any] | None) -> bool:
-        """Whether the diagnosis with these settings (None: none wanted) is missing."""
-        return (wanted is not None and self.status is Status.OK
-                and (self.diagnosis is None or self.diagnosis.get("settings") != wanted))
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
-
-    def missing(self, points: list[TestPoint]) -> list[TestPoint]:
-        """The test points this cell has no row for."""
-        have = {row_key(r) for r in self.rows}
-        return [p for p in points if p.key not in have]
-
-    def result(self, points: list[TestPoint], extra: list[dict[str, Any]] = ()) -> CellResult:
-        """The stored rows of ``points``, in their order, with today's test-point columns
-        (``extra``: rows of this run kept out of the store, e.g. out of memory)."""
-        by_key = {row_key(r): r for r in [*self.rows, *extra]}
-        rows = [{**by_key[p.key], **p.columns()} for p in points if p.key in by_key]
-        return CellResult(self.cell, self.status, self.message, rows=rows, log=self.log,
-                          train_seconds=self.train_seconds, adapted=self.adapted,
-                          trained_at=self.trained_at, diagnosis=self.diagnosis)
+    def load(self) -> dict[str, torch.Tensor]:
+        return torch.load(self.path, map_location="cpu", weights_only=True)
 
 
 class Checkpoint:
@@ -118,6 +92,11 @@ class Checkpoint:
             return torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - a damaged checkpoint means: start from scratch
             return None
+
+    def iteration(self) -> int:
+        """The iteration a resume from this checkpoint continues at (0: none, or unreadable)."""
+        state = self.load()
+        return int(state["iteration"]) if state is not None else 0
 
     def save(self, state: dict[str, Any]) -> None:
         """Write then rename. A checkpoint only saves time: one that cannot be written (a full
@@ -145,19 +124,30 @@ def _own_table(path: Path, schema, **checks) -> pd.DataFrame:
     return df
 
 
-def _spec_json(spec: SolveSpec) -> dict[str, Any]:
-    return {"solver": spec.solver, "steps": spec.steps, "tol": spec.rtol}
+def _record_json(record: CellRecord) -> dict[str, Any]:
+    """config.json: the record's fields (the weights go to model.pt)."""
+    at = record.trained_at
+    return {"key": record.key, "cell": record.cell.model_dump(mode="json"), "status": record.status.value,
+            "message": record.message, "train_seconds": record.seconds, "adapted": record.adapted,
+            "trained_at": {"solver": at.solver, "steps": at.steps, "tol": at.rtol}}
 
 
-def _legacy_trained_at(cell: CellConfig, rows: list[dict[str, Any]]) -> tuple[bool, SolveSpec]:
-    """Cells stored before config.json recorded the final train configuration: an adapted cell's
-    rows carry it (read with the schema's types, so ``adapted`` is a boolean)."""
-    first = rows[0] if rows else {}
-    if first.get("adapted") is not True:
-        return False, cell.train_spec
-    tol = first.get("train_tol")
-    return True, SolveSpec(cell.solver, steps=first.get("train_steps"), rtol=tol, atol=tol,
-                           max_steps=cell.training.max_steps, adjoint=cell.training.gradient == "adjoint")
+def _record(meta: dict[str, Any], cell: CellConfig, rows: list[dict[str, Any]],
+            weights: ModelFile | None) -> CellRecord:
+    """The record config.json describes. Cells stored before it recorded the final train
+    configuration: an adapted cell's rows carry it (read with the schema's types, so ``adapted``
+    is a boolean)."""
+    if "trained_at" in meta:
+        at = meta["trained_at"]
+        adapted, steps, tol = bool(meta.get("adapted")), at["steps"], at["tol"]
+    else:
+        first = rows[0] if rows else {}
+        adapted = first.get("adapted") is True
+        steps, tol = (first.get("train_steps"), first.get("train_tol")) if adapted else (cell.steps, cell.tol)
+    trained = SolveSpec(cell.solver, steps=steps, rtol=tol, atol=tol, max_steps=cell.training.max_steps,
+                        adjoint=cell.training.gradient == "adjoint")
+    return CellRecord(cell, trained, Status.parse(meta["status"]), meta.get("message") or "",
+                      float(meta.get("train_seconds") or 0.0), adapted, weights)
 
 
 class CellStore:
@@ -187,19 +177,16 @@ class CellStore:
 
     def save(self, result: CellResult) -> Path:
         """Write a finished cell, its manifest last (its checkpoint is no longer needed)."""
-        key = result.cell.key
+        record = result.record
+        key = record.key
         self.cells.mkdir(parents=True, exist_ok=True)
         tmp = self.cells / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            trained = result.trained_at or result.cell.train_spec
-            (tmp / "config.json").write_text(json.dumps({
-                "key": key, "cell": result.cell.model_dump(mode="json"), "status": result.status.value,
-                "message": result.message, "train_seconds": result.train_seconds,
-                "adapted": result.adapted, "trained_at": _spec_json(trained)}, indent=2))
+            (tmp / "config.json").write_text(json.dumps(_record_json(record), indent=2))
             names = ["config.json"]
-            if result.state_dict is not None:
-                torch.save(result.state_dict, tmp / "model.pt")
+            if record.weights is not None:
+                torch.save(record.weights.load(), tmp / "model.pt")
                 names.append("model.pt")
             if result.diagnosis is not None:
                 (tmp / DIAGNOSIS).write_text(json.dumps(result.diagnosis, allow_nan=False))
@@ -236,7 +223,7 @@ class CellStore:
             return exc.reason
         return None
 
-    def load(self, key: str, repair: bool = True) -> StoredCell:
+    def load(self, key: str, repair: bool = True) -> CellResult:
         """The stored cell, checked (module docstring); :class:`DamagedCell` if it cannot be used."""
         path = self.path(key)
         why = manifest.check(path, repair)
@@ -248,7 +235,7 @@ class CellStore:
         try:
             stored = self._read(path, names)
             if why == manifest.LEGACY and "model.pt" in names:
-                stored.state_dict()  # no checksum to vouch for it: it must load
+                stored.record.weights.load()  # no checksum to vouch for it: it must load
         except DamagedCell as exc:
             raise DamagedCell(key, exc.reason) from None
         except Exception as exc:  # noqa: BLE001 - any file that does not parse: damage, not a crash
@@ -261,33 +248,23 @@ class CellStore:
             manifest.write(path, sorted(names, key=manifest.FILES.index))
         return stored
 
-    def _read(self, path: Path, names: set[str]) -> StoredCell:
+    def _read(self, path: Path, names: set[str]) -> CellResult:
         for name in ("config.json", "rows.csv", "training.csv"):
             if name not in names:
                 raise DamagedCell(path.name, f"{name} is missing")
         meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
         cell = CellConfig.model_validate(meta["cell"])
-        status = Status.parse(meta["status"])
-        if status is Status.OK and "model.pt" not in names:
+        if Status.parse(meta["status"]) is Status.OK and "model.pt" not in names:
             raise DamagedCell(path.name, "model.pt is missing")
         rows = _records(_own_table(path / "rows.csv", RESULTS, need=RESULTS_NEED, filled=RESULTS_FILLED,
                                    rows=True))
         log = [{k: r[k] for k in LOG_NAMES}
                for r in _records(_own_table(path / "training.csv", LOG, need=("iteration", "loss")))]
-        if "trained_at" in meta:
-            at = meta["trained_at"]
-            adapted = bool(meta.get("adapted"))
-            trained = SolveSpec(cell.solver, steps=at["steps"], rtol=at["tol"], atol=at["tol"],
-                                max_steps=cell.training.max_steps,
-                                adjoint=cell.training.gradient == "adjoint")
-        else:
-            adapted, trained = _legacy_trained_at(cell, rows)
+        record = _record(meta, cell, rows, ModelFile(path / "model.pt") if "model.pt" in names else None)
         diagnosis = json.loads((path / DIAGNOSIS).read_text()) if DIAGNOSIS in names else None
         if diagnosis is not None and not isinstance(diagnosis, dict):
             raise DamagedCell(path.name, f"{DIAGNOSIS} is not a JSON object")
-        return StoredCell(cell, status, meta.get("message") or "",
-                          float(meta.get("train_seconds") or 0.0), adapted, trained, rows, log, path,
-                          diagnosis)
+        return CellResult(record, rows, log, diagnosis)
 
     def quarantine(self, key: str, reason: str) -> Path:
         """Move a damaged cell aside to ``DIR/damaged/<key>-<UTC time>/`` (kept, never deleted),

@@ -82,7 +82,7 @@ def study(run: Path, seed: int = 0, samples: int = 512) -> list[dict]:
             continue
         stored = store.load(cell.key)
         if stored.status is Status.OK:
-            rows.append({"label": cell.label(), **measure(cell, stored.state_dict(), samples)})
+            rows.append({"label": cell.label(), **measure(cell, stored.record.weights.load(), samples)})
     return sorted(rows, key=lambda r: r["steps"])
 
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TrainingConfig
+from ..core.context import resolve_device
 from ..datasets.base import DataSplits
 from ..datasets.images import STATS, cifar10
 from ..models import MODELS
@@ -76,7 +77,7 @@ def measure(data, *, amp: bool, compile: bool, steps: int, batch: int, width: in
     cfg = TrainingConfig(iterations=warmup + iterations, batch_size=batch, lr=1e-3, amp=amp,
                          channels_last=True, compile=compile)
     forward = PlainForward(model, cfg, device, seed=0)
-    (out,) = train(forward, [Member(data, 0)], SolveSpec("euler", steps=steps), cfg, device=device)
+    (out,) = train(forward, [Member(data, 0)], SolveSpec("euler", steps=steps), cfg)
     if out.status.value != "ok":
         return {"amp": amp, "compile": compile, "status": out.status.value, "message": out.message}
     timed = [r["seconds"] for r in out.log[warmup:]]
@@ -105,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("results/gpu_bench.json"))
     args = p.parse_args(argv)
 
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
-        ("cpu" if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
     n = max(4 * args.batch, 1024)
     if args.data_root:
         data = cifar10(0, root=args.data_root)

@@ -33,7 +33,7 @@ CLASS_COLOURS = ("tab:blue", "tab:red")
 def _model(res: CellResult):
     data = load_data(res.cell)
     model = build_model(res.cell, data)
-    model.load_state_dict(res.state_dict)
+    model.load_state_dict(res.record.weights.load())
     # float64: the pictures compare solvers down to small errors, float32 rounding would blur them
     return model.double().eval(), data
 
@@ -61,7 +61,7 @@ def trajectories(results: list[CellResult], solvers=("euler", "midpoint", "rk4")
     rows = []
     with torch.no_grad():
         for res in results:
-            if res.state_dict is None:
+            if res.record.weights is None:
                 continue
             model, data = _model(res)
             field = model.block.field
@@ -214,7 +214,7 @@ def stored_results(cells: list[CellConfig], out_dir: Path) -> list[CellResult]:
         if store.has(cell.key):
             stored = store.load(cell.key)
             if stored.status is Status.OK:
-                out.append(CellResult(cell, stored.status, state_dict=stored.state_dict()))
+                out.append(stored)
     return out
 
 
@@ -235,7 +235,7 @@ def _readable_steps(res: CellResult, candidates=(8, 16, 32, 64), max_error: floa
 def write_fan(cells: list[CellConfig], table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Trajectories and the three pictures for a run's cells; returns the files written."""
     results = stored_results(cells, out_dir)
-    usable = [r for r in results if r.state_dict is not None
+    usable = [r for r in results if r.record.weights is not None
               and hasattr(_model(r)[0].block.field, "exact_flow")]
     written = []
     if usable:

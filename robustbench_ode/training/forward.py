@@ -148,7 +148,7 @@ class StackedForward:
     """S models trained as one stack (fixed-step autograd training of a stackable field)."""
 
     def __init__(self, models: list[nn.Module], device: str) -> None:
-        self.models = models
+        self.models, self.device = models, device
         self.stack = StackedClassifier(models).to(device)
         self.size = len(models)
         self.calls = None

@@ -101,122 +101,173 @@ def stop_status(loss: float, solve: Status) -> Status | None:
     return Status.DIVERGED if solve in (Status.OK, Status.NON_FINITE) else solve
 
 
-def train(forward: PlainForward | StackedForward, members: list[Member], spec: SolveSpec,
-          cfg: TrainingConfig, *, device: str = "cpu", progress: bool = False,
-          desc: str = "") -> list[TrainOutcome]:
-    """Train every member for ``cfg.iterations``; one outcome per member, with its log and final
-    parameters. Resuming from the members' checkpoints (all at one iteration) gives the
-    uninterrupted result, the adaptation controller's state included."""
-    n = len(members)
-    outcomes = [TrainOutcome() for _ in members]
-    streams = [BatchStream(len(m.data.y_train), cfg.batch_size, m.seed) for m in members]
-    batches = [HostBatches(m.data, cfg.batch_size, device) for m in members]
-    opt = torch.optim.Adam(forward.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    controller, start = None, 0
-    resumes = [m.resume for m in members]
-    if any(r is not None for r in resumes):
+class _Training:
+    """One call of :func:`train`: the members' state (streams, batches, optimizer, outcomes,
+    controller) and the named steps of an iteration, composed by :func:`train`."""
+
+    def __init__(self, forward: PlainForward | StackedForward, members: list[Member], spec: SolveSpec,
+                 cfg: TrainingConfig) -> None:
+        self.forward, self.members, self.spec, self.cfg = forward, members, spec, cfg
+        device = forward.device
+        self.outcomes = [TrainOutcome() for _ in members]
+        self.streams = [BatchStream(len(m.data.y_train), cfg.batch_size, m.seed) for m in members]
+        self.batches = [HostBatches(m.data, cfg.batch_size, device) for m in members]
+        self.opt = torch.optim.Adam(forward.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.controller = None
+        self.regression = members[0].data.task == "regression"
+        self.clock, self.saved = Clock(device), SavedTensors()
+        self.active = list(range(len(members)))
+        self.start = self._resume()
+
+    def _resume(self) -> int:
+        """Continue from the members' checkpoints (all at one iteration); the first iteration."""
+        resumes = [m.resume for m in self.members]
+        if all(r is None for r in resumes):
+            return 0
         if any(r is None for r in resumes) or len({int(r["iteration"]) for r in resumes}) != 1:
             raise ValueError("members of one training resume from checkpoints at one iteration")
         for i, r in enumerate(resumes):
-            forward.load_member(i, r["model"])
-            streams[i].load_state(r["stream"])
-            outcomes[i].log = list(r["log"])
-        opt.load_state_dict(forward.stack_optimizer([r["optimizer"] for r in resumes]))
-        start = int(resumes[0]["iteration"])
-    every = cfg.checkpoint_every
-    regression = members[0].data.task == "regression"
-    clock, saved = Clock(device), SavedTensors()
-    calls = forward.calls
-    active = list(range(n))
-    forward.train()
-    bar = tqdm(range(start, cfg.iterations), desc=desc, leave=False, disable=not progress, unit="it")
-    for it in bar:
-        xs, ys = zip(*(b.get(s.next()) for b, s in zip(batches, streams)))
-        prepared = [memory_format(m.data.prepare(xi), cfg) for m, xi in zip(members, xs)]
+            self.forward.load_member(i, r["model"])
+            self.streams[i].load_state(r["stream"])
+            self.outcomes[i].log = list(r["log"])
+        self.opt.load_state_dict(self.forward.stack_optimizer([r["optimizer"] for r in resumes]))
+        return int(resumes[0]["iteration"])
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member's next batch, stacked (S, B, ...)."""
+        n = len(self.members)
+        xs, ys = zip(*(b.get(s.next()) for b, s in zip(self.batches, self.streams)))
+        prepared = [memory_format(m.data.prepare(xi), self.cfg) for m, xi in zip(self.members, xs)]
         # one member: a view, so a channels-last batch stays channels-last
         x = prepared[0].unsqueeze(0) if n == 1 else torch.stack(prepared)
         y = ys[0].unsqueeze(0) if n == 1 else torch.stack(ys)
+        return x, y
+
+    def adapt(self, it: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        """The adaptation controller's check (single models only, never stacked): the log's
+        columns, and the train solve in force from now on."""
+        cfg = self.cfg
+        if cfg.adaptation is None:
+            return {}
         check: dict[str, Any] = {}
-        if cfg.adaptation is not None:  # single models only (never stacked)
-            if controller is None:
-                controller = make_controller(cfg.adaptation, forward.model, x[0], spec)
-                if resumes[0] is not None and resumes[0].get("adaptation"):
-                    controller.load_state(resumes[0]["adaptation"])
-            # on the iteration grid, not relative to the start: a resumed run checks where an
-            # uninterrupted one does
-            if it > 0 and it % cfg.adaptation.check_every == 0:
-                check = controller.check(forward.model, x[0], y[0], it).columns()
-            spec = controller.spec()
-            check.update(steps_in_force=spec.steps, tol_in_force=spec.rtol)
-        record = cfg.record_memory and it % cfg.memory_every == 0
-        clock.start()
-        with saved.recording(forward.parameters()) if record else contextlib.nullcontext():
-            out: Forwarded = forward(x, spec, it)
-            losses = member_losses(out.outputs, y, regression)
-            task = losses
-            if out.penalty is not None:
-                losses = losses + out.penalty
-        opt.zero_grad(set_to_none=True)
+        if self.controller is None:
+            self.controller = make_controller(cfg.adaptation, self.forward.model, x[0], self.spec)
+            resume = self.members[0].resume
+            if resume is not None and resume.get("adaptation"):
+                self.controller.load_state(resume["adaptation"])
+        # on the iteration grid, not relative to the start: a resumed run checks where an
+        # uninterrupted one does
+        if it > 0 and it % cfg.adaptation.check_every == 0:
+            check = self.controller.check(self.forward.model, x[0], y[0], it).columns()
+        self.spec = self.controller.spec()
+        check.update(steps_in_force=self.spec.steps, tol_in_force=self.spec.rtol)
+        return check
+
+    def gradient(self, it: int, x: torch.Tensor, y: torch.Tensor):
+        """Forward, loss and backward pass: (forwarded, losses, task losses, backward field
+        calls, saved MB per member or None)."""
+        record = self.cfg.record_memory and it % self.cfg.memory_every == 0
+        calls, saved = self.forward.calls, self.saved
+        self.clock.start()
+        with saved.recording(self.forward.parameters()) if record else contextlib.nullcontext():
+            out: Forwarded = self.forward(x, self.spec, it)
+            task = member_losses(out.outputs, y, self.regression)
+            losses = task + out.penalty if out.penalty is not None else task
+        self.opt.zero_grad(set_to_none=True)
         forward_calls = calls.calls if calls is not None else 0
         losses.sum().backward()  # each member's parameters get its own loss's gradient
         saved.release()
         backward = calls.since(forward_calls) if calls is not None else 0
+        return out, losses, task, backward, saved.mb / self.forward.size if record else None
+
+    def log(self, it: int, y: torch.Tensor, out: Forwarded, losses: torch.Tensor, task: torch.Tensor,
+            backward: int, saved_mb: float | None,
+            check: dict[str, Any]) -> tuple[dict[int, dict], list[int]]:
+        """Each active member's log row, and the members that stop at this iteration (with the
+        parameters they had before its step)."""
         with torch.no_grad():
-            if regression:
+            if self.regression:
                 scores = task.detach()
             else:
                 scores = (out.outputs.argmax(-1) == y).float().flatten(1).mean(1)
             loss_v, task_v, score_v = torch.stack([losses.detach(), task.detach(), scores]).tolist()
-        saved_mb = saved.mb / forward.size if record else None
         rows, stopped = {}, []
-        for i in active:
-            row = log_row(iteration=it, loss=loss_v[i],
-                          accuracy=math.nan if regression else score_v[i],
-                          mse=score_v[i] if regression else None,
-                          nfe=out.stats.nfe, nfe_backward=backward, steps=out.stats.steps,
-                          saved_mb=saved_mb, solve_status=out.statuses[i].value, **check,
-                          **out.extras[i])
+        for i in self.active:
+            rows[i] = log_row(iteration=it, loss=loss_v[i],
+                              accuracy=math.nan if self.regression else score_v[i],
+                              mse=score_v[i] if self.regression else None,
+                              nfe=out.stats.nfe, nfe_backward=backward, steps=out.stats.steps,
+                              saved_mb=saved_mb, solve_status=out.statuses[i].value, **check,
+                              **out.extras[i])
             if out.penalty is not None:
-                row["task_loss"] = task_v[i]
-            rows[i] = row
+                rows[i]["task_loss"] = task_v[i]
             why = stop_status(loss_v[i], out.statuses[i])
             if why is not None:
                 stopped.append(i)
-                outcomes[i].status = why
-                outcomes[i].message = f"iteration {it}: loss {loss_v[i]}, solve {out.statuses[i].value}"
-                outcomes[i].state_dict = forward.member_state(i)  # before the step
-        if len(stopped) < len(active):
-            opt.step()
-        seconds = clock.stop() / len(active)
-        for i in active:
+                self.outcomes[i].status = why
+                self.outcomes[i].message = f"iteration {it}: loss {loss_v[i]}, solve {out.statuses[i].value}"
+                self.outcomes[i].state_dict = self.forward.member_state(i)  # before the step
+        return rows, stopped
+
+    def advance(self, rows: dict[int, dict], stopped: list[int]) -> None:
+        """The optimizer step (unless every member stopped), the timing columns, the rows kept."""
+        if len(stopped) < len(self.active):
+            self.opt.step()
+        seconds = self.clock.stop() / len(self.active)
+        for i in self.active:
             rows[i]["seconds"] = seconds
             if i not in stopped:
-                rows[i]["images_per_s"] = cfg.batch_size / seconds if seconds > 0 else None
-                rows[i]["peak_gpu_mb"] = clock.peak_memory_mb()
-            outcomes[i].log.append(rows[i])
-        active = [i for i in active if i not in stopped]
-        if not active:
+                rows[i]["images_per_s"] = self.cfg.batch_size / seconds if seconds > 0 else None
+                rows[i]["peak_gpu_mb"] = self.clock.peak_memory_mb()
+            self.outcomes[i].log.append(rows[i])
+        self.active = [i for i in self.active if i not in stopped]
+
+    def checkpoint(self, it: int) -> None:
+        """Hand each active member's checkpoint over every ``checkpoint_every`` iterations."""
+        every = self.cfg.checkpoint_every
+        if not every or (it + 1) % every != 0 or it + 1 >= self.cfg.iterations:
+            return
+        for i in self.active:
+            if self.members[i].on_checkpoint is not None:
+                self.members[i].on_checkpoint({
+                    "iteration": it + 1, "model": self.forward.member_state(i),
+                    "optimizer": self.forward.member_optimizer(self.opt, i),
+                    "stream": self.streams[i].state(), "log": self.outcomes[i].log,
+                    "adaptation": self.controller.state() if self.controller is not None else None})
+
+    def finish(self) -> list[TrainOutcome]:
+        self.forward.close()
+        self.saved.release()
+        for i in self.active:
+            self.outcomes[i].state_dict = self.forward.member_state(i)
+        if self.controller is not None:
+            final = self.controller.spec()
+            self.outcomes[0].adapted, self.outcomes[0].final_steps, self.outcomes[0].final_tol = \
+                True, final.steps, final.rtol
+        return self.outcomes
+
+
+def train(forward: PlainForward | StackedForward, members: list[Member], spec: SolveSpec,
+          cfg: TrainingConfig, *, progress: bool = False, desc: str = "") -> list[TrainOutcome]:
+    """Train every member for ``cfg.iterations`` on the forward's device; one outcome per member,
+    with its log and final parameters. Resuming from the members' checkpoints (all at one
+    iteration) gives the uninterrupted result, the adaptation controller's state included."""
+    run = _Training(forward, members, spec, cfg)
+    forward.train()
+    bar = tqdm(range(run.start, cfg.iterations), desc=desc, leave=False, disable=not progress, unit="it")
+    for it in bar:
+        x, y = run.batch()
+        check = run.adapt(it, x, y)
+        out, losses, task, backward, saved_mb = run.gradient(it, x, y)
+        rows, stopped = run.log(it, y, out, losses, task, backward, saved_mb, check)
+        run.advance(rows, stopped)
+        if not run.active:
             break
         if progress and it % 50 == 0:
-            bar.set_postfix(loss=f"{loss_v[active[0]]:.3f}", nfe=out.stats.nfe)
-        if every and (it + 1) % every == 0 and it + 1 < cfg.iterations:
-            for i in active:
-                if members[i].on_checkpoint is not None:
-                    members[i].on_checkpoint({
-                        "iteration": it + 1, "model": forward.member_state(i),
-                        "optimizer": forward.member_optimizer(opt, i), "stream": streams[i].state(),
-                        "log": outcomes[i].log,
-                        "adaptation": controller.state() if controller is not None else None})
+            bar.set_postfix(loss=f"{rows[run.active[0]]['loss']:.3f}", nfe=out.stats.nfe)
+        run.checkpoint(it)
     bar.close()
-    forward.close()
-    saved.release()
-    for i in active:
-        outcomes[i].state_dict = forward.member_state(i)
-    if controller is not None:
-        final = controller.spec()
-        outcomes[0].adapted, outcomes[0].final_steps, outcomes[0].final_tol = True, final.steps, final.rtol
-    return outcomes
-
+    return run.finish()
 
 
 def train_model(model, data: DataSplits, spec: SolveSpec, cfg: TrainingConfig, *, seed: int = 0,
@@ -227,5 +278,5 @@ def train_model(model, data: DataSplits, spec: SolveSpec, cfg: TrainingConfig, *
     :mod:`robustbench_ode.models.interface`) with the loop above: the convenience for a single
     model outside a suite."""
     (outcome,) = train(PlainForward(model, cfg, device, seed), [Member(data, seed, resume, on_checkpoint)],
-                       spec, cfg, device=device, progress=progress)
+                       spec, cfg, progress=progress)
     return outcome
