@@ -154,3 +154,53 @@ def test_light_commands_never_import_torch_or_pandas(argv):
     out = subprocess.run([sys.executable, "-c", code, *argv], cwd=PACKAGE.parent, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+MAX_FUNCTION_LINES = 80
+# Named, temporary: sci splits it into named steps with the new fold test (issue 26).
+LONG_FUNCTION_EXCEPTIONS = {"diagnostics/core.py::_diagnose"}
+
+
+def _functions():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield f"{path.relative_to(PACKAGE).as_posix()}::{node.name}", node
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = {name: node.end_lineno - node.lineno + 1 for name, node in _functions()
+            if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES}
+    assert set(long) <= LONG_FUNCTION_EXCEPTIONS, long
+
+
+def _calls(name: str) -> list[str]:
+    """The package's modules::functions that call ``name`` (a function or a method)."""
+    out = []
+    for where, node in _functions():
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                f = sub.func
+                called = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+                if called == name:
+                    out.append(where)
+    return sorted(set(out))
+
+
+def test_identity_columns_and_the_test_grid_are_built_in_one_place_each():
+    # identity(): the columns schema.CELL_COLUMNS names; grid_points(): a trained model's test grid
+    assert set(_calls("identity")) <= {"harness/cell.py::columns", "benchmark.py::benchmark"}, \
+        _calls("identity")
+    assert set(_calls("grid_points")) <= {"harness/cell.py::grid", "benchmark.py::benchmark",
+                                          "harness/cost.py::cell_points"}, _calls("grid_points")
+    literal = [where for where, node in _functions() for sub in ast.walk(node)
+               if isinstance(sub, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "train_tol"
+                                                    for k in sub.keys)]
+    assert set(literal) <= {"harness/rows.py::identity"}, literal
+
+
+def test_the_device_is_resolved_in_one_function():
+    auto = [where for where, node in _functions() for sub in ast.walk(node)
+            if isinstance(sub, ast.Compare) and "device" in ast.unparse(sub.left)
+            and any(isinstance(c, ast.Constant) and c.value == "auto" for c in sub.comparators)]
+    assert set(auto) <= {"core/context.py::resolve_device"}, auto  # (name == "auto" there)
