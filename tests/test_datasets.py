@@ -5,7 +5,10 @@ import torch
 from robustbench_ode import DATASETS
 from robustbench_ode.datasets.toy import SPHERE_RINGS
 
-TOY = ["sphere2", "spheres", "moons", "annuli", "spirals"]
+# Every registered generated classification dataset, read off the registry (a new entry is tested
+# here too): those that read no files and take n_train / n_test (digits is a fixed set of samples).
+TOY = [n for n in DATASETS.names() if DATASETS.meta(n).task == "classification" and not DATASETS.meta(n).files
+       and {"n_train", "n_test"} <= set(DATASETS.meta(n).params.model_fields)]
 
 
 @pytest.mark.parametrize("name", TOY)

@@ -82,7 +82,11 @@ def test_tested_as_an_ode_with_every_solver(name, solver):
     assert any(g is not None and g.abs().sum() > 0 for g in grads)  # the field gets a gradient
 
 
-@pytest.mark.parametrize("name", ["ott_conv1d", "ott_conv2d", "mlp", "resnet", "resnet_shared"])
+# Every classifier family, read off the registry (the regression family keeps torch's own init).
+CLASSIFIERS = [n for n in MODELS.names() if MODELS.meta(n).task == "classification"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_kaiming_weights_zero_biases(name):
     torch.manual_seed(0)
     model = _build(name, 2)

@@ -21,12 +21,14 @@ from ..core.files import check_writable_dir, write_text
 from ..core.schema import DIAGNOSTICS
 from .gate import load_table
 from .page import table, write_page
-from .summary import summarize
+from .summary import legend, shown, summarize
 from .tables import read_table, write_csv
 
 CONFIG = ["dataset", "run", "model", "training", "train_solver", "train_steps", "train_tol"]
-NUMBERS = ["acc_ref", "ode_gap", "acc_train", "worst_drop", "drift", "nfe_train", "nfe_ref"]
-MSE_NUMBERS = ["mse_ref", "mse_ref_ratio"]  # only where a run is a time-series regression
+# The metrics the board shows (outputs/summary.py METRICS), always or only where a run has them
+# (a time-series regression's mse columns).
+NUMBERS = [m.name for m in shown("leaderboard")]
+MSE_NUMBERS = [m.name for m in shown("leaderboard_present")]
 DIAGNOSED = ["flip_fraction", "fold_fraction"]  # only where a run has diagnostics.csv
 
 
@@ -89,12 +91,8 @@ def markdown(board: pd.DataFrame) -> str:
 
 _LEGEND = ("Per dataset, every trained configuration of the runs named, ranked by acc_ref (higher "
            "first; ties: the smaller |ode_gap|). Numbers are means over the configuration's seeds "
-           "(seeds: how many). acc_ref = test accuracy under the reference solve (an adaptive "
-           "solver at a tight tolerance: the model read as a true ODE); acc_ref_std = its spread "
-           "over seeds; acc_train = test accuracy at the configuration's own train solver and "
-           "steps; ode_gap = acc_train - acc_ref; worst_drop = acc_train - the worst accuracy on "
-           "the test grid; drift = mean relative distance of the final states, train configuration "
-           "vs reference; nfe = field evaluations per solve of one batch; n_failed = failed test "
+           "(seeds: how many; acc_ref_std = the spread of acc_ref over them). "
+           f"{legend(shown('leaderboard') + shown('leaderboard_present'))}; n_failed = failed test "
            "rows. Time-series configurations rank by mse_ref, lower first. A model that learned "
            "an ODE has ode_gap near 0; a ResNet in disguise ranks low with a large ode_gap.")
 

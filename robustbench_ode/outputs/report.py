@@ -22,19 +22,22 @@ from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, TRAINING
 from .critical import write_critical
 from .figures import FIGURES, Sources
 from .page import figure_html, table, write_page
-from .summary import summarize
+from .summary import Metric, shown, summarize
+from .summary import legend as metric_legend
 from .tables import is_regression, read_results, read_table, training_log, write_csv
 
 MAX_JSON_BYTES = 1 << 20
 
-# Shown in the summary table of the report (the CSV keeps every column).
-_SUMMARY_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
-                  "train_status", "acc_train", "acc_ref", "ode_gap", "worst_drop", "nfe_train",
-                  "nfe_ref", "drift", "n_failed"]
-# For time-series regression suites the accuracy columns are empty: the mse columns replace them.
-_REGRESSION_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol",
-                     "seed", "train_status", "mse_train", "mse_ref", "mse_ref_ratio", "mse_worst",
-                     "mse_worst_ratio", "nfe_train", "nfe_ref", "drift", "n_failed"]
+# Shown in the summary table of the report (the CSV keeps every column): the metrics that declare
+# it (outputs/summary.py METRICS); for time-series regression suites the accuracy columns are empty,
+# and the metrics shown on a regression report replace them.
+_IDENTITY = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
+             "train_status"]
+
+
+def _shown(regression: bool) -> list[Metric]:
+    return shown("regression" if regression else "report")
+
 
 _DIAGNOSTICS_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
                       "effect", "flip_fraction", "flips_at_fold_share", "fold_fraction", "ref_fold_fraction",
@@ -108,25 +111,18 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
 
     regression = is_regression(results)
     reference = html.escape(_reference(results))
-    legend = ('<p class="muted">One row per trained model (seed). mse = mean squared trajectory '
-              "error over the test set: mse_train at the model's own train solver and steps, "
-              f"mse_ref under {reference}; mse_ref_ratio = mse_ref / mse_train; mse_worst = the "
-              "largest on the test grid, mse_worst_ratio = mse_worst / mse_train; drift = mean "
-              "relative distance of the predicted trajectories, train configuration vs reference "
-              "solve. A model that learned an ODE has ratios near 1.</p>") if regression else (
-              '<p class="muted">One row per trained model (seed). acc_train = test accuracy at the '
-              f"model's own train solver and steps; acc_ref = test accuracy under {reference}; "
-              "ode_gap = acc_train - acc_ref; worst_drop = acc_train - the worst accuracy on the "
-              "test grid; drift = mean relative distance of the final states, train configuration "
-              "vs reference solve; nfe = field evaluations per solve of one batch. A model that "
-              "learned an ODE has ode_gap and worst_drop near 0; a ResNet in disguise has a large "
-              "ode_gap.</p>")
-    shown = _REGRESSION_SHOWN if regression else _SUMMARY_SHOWN
+    metrics = _shown(regression)
+    closing = ("A model that learned an ODE has ratios near 1." if regression else
+               "A model that learned an ODE has ode_gap and worst_drop near 0; a ResNet in disguise "
+               "has a large ode_gap.")
+    legend = (f'<p class="muted">One row per trained model (seed); the reference solve is {reference}. '
+              f"{html.escape(metric_legend(metrics))}. {closing}</p>")
+    columns = _IDENTITY + [m.name for m in metrics]
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="muted">{len(summary)} trained models, {len(results)} test rows, '
              f"{int((results['status'] != 'ok').sum())} failed test rows.</p>",
              "<h2>Summary</h2>", legend,
-             table(summary[[c for c in shown if c in summary.columns]], table_id="summary")]
+             table(summary[[c for c in columns if c in summary.columns]], table_id="summary")]
     if diagnostics is not None and not diagnostics.empty:
         parts += ["<h2>Why models break</h2>", _DIAGNOSTICS_LEGEND,
                   table(diagnostics[[c for c in _DIAGNOSTICS_SHOWN if c in diagnostics.columns]],

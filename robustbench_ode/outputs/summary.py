@@ -31,14 +31,18 @@ Definitions (for one trained model, i.e. one cell; "ok rows" are its test rows w
   count of the model's (dataset, model, train solver) group, the same value on each of its rows
   (definition in :mod:`robustbench_ode.critical`).
 
-Each metric group is one function of the cell's rows in :data:`METRICS`; adding columns (e.g.
-critical step sizes) is adding a function to that list.
+Each metric is a declared record in :data:`METRICS` (:class:`Metric`): its column, the function of
+a cell's rows that computes it (one function may compute several columns: a group), which way is
+better, where it is shown (the report's summary table of a classification or a time-series run,
+the leaderboard) and its legend. The summary, the report and the leaderboard all read the list:
+adding a metric is appending one record (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -93,8 +97,75 @@ def failure_metrics(rows: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-METRICS: list[Callable[[pd.DataFrame], dict[str, Any]]] = [accuracy_metrics, mse_metrics,
-                                                           cost_metrics, failure_metrics]
+Rows = Callable[[pd.DataFrame], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One column of summary.csv and where it goes. ``compute``: the function of one cell's rows
+    that returns it (with the other columns of its group). ``better``: which way is better
+    (``higher``, ``lower``, ``zero``: nearer 0; ``""``: a count or a cost). ``shown``: the pages
+    that show it: ``report`` (the report's summary table), ``regression`` (that table for a
+    time-series run), ``leaderboard`` (a leaderboard column, the mean over seeds),
+    ``leaderboard_present`` (a leaderboard column where some run has it). ``legend``: what it is,
+    in the legends of those pages."""
+
+    name: str
+    compute: Rows
+    better: Literal["higher", "lower", "zero", ""] = ""
+    shown: frozenset[str] = frozenset()
+    legend: str = ""
+
+
+def _on(*pages: str) -> frozenset[str]:
+    return frozenset(pages)
+
+
+_BOTH = _on("report", "regression")
+METRICS: list[Metric] = [  # in the leaderboard's column order; summary.csv: its functions' order
+    Metric("acc_ref", accuracy_metrics, "higher", _on("report", "leaderboard"),
+           "test accuracy under the reference solve (the model read as a true ODE)"),
+    Metric("ode_gap", accuracy_metrics, "zero", _on("report", "leaderboard"), "acc_train - acc_ref"),
+    Metric("acc_train", accuracy_metrics, "higher", _on("report", "leaderboard"),
+           "test accuracy at the model's own train solver and steps"),
+    Metric("worst_drop", accuracy_metrics, "lower", _on("report", "leaderboard"),
+           "acc_train - the worst accuracy on the test grid"),
+    Metric("mse_train", mse_metrics, "lower", _on("regression"),
+           "trajectory mse at the train configuration"),
+    Metric("mse_ref", mse_metrics, "lower", _on("regression", "leaderboard_present"),
+           "trajectory mse under the reference solve"),
+    Metric("mse_ref_ratio", mse_metrics, "lower", _on("regression", "leaderboard_present"),
+           "mse_ref / mse_train (near 1 or below: the model behaves as an ODE)"),
+    Metric("mse_worst", mse_metrics, "lower", _on("regression"), "the largest mse on the test grid"),
+    Metric("mse_worst_ratio", mse_metrics, "lower", _on("regression"), "mse_worst / mse_train"),
+    Metric("drift", cost_metrics, "lower", _BOTH | {"leaderboard"},
+           "mean relative distance of the final states, train configuration vs reference solve"),
+    Metric("nfe_train", cost_metrics, "", _BOTH | {"leaderboard"},
+           "field evaluations per solve of one batch at the train configuration"),
+    Metric("nfe_ref", cost_metrics, "", _BOTH | {"leaderboard"},
+           "field evaluations per solve of one batch under the reference solve"),
+    Metric("n_tests", failure_metrics),
+    Metric("n_failed", failure_metrics, "lower", _BOTH, "test rows whose status is not ok"),
+]
+
+
+def shown(page: str) -> list[Metric]:
+    """The metrics a page shows (:attr:`Metric.shown`), in declaration order."""
+    return [m for m in METRICS if page in m.shown]
+
+
+def legend(metrics: list[Metric]) -> str:
+    """The legend of these metrics: ``name = what it is`` for each with one."""
+    return "; ".join(f"{m.name} = {m.legend}" for m in metrics if m.legend)
+
+
+def _groups() -> list[Rows]:
+    """The distinct functions of :data:`METRICS`, in the order of their first metric."""
+    out: list[Rows] = []
+    for m in METRICS:
+        if m.compute not in out:
+            out.append(m.compute)
+    return out
 
 
 # From diagnostics.csv (robustbench_ode/diagnostics; docs/diagnostics.md): why a model breaks.
@@ -114,8 +185,8 @@ def summarize(results: pd.DataFrame, diagnostics: pd.DataFrame | None = None) ->
         row: dict[str, Any] = {c: first[c] for c in ["cell", *ID_COLUMNS] if c in rows.columns}
         if "train_status" in rows.columns:
             row["train_status"] = first["train_status"]
-        for metric in METRICS:
-            row.update(metric(rows))
+        for group in _groups():
+            row.update(group(rows))
         out.append(row)
     df = pd.DataFrame(out)
     df = _with_critical(df, results)
