@@ -31,8 +31,6 @@ from .solvers import SOLVERS
 EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program the signal ended
 MAX_LINE = 300  # an error is one line of at most this many characters (the tail is cut)
-# the executors' registry imports torch; its names are listed here for the parser
-EXECUTOR_NAMES = ["local", "process", "ray"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "cells are kept, its previous tables moved to DIR/previous/<time>/)")
     p.add_argument("--force", action="store_true", help="run a suite beyond the cost limit")
     p.add_argument("--strict", action="store_true", help="exit 1 if any cell or test row failed")
-    p.add_argument("--executor", default="local", choices=EXECUTOR_NAMES,
-                   help="where cells run (default: in this process)")
+    p.add_argument("--executor", default="local",  # an EXECUTORS entry (run/executors.py: torch)
+                   help="where cells run: local (the default, in this process), process, ray, or any "
+                        "other entry of run/executors.py EXECUTORS")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="parallel cells: a local process pool, or the CPUs of a local Ray instance")
     p.add_argument("--address", help="Ray cluster to join: 'auto' or HOST:PORT (--executor ray)")

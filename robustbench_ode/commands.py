@@ -24,7 +24,7 @@ from .outputs.gate import comparison, load_baseline, load_table, regressions
 from .outputs.leaderboard import write_leaderboard
 from .outputs.report import write_report
 from .outputs.tables import read_results, read_table, read_training, training_log
-from .run.executors import make_executor
+from .run.executors import check_executor, make_executor
 from .run.runner import claim_out_dir, run_suite
 from .run.store import CellStore
 from .studies.xor_fan import write_fan
@@ -40,6 +40,7 @@ def _suite_and_out(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
         os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
+    check_executor(args.executor)  # before anything is written
     suite, text, out = _suite_and_out(args)
     context = resolve(args.device)  # once, for the whole run (core/context.py)
     admit(suite, args.force, show_path(args.suite), gpu=context.cuda)

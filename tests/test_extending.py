@@ -3,18 +3,27 @@ exactly as the row says and runs it through the pipeline."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+import yaml
 from pydantic import Field
 from torch import nn
 
-from robustbench_ode import DATASETS, MODELS, SOLVERS, solve
+from robustbench_ode import DATASETS, MODELS, SOLVERS, cli, solve
 from robustbench_ode.config import TrainingConfig, parse_suite
 from robustbench_ode.config.training import setting
+from robustbench_ode.core.errors import SuiteError
 from robustbench_ode.core.schema import RESULT_NAMES
 from robustbench_ode.core.types import Count
 from robustbench_ode.datasets import DatasetInfo
@@ -27,8 +36,11 @@ from robustbench_ode.models import ModelInfo
 from robustbench_ode.models.classifier import ODEClassifier, init_weights
 from robustbench_ode.models.fields import Field as PackageField
 from robustbench_ode.models.params import Params as ModelParams
-from robustbench_ode.outputs import figures, report
+from robustbench_ode.outputs import figures, leaderboard, report, summary
+from robustbench_ode.run.executors import EXECUTORS, ExecutorInfo
 from robustbench_ode.solvers import ButcherTableau, Kind, Solver
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class BlobsParams(DatasetParams):
@@ -131,7 +143,7 @@ def test_a_training_setting_declares_how_the_harness_treats_it():
     assert stack_key(quiet) is not None and stack_key(warm) is None  # not stacked unless default
 
 
-def test_a_figure_is_one_entry_in_the_list(tmp_path, smoke_run, monkeypatch):
+def test_a_figure_is_one_entry_in_the_list(tmp_path, smoke_run):
     drawn = []
 
     def draw(sources, path):
@@ -145,10 +157,13 @@ def test_a_figure_is_one_entry_in_the_list(tmp_path, smoke_run, monkeypatch):
         return path
 
     extra = figures.Figure("throwaway.png", "A throwaway figure", "What it shows.", draw)
-    monkeypatch.setattr(report, "FIGURES", [*figures.FIGURES, extra])
-    run = tmp_path / "run"
-    shutil.copytree(smoke_run, run)
-    out = report.write_report(run)
+    figures.FIGURES.append(extra)  # one entry in the list the row names
+    try:
+        run = tmp_path / "run"
+        shutil.copytree(smoke_run, run)
+        out = report.write_report(run)
+    finally:
+        figures.FIGURES.remove(extra)
     assert drawn == [16] and (run / "throwaway.png").is_file()
     assert "A throwaway figure" in out.read_text() and "What it shows." in out.read_text()
 
@@ -189,3 +204,123 @@ def test_an_adaptive_solver_from_another_library_is_an_integrator_and_an_entry()
     finally:
         SOLVERS.remove("ext_tmp")
         SOLVERS.remove("ext_missing_tmp")
+
+
+def train_share_tmp(rows: pd.DataFrame) -> dict:
+    """A throwaway metric: the share of a cell's test rows that are ok."""
+    return {"ok_share_tmp": float((rows["status"] == "ok").mean())}
+
+
+def test_a_metric_is_one_record_in_the_list(tmp_path, smoke_run):
+    metric = summary.Metric("ok_share_tmp", train_share_tmp, "higher",
+                            frozenset({"report", "regression", "leaderboard"}), "a throwaway share")
+    summary.METRICS.append(metric)  # one record in the list the row names
+    try:
+        run = tmp_path / "run"
+        shutil.copytree(smoke_run, run)
+        page = report.write_report(run).read_text()
+        md_path, csv_path, board_page, md = leaderboard.write_leaderboard([run], tmp_path / "board")
+    finally:
+        summary.METRICS.remove(metric)
+    assert pd.read_csv(run / "summary.csv")["ok_share_tmp"].between(0, 1).all()
+    assert "ok_share_tmp" in page and "a throwaway share" in page  # the report's table and legend
+    assert "ok_share_tmp" in pd.read_csv(csv_path).columns and "ok_share_tmp" in md
+    assert "a throwaway share" in board_page.read_text()
+
+
+class InTurnTmp:
+    """A throwaway executor: ``name``, ``threads`` and ``run(units)``, constructed with threads."""
+
+    name = "in_turn_tmp"
+    ran: list[int] = []
+
+    def __init__(self, threads=None) -> None:
+        self.threads = threads
+
+    def run(self, units):
+        for i, unit in enumerate(units):
+            InTurnTmp.ran.append(i)
+            yield i, unit.run()
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_executor_is_a_class_and_an_entry(tmp_path, registered):
+    EXECUTORS.register("in_turn_tmp", InTurnTmp, "cells in turn (test)", ExecutorInfo())
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "extend", "dataset": {"name": "blobs_tmp"}, "model": {"name": "linear_tmp"},
+        "training": {"iterations": 3, "batch_size": 16},
+        "train": {"grid": [{"solver": "euler", "steps": [2]}]}, "test": [{"solver": "euler", "steps": [2]}]}))
+    try:
+        InTurnTmp.ran.clear()
+        code = cli.main(["run", str(suite), "--out", str(tmp_path / "out"), "--no-progress",
+                         "--executor", "in_turn_tmp"])
+    finally:
+        EXECUTORS.remove("in_turn_tmp")
+    assert code == 0 and InTurnTmp.ran == [0]
+    assert json.loads((tmp_path / "out" / "meta.json").read_text())["executor"] == "in_turn_tmp"
+    assert cli.main(["run", str(suite), "--executor", "in_turn_tmp"]) == 2  # gone: bad input
+
+
+def test_a_subcommand_is_a_parser_and_a_handler(monkeypatch, capsys):
+    def failing(args):
+        raise {"bad": SuiteError("--what: no (allowed: yes)"), "io": FileNotFoundError(2, "gone", "x.csv"),
+               "pipe": BrokenPipeError()}[args.how]
+
+    build = cli.build_parser
+
+    def with_tmp():  # a parser added to build_parser()'s subcommands, as the row says
+        parser = build()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        p = sub.add_parser("tmp_cmd", help="a throwaway subcommand")
+        p.add_argument("how")
+        p.set_defaults(func=failing)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", with_tmp)
+    monkeypatch.setattr(cli, "_silence_stdout", lambda: None)
+    assert cli.main(["tmp_cmd", "bad"]) == 2
+    assert capsys.readouterr().err.strip() == "robustbench-ode: error: --what: no (allowed: yes)"
+    assert cli.main(["tmp_cmd", "io"]) == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert cli.main(["tmp_cmd", "pipe"]) == cli.EXIT_BROKEN_PIPE and not capsys.readouterr().err
+
+
+COLUMN_PATCH = {
+    "robustbench_ode/core/schema.py": (
+        '    Column("loss", "float", "mean test loss"),\n',
+        '    Column("loss", "float", "mean test loss"),\n'
+        '    Column("half_loss_tmp", "float", "a throwaway"),\n'),
+    "robustbench_ode/harness/evaluation.py": (
+        'return {**scores, "nfe": self.nfe / batches,',
+        'return {**scores, "half_loss_tmp": scores["loss"] / 2, "nfe": self.nfe / batches,'),
+}
+
+
+def test_a_result_column_is_one_column_and_its_filler(tmp_path):
+    """The row done to a copy of the package (a declared column is read at import time):
+    results.csv, the stored cell's rows and a resumed run's table all carry it."""
+    copy = tmp_path / "pkg"
+    shutil.copytree(ROOT / "robustbench_ode", copy / "robustbench_ode",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for rel, (old, new) in COLUMN_PATCH.items():
+        text = (copy / rel).read_text()
+        assert old in text, rel  # the row's files still read as the test expects
+        (copy / rel).write_text(text.replace(old, new))
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "col", "dataset": {"name": "sphere2", "n_train": 32, "n_test": 16},
+        "model": {"name": "mlp", "hidden": 4}, "training": {"iterations": 2, "batch_size": 16},
+        "train": {"grid": [{"solver": "euler", "steps": [2]}]}, "test": [{"solver": "euler", "steps": [2]}]}))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(copy), "OMP_NUM_THREADS": "1"}
+    for _ in range(2):  # trained, then loaded from the store
+        done = subprocess.run([sys.executable, "-m", "robustbench_ode", "run", str(suite), "--out", str(out),
+                               "--no-progress"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        table = pd.read_csv(out / "results.csv")
+        assert (table["half_loss_tmp"] == table["loss"] / 2).all()
+    (cell,) = (out / "cells").iterdir()
+    assert "half_loss_tmp" in pd.read_csv(cell / "rows.csv").columns

@@ -25,10 +25,6 @@ from .summary import legend, shown, summarize
 from .tables import read_table, write_csv
 
 CONFIG = ["dataset", "run", "model", "training", "train_solver", "train_steps", "train_tol"]
-# The metrics the board shows (outputs/summary.py METRICS), always or only where a run has them
-# (a time-series regression's mse columns).
-NUMBERS = [m.name for m in shown("leaderboard")]
-MSE_NUMBERS = [m.name for m in shown("leaderboard_present")]
 DIAGNOSED = ["flip_fraction", "fold_fraction"]  # only where a run has diagnostics.csv
 
 
@@ -42,11 +38,15 @@ def leaderboard(run_dirs: list[str | Path]) -> pd.DataFrame:
         frames.append(summary.assign(run=Path(d).name))
     df = pd.concat(frames, ignore_index=True)
     df["train_steps"] = df["train_steps"].astype("float64")  # groupby keys: NaN, not <NA>
-    extra = [c for c in MSE_NUMBERS + DIAGNOSED if c in df.columns]
+    # the metrics the board shows (outputs/summary.py METRICS), always or only where a run has
+    # them (a time-series regression's mse columns), read when the board is built
+    numbers = [m.name for m in shown("leaderboard")]
+    present = [m.name for m in shown("leaderboard_present")]
+    extra = [c for c in present + DIAGNOSED if c in df.columns]
     verdicts = {"effect": ("effect", _verdict)} if "effect" in df.columns else {}
     agg = (df.groupby(CONFIG, dropna=False)
            .agg(seeds=("seed", "nunique"), acc_ref_std=("acc_ref", "std"),
-                **{c: (c, "mean") for c in NUMBERS + extra}, **verdicts, n_failed=("n_failed", "sum"))
+                **{c: (c, "mean") for c in numbers + extra}, **verdicts, n_failed=("n_failed", "sum"))
            .reset_index())
     agg["abs_gap"] = agg["ode_gap"].abs()
     # one ascending key for both kinds: minus the reference accuracy, or the reference error
@@ -57,8 +57,8 @@ def leaderboard(run_dirs: list[str | Path]) -> pd.DataFrame:
     agg.insert(0, "rank", agg.groupby("dataset").cumcount() + 1)
     agg["train_steps"] = agg["train_steps"].astype("Int64")
     return agg.drop(columns=["abs_gap", "rank_key"])[
-        ["rank", *CONFIG, "seeds", "acc_ref", "acc_ref_std", *NUMBERS[1:], *list(verdicts), *extra,
-         "n_failed"]
+        ["rank", *CONFIG, "seeds", "acc_ref", "acc_ref_std", *[c for c in numbers if c != "acc_ref"],
+         *list(verdicts), *extra, "n_failed"]
     ].reset_index(drop=True)
 
 
@@ -89,12 +89,13 @@ def markdown(board: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-_LEGEND = ("Per dataset, every trained configuration of the runs named, ranked by acc_ref (higher "
-           "first; ties: the smaller |ode_gap|). Numbers are means over the configuration's seeds "
-           "(seeds: how many; acc_ref_std = the spread of acc_ref over them). "
-           f"{legend(shown('leaderboard') + shown('leaderboard_present'))}; n_failed = failed test "
-           "rows. Time-series configurations rank by mse_ref, lower first. A model that learned "
-           "an ODE has ode_gap near 0; a ResNet in disguise ranks low with a large ode_gap.")
+def _legend() -> str:
+    return ("Per dataset, every trained configuration of the runs named, ranked by acc_ref (higher "
+            "first; ties: the smaller |ode_gap|). Numbers are means over the configuration's seeds "
+            "(seeds: how many; acc_ref_std = the spread of acc_ref over them). "
+            f"{legend(shown('leaderboard') + shown('leaderboard_present'))}; n_failed = failed test "
+            "rows. Time-series configurations rank by mse_ref, lower first. A model that learned "
+            "an ODE has ode_gap near 0; a ResNet in disguise ranks low with a large ode_gap.")
 
 
 def html_page(board: pd.DataFrame, runs: list[str], path: Path) -> Path:
@@ -103,7 +104,7 @@ def html_page(board: pd.DataFrame, runs: list[str], path: Path) -> Path:
     cols = [c for c in board.columns if c != "dataset"]
     parts = ["<h1>robustbench_ode leaderboard</h1>",
              f'<p class="muted">Runs: {html.escape(", ".join(runs))}. {len(board)} configurations.</p>',
-             f'<p class="muted">{html.escape(_LEGEND)}</p>']
+             f'<p class="muted">{html.escape(_legend())}</p>']
     for dataset, part in board.groupby("dataset", sort=True):
         parts += [f"<h2>{html.escape(str(dataset))}</h2>",
                   table(part[cols], table_id=f"board-{dataset}")]

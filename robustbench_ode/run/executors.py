@@ -222,8 +222,7 @@ EXECUTORS.register("ray", RayExecutor, "Ray tasks on a local instance (--workers
 
 def make_executor(name: str = "local", workers: int = 1, address: str | None = None,
                   gpus_per_cell: float = 0, threads: int | None = None) -> Executor:
-    if name not in EXECUTORS:
-        raise SuiteError(f"--executor {str(name)[:40]}: unknown (allowed: {', '.join(EXECUTORS.names())})")
+    check_executor(name)
     if workers < 1:
         raise SuiteError(f"--workers {workers}: must be at least 1")
     if address and not EXECUTORS.meta(name).takes_address:
@@ -232,6 +231,12 @@ def make_executor(name: str = "local", workers: int = 1, address: str | None = N
         per_cell = max(1, thread_budget.cores() // workers) if threads is None else threads
         return RayExecutor(address, num_cpus=workers if workers > 1 else None, cpus_per_cell=1,
                            gpus_per_cell=gpus_per_cell, threads=per_cell if not address else threads)
-    if name == "process" or workers > 1:
+    if name == "process" or (name == "local" and workers > 1):
         return ProcessExecutor(workers, threads)
-    return LocalExecutor(threads)
+    return EXECUTORS.get(name)(threads)  # local, or any other entry: constructed with its threads
+
+
+def check_executor(name: str) -> None:
+    """A name ``--executor`` accepts: an entry of :data:`EXECUTORS`; else bad input (one line)."""
+    if name not in EXECUTORS:
+        raise SuiteError(f"--executor {str(name)[:40]}: unknown (allowed: {', '.join(EXECUTORS.names())})")
