@@ -5,10 +5,16 @@ import torch
 from robustbench_ode import DATASETS
 from robustbench_ode.datasets.toy import SPHERE_RINGS
 
-# Every registered generated classification dataset, read off the registry (a new entry is tested
-# here too): those that read no files and take n_train / n_test (digits is a fixed set of samples).
-TOY = [n for n in DATASETS.names() if DATASETS.meta(n).task == "classification" and not DATASETS.meta(n).files
-       and {"n_train", "n_test"} <= set(DATASETS.meta(n).params.model_fields)]
+
+def toy() -> list[str]:
+    """Every registered generated classification dataset, read off the registry (a new entry is
+    tested here too): those that read no files and take n_train / n_test (digits is a fixed set)."""
+    metas = {n: DATASETS.meta(n) for n in DATASETS.names()}
+    return [n for n, m in metas.items() if m.task == "classification" and not m.files
+            and {"n_train", "n_test"} <= set(m.params.model_fields)]
+
+
+TOY = toy()
 
 
 @pytest.mark.parametrize("name", TOY)

@@ -107,6 +107,10 @@ def test_a_dataset_and_a_model_family_run_through_the_pipeline(registered):
     assert result.status.value == "ok" and len(result.log) == 20
     assert [tuple(r) for r in result.rows] == [RESULT_NAMES] * 3
     assert result.rows[0]["accuracy"] > 0.9  # two separated blobs: learned
+    from test_datasets import toy  # the registry-parametrized tests pick the new entries up
+    from test_models import classifiers
+
+    assert "blobs_tmp" in toy() and "linear_tmp" in classifiers() and "linear_tmp" in MODELS.names()
 
 
 def test_an_explicit_runge_kutta_solver_is_a_tableau_and_an_entry():
@@ -130,6 +134,7 @@ def test_a_training_setting_declares_how_the_harness_treats_it():
     class Extended(TrainingConfig):
         verbose_log: bool = setting(False, speed_only=True)  # changes nothing trained
         warmup: int = setting(0, stacked="default")  # stacked training would not implement it
+        patience: int = setting(3)  # a default that is not None: a cell at it keeps its key
 
     assert "verbose_log" in Extended.speed_only() and "warmup" not in Extended.speed_only()
     base = CellConfig.model_validate(cells(parse_suite({
@@ -140,6 +145,8 @@ def test_a_training_setting_declares_how_the_harness_treats_it():
     loud = base.model_copy(update={"training": Extended(verbose_log=True)})
     warm = base.model_copy(update={"training": Extended(warmup=5)})
     assert quiet.key == loud.key != warm.key  # speed-only: not part of the key
+    assert quiet.key == base.key  # every new setting at its default: every stored cell keeps its key
+    assert base.model_copy(update={"training": Extended(patience=4)}).key != base.key
     assert stack_key(quiet) is not None and stack_key(warm) is None  # not stacked unless default
 
 

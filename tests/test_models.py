@@ -82,8 +82,12 @@ def test_tested_as_an_ode_with_every_solver(name, solver):
     assert any(g is not None and g.abs().sum() > 0 for g in grads)  # the field gets a gradient
 
 
-# Every classifier family, read off the registry (the regression family keeps torch's own init).
-CLASSIFIERS = [n for n in MODELS.names() if MODELS.meta(n).task == "classification"]
+def classifiers() -> list[str]:
+    """Every classifier family, read off the registry (the regression family keeps torch's init)."""
+    return [n for n in MODELS.names() if MODELS.meta(n).task == "classification"]
+
+
+CLASSIFIERS = classifiers()
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
