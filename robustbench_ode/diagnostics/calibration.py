@@ -1,7 +1,7 @@
 """Known-answer constructions the fold test and the verdict are calibrated on (docs/diagnostics.md,
-"Calibration"; ``studies/fold_calibration.py`` runs them over sample sizes, the tests at the
-default one). Each is a vector field f(t, z) on (B, 2) states, a head and a sampler, with the
-answer known by construction:
+"Calibration"; ``tests/test_fold_calibration.py`` runs them at the default sample size, 256).
+Each is a vector field f(t, z) on (B, 2) states, a head and a sampler, with the answer known by
+construction:
 
 - :class:`Pleat`: Euler steps that are the identity except step ``k``, whose map
   ``x -> x (1 - c exp(-x^2 / s^2))`` (y kept) folds the strip around x = 0 into a pleat; every
