@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = sorted(p.parent.name for p in (ROOT / "results").glob("*/diagnostics.csv"))
 # Committed before the fold test of the map; re-run a suite into a folder holding its cells to
 # re-diagnose it (tests/test_diagnostics_pipeline.py), then copy the tables and drop it here.
-EARLIER_METHOD = {"adaptation", "adaptation_tolerance", "anode", "demo", "fashion_mnist_full",
+EARLIER_METHOD = {"adaptation", "adaptation_tolerance", "anode", "fashion_mnist_full",
                   "gradient_memory", "lotka_volterra", "quick", "regularization", "resnet",
                   "resnet_shared", "sphere2", "sphere2_adjoint", "sphere2_investigation", "spheres",
                   "spheres900", "spheres900_cpu", "three_minima", "van_der_pol"}
