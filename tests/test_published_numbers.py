@@ -145,3 +145,23 @@ def test_the_adaptation_table_is_the_committed_runs():
         assert drop == f"{100 * r['drop']:.1f} pt", seed
         assert strict == f"{r.ratio_to_critical_strict:.2f}", seed
         assert adapt == f"{r.ratio_to_critical_adaptation:.2f}", seed
+
+
+def test_the_sphere2_critical_counts_stated_in_reproductions():
+    """docs/reproductions.md, Sphere2 'Critical step count': both rules, both check sets."""
+    from robustbench_ode.outputs.critical import critical_table
+
+    t = critical_table(pd.read_csv(ROOT / "results" / "sphere2" / "results.csv"))
+    t = t.set_index(["train_solver", "critical_rule", "critical_checks"])
+    stated = {("euler", "strict"): 256, ("midpoint", "strict"): 32, ("rk4", "strict"): 8,
+              ("euler", "adaptation"): 128, ("midpoint", "adaptation"): 16, ("rk4", "adaptation"): 4}
+    for (solver, rule), steps in stated.items():
+        for checks in ("fixed", "fixed+adaptive"):
+            assert t.loc[(solver, rule, checks), "critical_steps"] == steps, (solver, rule, checks)
+    euler = t.loc[("euler", "strict", "fixed")]
+    assert (euler.critical_steps_min, euler.critical_steps_max) == (128, 256)
+    assert round(euler.critical_steps_mean) == 205 and round(euler.critical_steps_std) == 70
+    adapt = t.loc[("euler", "adaptation", "fixed")]
+    assert (adapt.critical_steps_min, adapt.critical_steps_max) == (64, 128)
+    assert t.loc[("euler", "strict", "fixed+adaptive"), "critical_per_seed"] == "0:256 1:- 2:- 3:256 4:128"
+    assert t.loc[("rk4", "strict", "fixed+adaptive"), "critical_per_seed"] == "0:8 1:8 2:128 3:4 4:8"
