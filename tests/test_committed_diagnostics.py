@@ -20,7 +20,7 @@ RUNS = sorted(p.parent.name for p in (ROOT / "results").glob("*/diagnostics.csv"
 # re-diagnose it (tests/test_diagnostics_pipeline.py), then copy the tables and drop it here.
 EARLIER_METHOD = {"adaptation", "adaptation_tolerance", "anode", "fashion_mnist_full",
                   "lotka_volterra", "quick", "regularization", "resnet",
-                  "resnet_shared", "sphere2", "sphere2_adjoint", "sphere2_investigation", "spheres",
+                  "resnet_shared", "sphere2_adjoint", "sphere2_investigation", "spheres",
                   "spheres900", "spheres900_cpu", "three_minima", "van_der_pol"}
 
 
