@@ -11,9 +11,9 @@ import torch
 
 import robustbench_ode as rb
 from robustbench_ode.diagnostics import (
-    ACCUMULATION_MAX_SHARE,
-    FOLD_MIN_SHARE,
+    MIN_FLIPS,
     ROBUST_MAX_FLIP,
+    Counts,
     Variational,
     diagnose,
     diagnose_model,
@@ -114,12 +114,22 @@ def test_contracting_field_with_small_steps_does_not_fold():
     a = [[-1.0, 0.0], [0.0, -2.0]]
     n = 16
     h = 1.0 / n
-    d = diagnose(Linear(a), points(), first_coordinate_head, solver="euler", steps=n, reference="exact")
+    d = diagnose(Linear(a), points(), first_coordinate_head, solver="euler", steps=n, reference="exact",
+                 population=24)
     assert d.scalars["fold_fraction"] == 0.0 and d.scalars["ref_fold_fraction"] == 0.0
+    assert d.scalars["fold_segment_fraction"] == 0.0 and math.isnan(d.scalars["fold_map_first_step"])
     assert np.allclose(d.per_step["log_det"], math.log((1 - h) * (1 - 2 * h)), atol=1e-12)
     assert np.allclose(d.per_step["ref_log_det"], -3.0 * h, atol=1e-12)  # trace A * h
-    # a diagonal contraction keeps the sign of z_0: nothing flips
+    # a diagonal contraction keeps the sign of z_0: nothing flips; the 24 samples are the whole
+    # population here, so 0 flips is exact and the model is robust
     assert d.scalars["flip_fraction"] == 0.0 and d.scalars["effect"] == "robust"
+    # as a sample of a larger population, 0 of 24 cannot bound the flip rate below 2 % at 95 %
+    sample = diagnose(Linear(a), points(), first_coordinate_head, solver="euler", steps=n, reference="exact")
+    assert sample.scalars["flip_fraction_high"] > ROBUST_MAX_FLIP
+    assert sample.scalars["effect"] == "undetermined"
+    # with the reference by Liouville's formula (dopri5), the same log det: trace A * h per step
+    liouville = diagnose(Linear(a), points(), first_coordinate_head, solver="euler", steps=n, ref_rtol=1e-10)
+    assert np.allclose(liouville.per_step["ref_log_det"], -3.0 * h, atol=1e-9)
 
 
 def test_point_reflection_crosses_without_folding():
@@ -151,7 +161,14 @@ def test_rotation_flips_by_accumulation_without_folds():
     want = (torch.cos(euler_end).sign() != torch.cos(exact_end).sign()).double().mean().item()
     assert 0.02 < want < 0.03
     assert s["flip_fraction"] == pytest.approx(want, abs=1e-12)
-    assert s["flips_with_fold_share"] == 0.0 and s["effect"] == "accumulation"
+    assert s["flips_with_fold_share"] == 0.0 and s["fold_segment_fraction"] == 0.0
+    # every step makes the same local error relative to |z_k|, and Euler's |z_k| grows by
+    # r = sqrt(1 + h^2 w^2) per step: the last of the 4 terms is the largest, r^3 / sum r^k of
+    # the sum (0.277): no single step carries the error
+    r = math.sqrt(1 + (w / 4) ** 2)
+    assert s["top1_share_median"] == pytest.approx(r ** 3 / sum(r ** k for k in range(4)), abs=1e-6)
+    assert s["flips_concentrated_share"] == 0.0
+    assert s["flips"] >= MIN_FLIPS and s["effect"] == "accumulation"
 
 
 # ---------------------------------------------------------------- Jacobians themselves
@@ -394,6 +411,9 @@ BAD = {
     "negative tolerance": dict(steps=2, ref_rtol=-1.0),
     "reversed t_span": dict(steps=2, t_span=(1.0, 0.0)),
     "max_dim zero": dict(steps=2, max_dim=0),
+    "reach zero": dict(steps=2, reach=0.0),
+    "negative probes per segment": dict(steps=2, per_segment=-1),
+    "population zero": dict(steps=2, population=0),
     "labels of the wrong length": dict(steps=2, y=torch.zeros(3, dtype=torch.long)),
 }
 
@@ -420,13 +440,27 @@ def test_bad_inputs_raise_a_one_line_value_error():
 
 
 def test_verdict_rule_thresholds():
-    assert verdict(ROBUST_MAX_FLIP / 2, 1.0, 1.0, True) == "robust"
-    assert verdict(ROBUST_MAX_FLIP / 2, float("nan"), float("nan"), False) == "robust"
-    assert verdict(0.2, float("nan"), float("nan"), False) == "undetermined"
-    assert verdict(0.2, FOLD_MIN_SHARE, 1.0, True) == "fold"
-    assert verdict(0.2, 0.0, ACCUMULATION_MAX_SHARE, True) == "accumulation"
-    assert verdict(0.2, FOLD_MIN_SHARE - 0.01, ACCUMULATION_MAX_SHARE + 0.01, True) == "mixed"
-    assert verdict(float("nan"), 0.0, 0.0, True) == "undetermined"
+    # robust: the flip rate's one-sided 95 % upper bound below 0.02; 256 samples allow 1 flip
+    assert verdict(Counts(n=256, flips=1, at_fold=1, concentrated=1), True) == "robust"
+    assert verdict(Counts(n=256, flips=2, at_fold=2, concentrated=2), True) == "undetermined"
+    assert verdict(Counts(n=148, flips=0, at_fold=0, concentrated=0), True) == "undetermined"
+    assert verdict(Counts(n=149, flips=0, at_fold=0, concentrated=0), True) == "robust"
+    # the whole population: exact shares
+    assert verdict(Counts(n=100, flips=1, at_fold=0, concentrated=0, exact=True), True) == "robust"
+    assert verdict(Counts(n=4, flips=1, at_fold=0, concentrated=1, exact=True), True) == "mixed"
+    assert verdict(Counts(n=256, flips=50, at_fold=50, concentrated=50), False) == "undetermined"
+    assert MIN_FLIPS == 5
+    assert verdict(Counts(n=256, flips=MIN_FLIPS - 1, at_fold=0, concentrated=0), True) == "undetermined"
+    assert verdict(Counts(n=256, flips=MIN_FLIPS, at_fold=0, concentrated=0), True) == "accumulation"
+    assert verdict(Counts(n=256, flips=MIN_FLIPS, at_fold=MIN_FLIPS, concentrated=0), True) == "fold"
+    # the majority with confidence: 60 of 100 at a fold is fold, 55 is not decided
+    assert verdict(Counts(n=256, flips=100, at_fold=60, concentrated=0), True) == "fold"
+    assert verdict(Counts(n=256, flips=100, at_fold=55, concentrated=0), True) == "mixed"
+    assert verdict(Counts(n=256, flips=100, at_fold=40, concentrated=0), True) == "accumulation"
+    assert verdict(Counts(n=256, flips=100, at_fold=45, concentrated=0), True) == "mixed"
+    # away from folds but one step made the error: not accumulation
+    assert verdict(Counts(n=256, flips=100, at_fold=0, concentrated=100), True) == "mixed"
+    assert verdict(Counts(n=0, flips=0, at_fold=0, concentrated=0), True) == "undetermined"
 
 
 def test_first_change_and_transport_indices():

@@ -14,8 +14,10 @@ import yaml
 import robustbench_ode as rb
 from robustbench_ode.cli import main
 from robustbench_ode.config import parse_suite
+from robustbench_ode.diagnostics import METHOD
 from robustbench_ode.outputs.summary import DIAGNOSTIC_COLUMNS
 from robustbench_ode.run.runner import run_suite
+from robustbench_ode.run.store import CellStore
 
 TINY = {"name": "diag", "dataset": {"name": "sphere2", "n_train": 64, "n_test": 40},
         "model": {"name": "ott_conv1d", "width": 4}, "training": {"iterations": 3, "batch_size": 16},
@@ -27,7 +29,7 @@ def test_smoke_summary_has_finite_diagnostic_columns(smoke_run):
     summary = pd.read_csv(smoke_run / "summary.csv")
     assert set(DIAGNOSTIC_COLUMNS) <= set(summary.columns)
     assert (summary["diagnostics_status"] == "ok").all()
-    assert summary["effect"].isin(["robust", "fold", "accumulation", "mixed"]).all()
+    assert summary["effect"].isin(["robust", "fold", "accumulation", "mixed", "undetermined"]).all()
     for col in ("flip_fraction", "fold_fraction", "min_log_det", "ref_fold_fraction", "crossing_fraction"):
         assert summary[col].map(math.isfinite).all(), col
     assert (summary["ref_fold_fraction"] == 0).all()  # the reference flow never folds
@@ -56,6 +58,25 @@ def test_a_missing_or_outdated_diagnosis_is_recomputed_without_retraining(tmp_pa
     assert pd.read_csv(tmp_path / "diagnostics.csv")["n_samples"].tolist() == [10]
     off = run_suite(parse_suite({**TINY, "diagnostics": {"enabled": False}}), tmp_path, progress=False)
     assert off.trained == [] and off.retested == [] and len(off.loaded) == 1
+
+
+def test_a_diagnosis_of_an_earlier_method_is_recomputed(tmp_path):
+    """The method version is part of a stored diagnosis' settings: a cell diagnosed by an earlier
+    fold test (settings without ``method``, as every store before issue 27) is diagnosed again from
+    its stored weights, with the same suite settings otherwise."""
+    run_suite(parse_suite(TINY), tmp_path, progress=False)
+    (cell,) = (tmp_path / "cells").iterdir()
+    store = CellStore(tmp_path)
+    stored = store.load(cell.name).diagnosis
+    assert stored["settings"]["method"] == METHOD and stored["scalars"]["diagnostics_method"] == METHOD
+    old = {**stored, "settings": {k: v for k, v in stored["settings"].items() if k != "method"},
+           "scalars": {**stored["scalars"], "diagnostics_method": None, "effect": "old"}}
+    store.set_diagnosis(cell.name, old)
+    again = run_suite(parse_suite(TINY), tmp_path, progress=False)
+    assert again.trained == [] and again.retested == [cell.name]
+    table = pd.read_csv(tmp_path / "diagnostics.csv")
+    assert table["diagnostics_method"].tolist() == [METHOD] and table["effect"].tolist() != ["old"]
+    assert store.load(cell.name).diagnosis["settings"]["method"] == METHOD
 
 
 @pytest.mark.parametrize("bad, key", [({"samples": 0}, "diagnostics.samples"),

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CELL = re.compile(r"^\**(?P<mean>\d\.\d{3})\**(?: \((?P<low>\d\.\d{2})-(?P<high>\d\.\d{2})\))?$")
@@ -59,11 +60,16 @@ def test_the_readme_headline_table_is_the_committed_run():
 GRID_HEADER = re.compile(r"^\| (?P<dim>dimension, )?train steps \\ (?P<solver>\w+) test steps \|")
 
 
-def _grid_tables() -> list[tuple[str, str, list[str], list[list[str]]]]:
+# The markdown files whose grid tables are checked: any file can be added (the lead points it at
+# the new README); a file without such a table adds nothing.
+MARKDOWN = ["docs/reproductions.md"]
+
+
+def _grid_tables(path: str = "docs/reproductions.md") -> list[tuple[str, str, list[str], list[list[str]]]]:
     """(results folder, solver, header, rows) of every 'train steps \\ SOLVER test steps' table in
-    docs/reproductions.md; the folder is the last committed run named above the table in its
-    section (else the first one named in the section)."""
-    text = (ROOT / "docs" / "reproductions.md").read_text()
+    the markdown file ``path`` (relative to the repository root); the folder is the last committed
+    run named above the table in its section (else the first one named in the section)."""
+    text = (ROOT / path).read_text()
     tables = []
     for section in text.split("\n## ")[1:]:
         def runs(part: str) -> list[str]:
@@ -87,12 +93,13 @@ def _grid_tables() -> list[tuple[str, str, list[str], list[list[str]]]]:
     return tables
 
 
-def test_the_reproductions_grid_tables_are_the_committed_runs():
-    """Every 'train steps \\ SOLVER test steps' table of docs/reproductions.md: each mean is the
+@pytest.mark.parametrize("path", MARKDOWN)
+def test_the_grid_tables_are_the_committed_runs(path):
+    """Every 'train steps \\ SOLVER test steps' table of a markdown file: each mean is the
     mean over seeds of the committed run's accuracy (trained and tested with that solver), each
     min-max the range; the reference column is the reference rows."""
-    tables = _grid_tables()
-    assert len(tables) >= 6
+    tables = _grid_tables(path)
+    assert len(tables) >= (6 if path == "docs/reproductions.md" else 0)
     for run, solver, header, rows in tables:
         results = pd.read_csv(ROOT / "results" / run / "results.csv")
         for row in rows:
@@ -115,3 +122,46 @@ def test_the_reproductions_grid_tables_are_the_committed_runs():
                 where = f"{run}: {solver} {row[0]} / {column}"
                 assert len(acc), where
                 assert _stated(found, acc), (where, cell)
+
+
+def test_the_adaptation_table_is_the_committed_runs():
+    """docs/reproductions.md's adaptation table: final steps, accuracies, drop and the ratios to
+    the critical count under both definitions (strict, adaptation; fixed checks), recomputed from
+    results/adaptation and results/sphere2's critical table."""
+    from robustbench_ode.outputs.critical import adapted_vs_critical, critical_table
+
+    text = (ROOT / "docs" / "reproductions.md").read_text()
+    lines = text.split("| seed | initial steps (heuristic) |", 1)[1].splitlines()[2:]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
+    rows = rows[:next((i for i, r in enumerate(rows) if not r[0].isdigit()), len(rows))]
+    critical = critical_table(pd.read_csv(ROOT / "results" / "sphere2" / "results.csv"))
+    table = adapted_vs_critical(pd.read_csv(ROOT / "results" / "adaptation" / "results.csv"), critical)
+    table = table.set_index("seed")
+    assert len(rows) == 5
+    for seed, _init, final, _range, acc, check, drop, strict, adapt, _ref in rows:
+        r = table.loc[int(seed)]
+        assert int(final) == r.final_steps, seed
+        assert acc == f"{r.train_accuracy:.3f}" and check == f"{r.check_accuracy:.3f}", seed
+        assert drop == f"{100 * r['drop']:.1f} pt", seed
+        assert strict == f"{r.ratio_to_critical_strict:.2f}", seed
+        assert adapt == f"{r.ratio_to_critical_adaptation:.2f}", seed
+
+
+def test_the_sphere2_critical_counts_stated_in_reproductions():
+    """docs/reproductions.md, Sphere2 'Critical step count': both rules, both check sets."""
+    from robustbench_ode.outputs.critical import critical_table
+
+    t = critical_table(pd.read_csv(ROOT / "results" / "sphere2" / "results.csv"))
+    t = t.set_index(["train_solver", "critical_rule", "critical_checks"])
+    stated = {("euler", "strict"): 256, ("midpoint", "strict"): 32, ("rk4", "strict"): 8,
+              ("euler", "adaptation"): 128, ("midpoint", "adaptation"): 16, ("rk4", "adaptation"): 4}
+    for (solver, rule), steps in stated.items():
+        for checks in ("fixed", "fixed+adaptive"):
+            assert t.loc[(solver, rule, checks), "critical_steps"] == steps, (solver, rule, checks)
+    euler = t.loc[("euler", "strict", "fixed")]
+    assert (euler.critical_steps_min, euler.critical_steps_max) == (128, 256)
+    assert round(euler.critical_steps_mean) == 205 and round(euler.critical_steps_std) == 70
+    adapt = t.loc[("euler", "adaptation", "fixed")]
+    assert (adapt.critical_steps_min, adapt.critical_steps_max) == (64, 128)
+    assert t.loc[("euler", "strict", "fixed+adaptive"), "critical_per_seed"] == "0:256 1:- 2:- 3:256 4:128"
+    assert t.loc[("rk4", "strict", "fixed+adaptive"), "critical_per_seed"] == "0:8 1:8 2:128 3:4 4:8"

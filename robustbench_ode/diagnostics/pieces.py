@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from ..core.status import Status
-from ..solvers import Kind, solve
+from ..solvers import solve
 from . import jacobians as jac
+from . import logdet
 from .arguments import one_line
 
 NAN = float("nan")
@@ -69,23 +70,23 @@ def train_points(field, z0, solver, spans):
     return torch.stack([p.reshape(p.shape[0], d) for p in pts], 1)
 
 
-def train_jacobians(field, points, state_shape, solver, spans, chunk):
-    """(B, N, D, D) Jacobians of the train solver's one-step maps at z_k (NaN for non-finite z_k)."""
-    d = points.shape[-1]
-    out = []
+def step_signs(field, points, state_shape, solver, spans, chunk) -> tuple[np.ndarray, np.ndarray]:
+    """(B, N) sign and log|det| of the train solver's one-step maps at z_k (NaN for a non-finite
+    z_k), one step at a time (the (B, D, D) Jacobians of a step are dropped once used)."""
+    signs, logs = [], []
     for k, (a, b) in enumerate(spans):
         z = points[:, k].reshape(-1, *state_shape)
         ok = torch.isfinite(points[:, k]).all(1)
-        if solver.kind is Kind.FIXED:
-            def fn(x, a=a, b=b):
-                return jac.step_jacobians_autodiff(
-                    lambda zz: solve(field, zz, solver.name, steps=1, t_span=(a, b)).z, x, chunk)
-        else:  # torchdiffeq's step (fixed grid): the variational system, one step of the method
-            def fn(x, a=a, b=b):
-                _, j, _ = jac.variational_jacobians(field, x, solver.name, a, b, steps=1, chunk=chunk)
-                return j
-        out.append(on_rows(fn, z, ok, (d, d)))
-    return torch.stack(out, 1)
+        d = points.shape[-1]
+        jk = on_rows(lambda x, a=a, b=b: logdet.step_jacobians(field, x, solver.name, a, b, chunk),
+                     z, ok, (d, d))
+        sign, log_abs = jac.slogdet(jk)
+        signs.append(sign)
+        logs.append(log_abs)
+    if not signs:
+        empty = np.zeros((points.shape[0], 0))
+        return empty, empty
+    return torch.stack(signs, 1).cpu().numpy(), torch.stack(logs, 1).cpu().numpy()
 
 
 def isolating(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
@@ -103,33 +104,35 @@ def isolating(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
 
 
 def reference_steps(field, z0, ref, rtol, atol, spans, max_steps, chunk):
-    """The reference trajectory on the train grid and its per-step flow Jacobians, each step
-    started at the reference's own point z_ref(t_k); NaN from the step where a sample's
-    reference solve fails."""
+    """The reference trajectory on the train grid, (B, N + 1, D), and the log-determinant of its
+    flow over each step, (B, N), each step started at the reference's own point z_ref(t_k): by
+    Liouville's formula (``logdet.liouville_log_det``), or for the ``exact`` reference the
+    log|det| of the closed-form flow's Jacobian. NaN from the step where a sample's reference
+    solve fails."""
     state_shape = tuple(z0.shape[1:])
     b, d = z0.shape[0], jac.state_dim(z0)
     z = z0.reshape(b, d)
-    pts, jacs = [z], []
+    pts, logs = [z], []
     for a, t_b in spans:
         def step(x, a=a, t_b=t_b):
             x = x.reshape(-1, *state_shape)
             if getattr(ref, "gridless", False):
-                j = jac.exact_flow_jacobians(field, x, a, t_b, chunk)
+                _, log_det = jac.slogdet(jac.exact_flow_jacobians(field, x, a, t_b, chunk))
                 x1 = field.exact_flow(x, a, t_b)
             else:
                 try:
-                    x1, j = jac.flow_jacobians(field, x, ref.torchdiffeq_method, a, t_b, rtol=rtol,
-                                               atol=atol, max_steps=max_steps)
+                    x1, log_det = logdet.liouville_log_det(field, x, (a, t_b), method=ref.torchdiffeq_method,
+                                                           rtol=rtol, atol=atol, max_steps=max_steps)
                 except RuntimeError as err:
                     raise Failed(str(err)) from None
-            return torch.cat([x1.reshape(x.shape[0], d), j.reshape(x.shape[0], d * d)], 1)
+            return torch.cat([x1.reshape(x.shape[0], d), log_det.reshape(x.shape[0], 1)], 1)
 
         ok = torch.isfinite(z).all(1)
-        res = on_rows(lambda x, step=step: isolating(step, x, (d + d * d,)), z, ok, (d + d * d,))
+        res = on_rows(lambda x, step=step: isolating(step, x, (d + 1,)), z, ok, (d + 1,))
         z = res[:, :d]
         pts.append(z)
-        jacs.append(res[:, d:].reshape(b, d, d))
-    return torch.stack(pts, 1), torch.stack(jacs, 1)
+        logs.append(res[:, d])
+    return torch.stack(pts, 1), torch.stack(logs, 1)
 
 
 def transport(field, points, state_shape, grid, index, ref, rtol, atol, max_steps):

@@ -1,48 +1,106 @@
 """The ``effect`` verdict: which of Ott et al.'s two effects explains the flips of a model.
 
-The thresholds are fixed here and in docs/diagnostics.md *before* any measurement; they are not to
-be tuned to a result. A flip is a sample classified differently under the train configuration
-than under the reference solve (``flip_fraction`` counts them among samples whose train solve is
-finite). The flip step is the step whose transported local error first moves the sample's class
-away from the reference class (``windermere.py``); a flip is "at a fold" when the train solver's
-one-step map has det <= 0 at that step for that sample.
+A flip is a sample classified differently under the train configuration than under the reference
+solve. Three counts decide, each read through a one-sided 95 % Clopper-Pearson bound so that the
+verdict says only what the sample size supports (docs/diagnostics.md, "The verdict"):
+
+- ``flips`` of ``n`` used samples;
+- ``at_fold``: flipped samples at which the train map folds *at their flip step*, seen from the map
+  (the fold test of ``folds.py``: det <= 0 at the sample or on a probe segment to one of its
+  neighbours), not only at the sample itself;
+- ``concentrated``: flipped samples whose largest transported local error carries at least half
+  the sum of the terms' norms (one step made most of the error: nothing accumulated).
 
 Rule, in this order:
 
-1. ``robust``: ``flip_fraction < ROBUST_MAX_FLIP`` (fewer than 1 % of samples change class).
-2. ``undetermined``: fold diagnostics were not computed (state above ``max_dim``), or there are no
-   finite samples: the rule cannot tell the effects apart.
-3. ``fold``: ``flips_at_fold_share >= FOLD_MIN_SHARE`` (at least half the flips happen at a step
-   where the train map folds: the model relies on maps no ODE flow can make).
-4. ``accumulation``: ``flips_with_fold_share <= ACCUMULATION_MAX_SHARE`` (at most 10 % of the
-   flipped samples fold at *any* step: the flips come from error carried by an orientation-
-   preserving map, Lady Windermere's fan).
-5. ``mixed``: everything else (flips mostly away from fold steps, yet on folding trajectories).
+1. ``undetermined`` without a used sample.
+2. ``robust``: the flip rate's upper bound is below ``ROBUST_MAX_FLIP`` = 0.02, the tolerance of
+   the critical-step rule (``outputs/critical.py``): with 95 % confidence the reference moves
+   fewer samples than the accuracy loss that rule allows. With 256 samples: at most 1 flip; 0
+   flips need at least 149 samples.
+3. ``undetermined``: the fold test was not computed (state above ``max_dim``), or there are fewer
+   flips than ``MIN_FLIPS`` (5: below it even 0 or all of them at a fold cannot be told from a
+   coin toss at 95 %).
+4. ``fold``: the lower bound of the at-fold share exceeds 1/2 (most flips are made by a fold).
+5. ``accumulation``: the upper bounds of both the at-fold share and the concentrated share are
+   below 1/2 (most flips are away from folds *and* their error is spread over many steps: Lady
+   Windermere's fan). A one-step model is concentrated by construction, so never accumulation.
+6. ``mixed``: everything else (neither effect explains most flips, at this sample size).
+
+When the samples are the whole test set (``population`` <= n) the counts are exact, not
+estimates: each bound is the share itself.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-ROBUST_MAX_FLIP = 0.01
-FOLD_MIN_SHARE = 0.5
-ACCUMULATION_MAX_SHARE = 0.1
+from scipy.stats import beta
+
+CONFIDENCE = 0.95
+ROBUST_MAX_FLIP = 0.02
+MAJORITY = 0.5
+CONCENTRATED_TOP1 = 0.5  # a flipped sample is "concentrated" when top1_share >= this
 
 EFFECTS = ("robust", "fold", "accumulation", "mixed", "undetermined")
 
 
-def verdict(flip_fraction: float, flips_at_fold_share: float, flips_with_fold_share: float,
-            folds_computed: bool) -> str:
-    """The effect named by the rule above (module docstring). NaN shares count as unknown."""
-    if not math.isfinite(flip_fraction):
+def bounds(k: int, n: int, exact: bool = False, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """One-sided ``confidence`` Clopper-Pearson bounds (lower, upper) of a rate from ``k`` of
+    ``n``; ``exact``: the n are the whole population, the bounds are k / n. NaN for n = 0."""
+    if n <= 0:
+        return math.nan, math.nan
+    if exact:
+        return k / n, k / n
+    a = 1.0 - confidence
+    low = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(confidence, k + 1, n - k))
+    return low, high
+
+
+def _min_flips() -> int:
+    """Fewest flips from which an all-or-none at-fold count is decided at CONFIDENCE."""
+    k = 1
+    while bounds(0, k)[1] >= MAJORITY:
+        k += 1
+    return k
+
+
+MIN_FLIPS = _min_flips()  # 5 at 95 %
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The counts the verdict reads (module docstring)."""
+
+    n: int
+    flips: int
+    at_fold: int
+    concentrated: int
+    exact: bool = False  # the samples are the whole test set
+
+    def flip_bounds(self) -> tuple[float, float]:
+        return bounds(self.flips, self.n, self.exact)
+
+    def at_fold_bounds(self) -> tuple[float, float]:
+        return bounds(self.at_fold, self.flips, self.exact)
+
+    def concentrated_bounds(self) -> tuple[float, float]:
+        return bounds(self.concentrated, self.flips, self.exact)
+
+
+def verdict(counts: Counts, folds_computed: bool) -> str:
+    """The effect named by the rule of the module docstring."""
+    if counts.n <= 0:
         return "undetermined"
-    if flip_fraction < ROBUST_MAX_FLIP:
+    if counts.flip_bounds()[1] < ROBUST_MAX_FLIP:
         return "robust"
-    if not folds_computed or not (math.isfinite(flips_at_fold_share)
-                                  and math.isfinite(flips_with_fold_share)):
+    if not folds_computed or counts.flips == 0 or (not counts.exact and counts.flips < MIN_FLIPS):
         return "undetermined"
-    if flips_at_fold_share >= FOLD_MIN_SHARE:
+    fold_low, fold_high = counts.at_fold_bounds()
+    if fold_low > MAJORITY:
         return "fold"
-    if flips_with_fold_share <= ACCUMULATION_MAX_SHARE:
+    if fold_high < MAJORITY and counts.concentrated_bounds()[1] < MAJORITY:
         return "accumulation"
     return "mixed"

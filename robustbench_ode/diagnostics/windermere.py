@@ -42,14 +42,9 @@ def class_changes(classes: np.ndarray) -> np.ndarray:
     return (classes[:, 1:] != classes[:, :-1]).sum(1)
 
 
-def concentration(norms: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """From contribution norms (B, M): the largest contribution's share of the sum of norms, the
-    ``top_k`` largest ones' share (NaN when M <= top_k: it would be 1 by construction), and the
-    sum of norms itself."""
+def concentration(norms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """From contribution norms (B, M): the largest contribution's share of the sum of norms (1 when
+    one step makes all the error; the verdict calls a flipped sample with a share >= 1/2
+    *concentrated*: nothing accumulated) and the sum of norms itself."""
     total = norms.sum(1)
-    top1 = norms.max(1).values / total
-    if norms.shape[1] > top_k:
-        topk = norms.topk(top_k, 1).values.sum(1) / total
-    else:
-        topk = torch.full_like(total, float("nan"))
-    return top1, topk, total
+    return norms.max(1).values / total, total

@@ -15,7 +15,7 @@ from ..config import DiagnosticsConfig, ReferenceConfig
 from ..core.schema import DIAGNOSTIC_NAMES
 from ..core.status import Status
 from ..datasets.base import DataSplits
-from ..diagnostics import diagnose
+from ..diagnostics import METHOD, diagnose
 from ..models.spec import SolveSpec
 from ..models.trajectory import TrajectoryModel
 
@@ -24,13 +24,16 @@ FAN_POINTS = 33  # fan.csv: at most this many transported points per sample (eve
 
 
 def settings(cfg: DiagnosticsConfig, reference: ReferenceConfig) -> dict[str, Any]:
-    """What a stored diagnosis was computed with: a different value means it is recomputed."""
-    return {**cfg.model_dump(mode="json"), "reference": reference.model_dump(mode="json")}
+    """What a stored diagnosis was computed with: a different value means it is recomputed. The
+    method version is part of it, so a diagnosis made by an earlier method is made again."""
+    return {**cfg.model_dump(mode="json"), "reference": reference.model_dump(mode="json"),
+            "method": METHOD}
 
 
 def _record(status: Status, message: str, cfg, reference, train: SolveSpec) -> dict[str, Any]:
     scalars = dict.fromkeys(DIAGNOSTIC_NAMES)
     scalars.update(diagnostics_status=status.value, diagnostics_message=message[:300], effect="undetermined",
+                   diagnostics_method=METHOD,
                    train_config=train.label())
     return {"settings": settings(cfg, reference), "scalars": scalars, "contributions": [], "fan": []}
 
@@ -52,7 +55,8 @@ def analyse(model, data: DataSplits, train: SolveSpec, cfg: DiagnosticsConfig, r
         diagnosis = diagnose(model.block.field, z0, model.logits, y, solver=train.solver, steps=train.steps,
                              tol=train.rtol if train.steps is None else None, reference=reference.solver,
                              ref_rtol=reference.tol, t_span=model.block.t_span, max_dim=cfg.max_dim,
-                             max_transport=cfg.max_transport, max_steps=train.max_steps)
+                             max_transport=cfg.max_transport, max_steps=train.max_steps,
+                             population=len(data.y_test))
     except Exception as exc:  # noqa: BLE001 - a diagnosis that cannot be made is a status
         status, message = Status.from_exception(exc)
         return _record(Status.FAILED if status is Status.FAILED else status, message, cfg, reference, train)

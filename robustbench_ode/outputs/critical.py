@@ -22,6 +22,15 @@ always predicting the test set's most frequent class) has no critical step count
 ``critical_status: not_learned`` with the best accuracy and chance in ``critical_note``, and the
 step columns are empty. ``critical_status`` is ``ok`` when a critical count was found and
 ``not_found`` when the sweep has no count from which every larger one keeps its accuracy.
+
+Two definitions are in use and ``critical.csv`` (:func:`critical_table`) has both, each with two
+check sets: ``critical_rule`` ``strict`` (``tol`` 0.02, the default above) and ``adaptation``
+(``tol`` = the adaptation algorithm's own threshold, 0.1: the gap at which
+``training/adaptation.py`` halves the step), ``critical_checks`` ``fixed`` (the checks above:
+test rows with a step count) and ``fixed+adaptive`` (also every adaptive higher-order test row,
+e.g. dopri5 at a tolerance). ``critical_per_seed`` lists each seed's own critical count
+(``seed:steps``, ``-`` where that seed has none). The summary's ``critical_steps`` is the strict,
+fixed one.
 """
 
 from __future__ import annotations
@@ -36,9 +45,12 @@ from ..solvers import SOLVERS
 from .tables import is_regression, write_csv
 
 KEYS = ["dataset", "model", "training", "train_solver"]
+RULES = {"strict": 0.02, "adaptation": 0.1}  # tol of each definition (module docstring)
+CHECKS = {"fixed": False, "fixed+adaptive": True}
 COLUMNS = KEYS + ["critical_steps", "critical_steps_mean", "critical_steps_std", "critical_steps_min",
                   "critical_steps_max", "critical_seeds", "swept_steps", "critical_tol",
-                  "critical_status", "critical_note"]
+                  "critical_status", "critical_note", "critical_per_seed"]
+TABLE_COLUMNS = KEYS + ["critical_rule", "critical_checks"] + COLUMNS[len(KEYS):]
 
 
 def _order(name: str) -> int:
@@ -50,9 +62,10 @@ def _named(results: pd.DataFrame) -> pd.DataFrame:
     return results if "training" in results.columns else results.assign(training="default")
 
 
-def cell_drops(results: pd.DataFrame) -> pd.DataFrame:
+def cell_drops(results: pd.DataFrame, adaptive_checks: bool = False) -> pd.DataFrame:
     """One row per fixed-step, non-adapted cell with status ok: its largest accuracy drop over the
-    checks (NaN when the suite tested none of them)."""
+    checks (NaN when the suite tested none of them); ``adaptive_checks``: also over the adaptive
+    test rows (no ``test_steps``) of solvers of higher order than the train solver."""
     results = _named(results)
     df = results[(results["status"] == "ok") & results["train_steps"].notna()
                  & results["train_tol"].isna()]
@@ -68,8 +81,10 @@ def cell_drops(results: pd.DataFrame) -> pd.DataFrame:
         named = dict(zip(KEYS + ["seed", "train_steps"], ident))
         solver, steps = named["train_solver"], int(named["train_steps"])
         same = part[(part["test_solver"] == solver) & part["test_steps"].isin([2 * steps, 4 * steps])]
-        higher = part[(part["test_solver"].map(_order) > _order(solver)) & part["test_steps"].notna()
-                      & (part["test_steps"] >= steps)]
+        fixed = part["test_steps"].notna() & (part["test_steps"] >= steps)
+        if adaptive_checks:
+            fixed = fixed | part["test_steps"].isna()
+        higher = part[(part["test_solver"].map(_order) > _order(solver)) & fixed]
         checks = pd.concat([same, higher])
         drop = float(np.maximum(base - checks["accuracy"], 0.0).max()) if len(checks) else math.nan
         chance = float(train["chance"].iloc[0]) if has_chance else math.nan
@@ -91,13 +106,13 @@ def _smallest_stable(drops: pd.Series, tol: float) -> float:
 
 
 def critical_steps(results: pd.DataFrame, tol: float = 0.02,
-                   learned_margin: float = 0.1) -> pd.DataFrame:
+                   learned_margin: float = 0.1, adaptive_checks: bool = False) -> pd.DataFrame:
     """Per (dataset, model, train solver): the critical step count from seed-averaged drops, and
     the per-seed critical values' mean, std, min and max. Empty if the table sweeps no steps, and
     for time-series regression tables (the rule is about accuracy; they have none)."""
     if is_regression(results):
         return pd.DataFrame(columns=COLUMNS)
-    drops = cell_drops(results)
+    drops = cell_drops(results, adaptive_checks)
     out = []
     for ident, part in drops.groupby(KEYS, sort=False):
         unlearned = part["train_accuracy"] < part["train_accuracy"].max() - learned_margin
@@ -113,8 +128,9 @@ def critical_steps(results: pd.DataFrame, tol: float = 0.02,
                                           f"{best:.3f}, chance {chance:.3f}"))
             continue
         mean_drop = part.groupby("train_steps")["drop"].mean()  # NaN only if no seed learned
-        per_seed = np.array([_smallest_stable(p.set_index("train_steps")["drop"], tol)
-                             for _, p in part.groupby("seed")])
+        seeds = [(seed, _smallest_stable(p.set_index("train_steps")["drop"], tol))
+                 for seed, p in part.groupby("seed")]
+        per_seed = np.array([c for _, c in seeds])
         finite = per_seed[np.isfinite(per_seed)]
         critical = _smallest_stable(mean_drop, tol)
         out.append(dict(zip(KEYS, ident), critical_steps=critical,
@@ -125,13 +141,27 @@ def critical_steps(results: pd.DataFrame, tol: float = 0.02,
                         critical_seeds=len(finite), swept_steps=" ".join(map(str, swept)),
                         critical_tol=tol, critical_status="ok" if math.isfinite(critical) else "not_found",
                         critical_note="" if math.isfinite(critical) else
-                        "no swept step count from which every larger one keeps its accuracy"))
+                        "no swept step count from which every larger one keeps its accuracy",
+                        critical_per_seed=" ".join(f"{seed}:{c:.0f}" if math.isfinite(c) else f"{seed}:-"
+                                                   for seed, c in seeds)))
     return pd.DataFrame(out, columns=COLUMNS)
+
+
+def critical_table(results: pd.DataFrame, learned_margin: float = 0.1) -> pd.DataFrame:
+    """``critical.csv``: :func:`critical_steps` under each definition of ``RULES`` and each check
+    set of ``CHECKS`` (module docstring), one row per (group, rule, checks)."""
+    parts = [critical_steps(results, tol, learned_margin, adaptive).assign(critical_rule=rule,
+                                                                            critical_checks=checks)
+             for rule, tol in RULES.items() for checks, adaptive in CHECKS.items()]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[TABLE_COLUMNS]
 
 
 def write_critical(results: pd.DataFrame, out_dir: Path) -> Path | None:
     """``critical.csv`` beside ``results.csv`` when the run swept train step counts."""
-    table = critical_steps(results)
+    table = critical_table(results)
     if table.empty:
         return None
     path = Path(out_dir) / "critical.csv"
@@ -139,23 +169,37 @@ def write_critical(results: pd.DataFrame, out_dir: Path) -> Path | None:
     return path
 
 
+def _critical_of(critical: pd.DataFrame, ident: dict) -> dict[str, float]:
+    """The critical count of one group: {"": c} from a :func:`critical_steps` table, {"_RULE": c}
+    per rule (fixed checks) from a :func:`critical_table`."""
+    crit = critical[(critical[KEYS] == pd.Series(ident)).all(axis=1)]
+    if "critical_rule" not in crit.columns:
+        return {"": float(crit["critical_steps"].iloc[0]) if len(crit) else math.nan}
+    crit = crit[crit["critical_checks"] == "fixed"]
+    return {f"_{rule}": float(crit.loc[crit["critical_rule"] == rule, "critical_steps"].iloc[0])
+            if (crit["critical_rule"] == rule).any() else math.nan for rule in RULES}
+
+
 def adapted_vs_critical(results: pd.DataFrame, critical: pd.DataFrame, check_solver: str = "rk4",
                         factor: float = 4.0) -> pd.DataFrame:
     """Per adapted cell: its final step count, its train-configuration accuracy, its accuracy with
     ``check_solver`` at ``factor`` x the final steps, the drop, and the ratio of the final step count
-    to the grid-searched critical one (the issue's acceptance measures)."""
+    to the grid-searched critical one (the issue's acceptance measures): ``critical_steps`` /
+    ``ratio_to_critical`` from a :func:`critical_steps` table, ``critical_steps_RULE`` /
+    ``ratio_to_critical_RULE`` for both definitions from a :func:`critical_table`."""
     results, critical = _named(results), _named(critical)
     df = results[results["adapted"].fillna(False).astype(bool) & (results["status"] == "ok")]
     rows = []
     for (_cell, *ident, seed), part in df.groupby(["cell"] + KEYS + ["seed"], sort=False):
         train = part[part["is_train_config"].fillna(False).astype(bool)]
         check = part[(part["test_solver"] == check_solver) & (part["test_factor"] == factor)]
-        crit = critical[(critical[KEYS] == pd.Series(dict(zip(KEYS, ident)))).all(axis=1)]
         final = int(part["train_steps"].iloc[0])
         base = float(train["accuracy"].iloc[0]) if len(train) else math.nan
         acc = float(check["accuracy"].iloc[0]) if len(check) else math.nan
-        c = float(crit["critical_steps"].iloc[0]) if len(crit) else math.nan
-        rows.append(dict(zip(KEYS, ident), seed=seed, final_steps=final, train_accuracy=base,
-                         check=f"{check_solver}@{factor:g}x", check_accuracy=acc, drop=base - acc,
-                         critical_steps=c, ratio_to_critical=final / c if c else math.nan))
+        row = dict(zip(KEYS, ident), seed=seed, final_steps=final, train_accuracy=base,
+                   check=f"{check_solver}@{factor:g}x", check_accuracy=acc, drop=base - acc)
+        for suffix, c in _critical_of(critical, dict(zip(KEYS, ident))).items():
+            row[f"critical_steps{suffix}"] = c
+            row[f"ratio_to_critical{suffix}"] = final / c if c else math.nan
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -40,18 +40,20 @@ def _shown(regression: bool) -> list[Metric]:
 
 
 _DIAGNOSTICS_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
-                      "effect", "flip_fraction", "flips_at_fold_share", "fold_fraction", "ref_fold_fraction",
-                      "min_log_det", "crossing_fraction", "topk_share_median", "diagnostics_status",
-                      "diagnostics_message"]
+                      "effect", "flip_fraction", "flips_at_fold_share", "fold_fraction", "fold_near_fraction",
+                      "ref_fold_fraction", "min_log_det", "crossing_fraction", "flips_concentrated_share",
+                      "diagnostics_status", "diagnostics_message"]
 _DIAGNOSTICS_LEGEND = (
     '<p class="muted">On the first test samples of each model (docs/diagnostics.md): '
     "flip_fraction = samples classified differently under the train configuration and the reference "
-    "solve; flips_at_fold_share = of those, the share whose class changes at a step where the train "
-    "solver's one-step map folds space (det <= 0, which no ODE flow does); fold_fraction = samples "
-    "with at least one folding step (ref_fold_fraction: the same for the reference flow, 0 for a true "
-    "ODE); topk_share_median = share of the global error carried by its 3 largest transported local "
-    "errors. effect: robust (flip_fraction < 0.01), fold (flips_at_fold_share >= 0.5), accumulation "
-    "(at most 10% of the flipped samples ever fold), mixed otherwise.</p>")
+    "solve; flips_at_fold_share = of those, the share at which the train solver's map folds space "
+    "(det <= 0, which no ODE flow does) at their flip step, at the sample or on a probe segment to a "
+    "neighbour; fold_fraction = samples with det <= 0 at their own point, fold_near_fraction = at a "
+    "fold of the map (ref_fold_fraction: the reference flow, 0 by Liouville's formula); "
+    "flips_concentrated_share = flips whose largest transported local error is at least half the "
+    "sum. effect, with one-sided 95% bounds: robust (flip rate below 0.02), fold (most flips at a "
+    "fold), accumulation (most flips neither at a fold nor made by one step), mixed otherwise, "
+    "undetermined with fewer than 5 flips.</p>")
 
 
 

@@ -23,9 +23,9 @@ Definitions (for one trained model, i.e. one cell; "ok rows" are its test rows w
   solver raises it for any model). The accuracy columns are NaN for these models, and
   classification summaries have no mse columns.
 - With the run's ``diagnostics.csv``: ``effect`` (robust, fold, accumulation, mixed,
-  undetermined), ``flip_fraction``, ``flips_at_fold_share``, ``fold_fraction``, ``min_log_det``,
-  ``crossing_fraction``, ``ref_fold_fraction``, ``topk_share_median`` and ``diagnostics_status``
-  (definitions: docs/diagnostics.md).
+  undetermined), ``flip_fraction``, ``flips_at_fold_share``, ``fold_fraction``,
+  ``fold_near_fraction``, ``min_log_det``, ``crossing_fraction``, ``ref_fold_fraction``,
+  ``flips_concentrated_share`` and ``diagnostics_status`` (definitions: docs/diagnostics.md).
 - ``critical_steps`` (and ``critical_steps_mean/std/min/max``, ``critical_seeds``,
   ``swept_steps``, ``critical_tol``): where the run sweeps train step counts, the critical step
   count of the model's (dataset, model, train solver) group, the same value on each of its rows
@@ -169,8 +169,9 @@ def _groups() -> list[Rows]:
 
 
 # From diagnostics.csv (robustbench_ode/diagnostics; docs/diagnostics.md): why a model breaks.
-DIAGNOSTIC_COLUMNS = ["effect", "flip_fraction", "flips_at_fold_share", "fold_fraction", "min_log_det",
-                      "crossing_fraction", "ref_fold_fraction", "topk_share_median", "diagnostics_status"]
+DIAGNOSTIC_COLUMNS = ["effect", "flip_fraction", "flips_at_fold_share", "fold_fraction", "fold_near_fraction",
+                      "min_log_det", "crossing_fraction", "ref_fold_fraction", "flips_concentrated_share",
+                      "diagnostics_status"]
 
 
 def summarize(results: pd.DataFrame, diagnostics: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ...diagnostics.verdict import FOLD_MIN_SHARE, ROBUST_MAX_FLIP
+from ...diagnostics.verdict import MAJORITY, ROBUST_MAX_FLIP
 from .style import panel_grid, save, train_label, train_order
 
 
@@ -84,7 +84,7 @@ def verdicts(diagnostics: pd.DataFrame, path: Path) -> Path | None:
         ax.scatter(part["flip_fraction"], part["flips_at_fold_share"].fillna(0.0),
                    marker=marks.get(effect, "."), s=36, label=f"{effect} ({len(part)})", alpha=0.8)
     ax.axvline(ROBUST_MAX_FLIP, color="grey", ls="--", lw=1)
-    ax.axhline(FOLD_MIN_SHARE, color="grey", ls="--", lw=1)
+    ax.axhline(MAJORITY, color="grey", ls="--", lw=1)
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.05, 1.05)
