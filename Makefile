@@ -39,10 +39,11 @@ data:  ## Fashion-MNIST from Debian's dataset-fashion-mnist, unpacked under data
 # One thread: results independent of the machine's core count (CPU float reductions).
 SMOKE := OMP_NUM_THREADS=1 $(BIN)/python -m robustbench_ode run suites/smoke.yaml --out results/smoke --no-progress --fresh
 
-baseline:  ## refresh results/baselines/ from the smoke suite (then commit it)
+baseline:  ## refresh results/baselines/ from the smoke suite (then commit both files)
 	$(SMOKE)
 	mkdir -p results/baselines
 	cp results/smoke/results.csv results/baselines/smoke.csv
+	cp results/smoke/suite.yaml results/baselines/smoke.suite.yaml  # what the gate checks runs against
 
 regress:  ## the smoke suite against the committed baseline (what CI gates on)
 	$(SMOKE)
