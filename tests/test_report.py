@@ -163,28 +163,40 @@ def _many_configurations(table: pd.DataFrame, n: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def test_seed_bands_are_the_seeds_range_reproducible_and_a_long_legend_keeps_the_panels(
+def test_seed_bands_are_the_seeds_range_reproducible_and_many_configurations_are_small_multiples(
         run_dir, tmp_path, monkeypatch):
     """The band around a configuration's mean spans its seeds' lowest to highest value, the same
-    on every draw (a bootstrapped band resamples at random), and 26 configurations get a legend in
-    columns instead of one that stretches the image and squashes the panels."""
+    on every draw (a bootstrapped band resamples at random), and 26 configurations are drawn as
+    rows of small multiples, each panel with at most MAX_LINES of them and each row as tall as
+    the two-configuration figure's only row (the legend in columns never squashes the panels)."""
+    from robustbench_ode.outputs.figures.layout import MAX_LINES
     from robustbench_ode.outputs.figures.results import accuracy_vs_test_steps
     from robustbench_ode.outputs.figures.training import training_curves
 
     results, training = read_table(run_dir / "results.csv"), read_training(run_dir / "training.csv")
-    heights = {}
+    heights, rows = {}, {}
     for n in (2, 26):
         many = _many_configurations(results, n)
         for name, draw, table in (("accuracy", accuracy_vs_test_steps, many),
                                   ("training", training_curves, _many_configurations(training, n))):
             first, second = tmp_path / f"{name}{n}a.png", tmp_path / f"{name}{n}b.png"
-            draw(table, first)
+            caught = []
+            with monkeypatch.context() as m:
+                m.setattr(plt, "close", lambda fig=None, caught=caught: caught.append(fig))
+                draw(table, first)
+            fig = caught[-1]
+            panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_lines()]
+            drawn = [[ln for ln in ax.get_lines() if not ln.get_label().startswith(("chance", "_"))]
+                     for ax in panels]
+            assert all(len(lines) <= MAX_LINES for lines in drawn), [len(x) for x in drawn]
+            rows[name, n] = len({ax.get_subplotspec().rowspan.start for ax in fig.axes})
             if n == 26:
                 draw(table, second)
                 assert first.read_bytes() == second.read_bytes(), f"{name}: two draws differ"
             heights[name, n] = matplotlib.image.imread(first).shape[0]
     for name in ("accuracy", "training"):
-        assert heights[name, 26] <= 1.1 * heights[name, 2], heights
+        assert rows[name, 2] == 1 and rows[name, 26] >= 3, rows
+        assert heights[name, 26] <= 1.1 * rows[name, 26] * heights[name, 2], heights
 
     caught = []
     monkeypatch.setattr(plt, "close", lambda fig=None: caught.append(fig))
