@@ -149,6 +149,23 @@ def test_accuracy_axes_are_fixed_and_show_chance(run_dir, tmp_path, monkeypatch)
     assert len({(ln.get_linestyle(), ln.get_linewidth()) for ln in drawn}) == len(drawn) >= 2
 
 
+def test_a_train_configuration_has_one_colour_in_every_figure(run_dir, tmp_path, monkeypatch):
+    """The report's figures share one palette fixed by the suite's order: a train configuration
+    drawn in two figures has the same colour in both."""
+    figs = drawn_figures(run_dir, tmp_path, monkeypatch)
+    seen: dict[str, dict[str, tuple]] = {}
+    for name in ("accuracy_vs_steps.png", "training_curves.png", "nfe_over_training.png"):
+        for ax in figs.get(name, plt.figure()).axes:
+            for ln in ax.get_lines():
+                if not ln.get_label().startswith(("chance", "_")):
+                    colour = tuple(round(v, 6) for v in matplotlib.colors.to_rgb(ln.get_color()))
+                    seen.setdefault(ln.get_label(), {}).setdefault(name, colour)
+    shared = {label: by_fig for label, by_fig in seen.items() if len(by_fig) >= 2}
+    assert len(shared) >= 2, seen  # the smoke run's configurations appear in several figures
+    for label, by_fig in shared.items():
+        assert len(set(by_fig.values())) == 1, (label, by_fig)
+
+
 def _many_configurations(table: pd.DataFrame, n: int) -> pd.DataFrame:
     """The table's Euler-trained rows as ``n`` train configurations of five seeds each (their
     accuracies shifted apart)."""
@@ -224,6 +241,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars"]
 WIDTHS = (1400, 420)  # a desktop window and a phone
+LEGIBLE_WIDTHS = (1400, 800)  # page widths at which a figure's tick labels must stay legible
+MIN_TICK_PX = 9  # smallest tick label height (CSS px) we call legible
 # Measures a page laid out in iframes of the given widths (a headless window cannot be narrower
 # than 500 px; an iframe can): the page's width and scroll width, each table container and its
 # last column header, each image.
@@ -256,11 +275,11 @@ window.addEventListener("load", () => {
 """
 
 
-def layout(html_path, tmp_path):
-    """The page's measurements at each of WIDTHS, from one headless Chromium run."""
+def layout(html_path, tmp_path, widths=WIDTHS):
+    """The page's measurements at each of ``widths``, from one headless Chromium run."""
     page = html_path.read_text()
     frames = "".join(f'<iframe style="display:block;border:0;width:{w}px;height:900px" '
-                     f'srcdoc="{html.escape(page)}"></iframe>' for w in WIDTHS)
+                     f'srcdoc="{html.escape(page)}"></iframe>' for w in widths)
     harness = tmp_path / f"{html_path.stem}_layout.html"
     harness.write_text(f"<!DOCTYPE html><html><body style=\"margin:0\">{frames}"
                        f"<script>{_MEASURE}</script></body></html>")
@@ -270,7 +289,7 @@ def layout(html_path, tmp_path):
     dom = subprocess.run(cmd, check=True, capture_output=True, timeout=120, text=True).stdout
     found = re.search(r'<pre id="layout">([^<]*)</pre>', dom)
     assert found, "layout script did not run"
-    return dict(zip(WIDTHS, json.loads(html.unescape(found.group(1)))))
+    return dict(zip(widths, json.loads(html.unescape(found.group(1)))))
 
 
 def assert_fits(measured, *, tables, images, fit_at_desktop=()):
@@ -305,8 +324,16 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     page = html.unescape((run_dir / "report.html").read_text())
     diagnostics = [f for f in FIGURES if f.file.startswith("diagnostics")]
     assert diagnostics and all(f.caption in page for f in diagnostics)
-    assert_fits(layout(run_dir / "report.html", tmp_path), tables=["summary", "environment"],
+    measured = layout(run_dir / "report.html", tmp_path, (*WIDTHS, *LEGIBLE_WIDTHS[1:]))
+    assert_fits({w: measured[w] for w in WIDTHS}, tables=["summary", "environment"],
                 images=page.count("<img "), fit_at_desktop=["summary"])
+    # legible ticks: a tick label's height on the page, FONT_PT at the PNG's dpi scaled by the
+    # displayed / natural width, at a desktop width and at 800 px
+    from robustbench_ode.outputs.figures.style import FONT_PT
+    for width in LEGIBLE_WIDTHS:
+        for image in measured[width]["images"]:
+            tick_px = FONT_PT / 72 * 110 * image["width"] / image["natural"]
+            assert tick_px >= MIN_TICK_PX, (width, image)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
