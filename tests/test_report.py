@@ -356,3 +356,20 @@ def test_quick_suite_report_renders_in_headless_chromium(tmp_path):
     page = (out / "report.html").read_text()
     assert page.count("<img") >= 4 and "<table" in page
     assert_rendered(screenshot(out / "report.html", tmp_path / "quick.png", tmp_path, 3200))
+
+
+def test_captions_match_the_table_and_the_environment_says_which_invocation(run_dir, tmp_path):
+    """The summary caption's rule holds on the committed paper-scale table (ode_gap near 0 for the
+    fine-step models, worst_drop large for all of them, so it is not called "near 0"), and the
+    environment block names the invocation it describes and the cells it did not compute."""
+    from robustbench_ode.outputs.report import environment_note
+
+    page = html.unescape((run_dir / "report.html").read_text())
+    assert "worst_drop near 0" not in page and "ode_gap near 0" in page
+    summary = pd.read_csv(os.path.join(ROOT, "results", "sphere2", "summary.csv"))
+    fine = summary[(summary["train_solver"] == "rk4") & (summary["train_steps"] >= 8)]
+    assert fine["ode_gap"].abs().max() < 0.05 and fine["worst_drop"].min() > 0.3
+    assert "The last invocation of run" in page
+    note = environment_note(json.loads(open(os.path.join(ROOT, "results", "sphere2", "meta.json")).read()))
+    assert "loaded 45 from earlier invocations" in note and "does not record" in note
+    assert "not recorded" in environment_note({})
