@@ -1,6 +1,6 @@
-"""docs/own_model.md's example (the README's long "Your own model", moved there), run as written: a model trained with plain torchdiffeq
-code (Euler, 2 steps, on two rings), benchmarked under solver substitution, shows a real ODE gap;
-and the output printed in the README is what the block prints."""
+"""docs/own_model.md's example (the README's long "Your own model", moved there), run as written:
+a model trained with plain torchdiffeq code (Euler, 2 steps, on two rings), benchmarked under
+solver substitution, shows a real ODE gap; and the output printed there is what the block prints."""
 
 import os
 import re
