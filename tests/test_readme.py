@@ -49,14 +49,16 @@ def test_readme_is_a_front_page():
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b", README), re.findall(r"\b20\d\d-\d\d-\d\d\b", README)
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/index.md", "docs/tutorial.md"])
+@pytest.mark.parametrize("doc", ["README.md", "docs/index.md", "docs/tutorial.md", "docs/cli.md",
+                                 "docs/suites.md", "docs/metrics.md", "docs/own_model.md",
+                                 "docs/layout.md"])
 def test_every_relative_link_resolves(doc):
     path = ROOT / doc
     links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text())
     local = [link for link in links if not re.match(r"[a-z]+://", link)]
-    assert local
     missing = [link for link in local if not (path.parent / link).exists()]
     assert not missing, missing
+    assert local or doc == "docs/suites.md"  # the link pattern finds links
 
 
 def test_docs_index_maps_every_doc():
