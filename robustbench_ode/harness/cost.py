@@ -44,22 +44,22 @@ RATE = 6e5  # sample-evaluations per second, two CPU cores, the smallest models
 # multiply-adds of one field evaluation of the model RATE was measured with (quick.yaml's)
 REFERENCE_MACS = arithmetic.ott_conv1d({"width": 32}, (2,))
 PER_ITERATION = 1e-3  # seconds of every training iteration beyond its evaluations
-# The fixed costs around the counted work, so that ``validate`` estimates the whole command:
-# - STARTUP_SECONDS: Python, torch and the package imported for ``run``. Measured 2026-12-07 as
-#   the CPU time (user + sys: 4.3 s) of `python -c "import robustbench_ode.commands,
-#   robustbench_ode.run.runner"` on the shared 2-core machine (load 18.8, so its wall time, 24 s,
-#   was not usable); one process on an idle core takes about its CPU time.
-# - PER_CELL_SECONDS: building the model, the diagnostics (a few hundred samples), the cell
-#   store's writes. Measured as the residual of committed runs whose counted work is small:
-#   (meta.json wall time - counted seconds) / cells = 5.8 s (results/xor_fan) and 5.0 s
-#   (results/gradient_memory); 3.5 s is taken so that results/demo (seeds trained stacked, whose
-#   counted work alone is 1.5x its wall time) stays within 2x as well: a fit, not a model.
-# - REPORT_SECONDS: summary, figures and report.html at the end of ``run`` (``report DIR``).
-#   Measured 2026-12-07 by redrawing committed runs under load (nice 10, load about 10): 14 s
-#   (anode), 16 s (xor_fan), 21 s (quick); 40 s for sphere2's 1.25e6-row training log.
+# The fixed costs around the counted work, so that ``validate`` estimates the whole command.
+# Measured 2026-12-07 on the shared 2-core machine at load 16-19, as CPU time (user + sys) since
+# the wall time there measures the load; one thread on an idle core takes about its CPU time.
+# - STARTUP_SECONDS: Python, torch and the package imported for ``run``: 3.7 s CPU for
+#   `python -c "import robustbench_ode.commands, robustbench_ode.run.runner, robustbench_ode.outputs.report"`.
+# - REPORT_SECONDS: summary, figures and report.html at the end of ``run``: `report DIR` on copies
+#   of results/demo and results/xor_fan took 5.5 and 6.7 s CPU, less the 3.7 s of imports.
+# - PER_CELL_SECONDS: the work per cell the counts leave out (model build, diagnostics, adaptive
+#   and gridless test rows, store writes). A fit, not a model: the residual (meta.json wall time -
+#   counted seconds) / cells is 5.8 s on results/xor_fan and 5.0 s on results/gradient_memory
+#   (their walls measured with the other core busy), while a smoke run (3 cells) takes 8.2 s CPU
+#   in all and results/demo's counted work alone is 1.5x its wall; 2.9 s keeps all four within
+#   2x (tests/test_cost.py), none with much margin.
 STARTUP_SECONDS = 4.0
-PER_CELL_SECONDS = 3.5
-REPORT_SECONDS = 15.0
+PER_CELL_SECONDS = 2.9
+REPORT_SECONDS = 2.5
 WARN_SECONDS = 86_400.0  # a day: a warning
 REFUSE_SECONDS = 100 * 86_400.0  # refused unless --force
 
