@@ -173,7 +173,8 @@ def environment_note(meta: dict) -> str:
         if counts["loaded"] or counts["retested"]:
             text += ("; the loaded (and retested cells' training) were computed by an earlier "
                      "invocation whose environment this folder does not record")
-    return f'<p class="muted" style="overflow-wrap:anywhere">{html.escape(text)}.</p>'  # a revision hash is one long word
+    # a revision hash is one long word: let it wrap on a phone's width
+    return f'<p class="muted" style="overflow-wrap:anywhere">{html.escape(text)}.</p>'
 
 
 def write_report_safely(run_dir: str | Path) -> Path | None:
