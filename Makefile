@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-slow lint demo bench perf clean data baseline regress
+.PHONY: install test test-slow lint docs demo bench perf clean data baseline regress
 
 install:  ## create .venv and install the package with its dev extras
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,9 @@ test-slow:  ## the long-running tests too
 
 lint:
 	$(BIN)/ruff check robustbench_ode tests
+
+docs:  ## the README's snippet and commands, every docs link (slow: the README top to bottom in a fresh clone)
+	$(BIN)/python -m pytest -q -m 'slow or not slow' tests/test_readme.py
 
 demo:  ## one minute on CPU: Euler-2 models collapse at finer steps, Euler-64 models hold (results/demo/)
 	OMP_NUM_THREADS=1 $(BIN)/python -m robustbench_ode run suites/demo.yaml --out results/demo --no-progress
@@ -39,10 +42,11 @@ data:  ## Fashion-MNIST from Debian's dataset-fashion-mnist, unpacked under data
 # One thread: results independent of the machine's core count (CPU float reductions).
 SMOKE := OMP_NUM_THREADS=1 $(BIN)/python -m robustbench_ode run suites/smoke.yaml --out results/smoke --no-progress --fresh
 
-baseline:  ## refresh results/baselines/ from the smoke suite (then commit it)
+baseline:  ## refresh results/baselines/ from the smoke suite (then commit both files)
 	$(SMOKE)
 	mkdir -p results/baselines
 	cp results/smoke/results.csv results/baselines/smoke.csv
+	cp results/smoke/suite.yaml results/baselines/smoke.suite.yaml  # what the gate checks runs against
 
 regress:  ## the smoke suite against the committed baseline (what CI gates on)
 	$(SMOKE)

@@ -2,7 +2,8 @@
 
 Importing the package registers every built-in solver, model and dataset (their metadata; the
 implementations load on first use, so the command line lists and validates without torch). The
-public names below are resolved on first access.
+public names below are resolved on first access; ``dir(robustbench_ode)`` and ``__all__`` list them
+all (``tests/test_public_api.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ _LAZY = {
 }
 
 __all__ = ["DATASETS", "MODELS", "SOLVERS", "__version__", *sorted(_LAZY)]
+
+
+def __dir__() -> list[str]:
+    # the lazy names are not in globals() until first used: list them, so that dir(rb) and
+    # tab completion show the public API before anything heavy is imported
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def __getattr__(name: str) -> Any:

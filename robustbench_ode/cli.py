@@ -20,9 +20,11 @@ from .config import load_suite  # (with --set overrides: config/overrides.py)
 from .core.context import DEVICES, on_gpu
 from .core.errors import SuiteError
 from .core.files import os_error, show_path
+from .core.parameters import parameter_items
 from .core.preview import clip
 from .core.registry import load
 from .core.signals import exit_code, signal_of, stopping
+from .core.version import __version__
 from .datasets import DATASETS
 from .harness.cost import admit
 from .models import MODELS
@@ -38,24 +40,56 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, clip(f"{self.prog}: error: {message}", MAX_LINE - 1) + "\n")
 
 
+# ``list solver`` and ``list solvers`` name the same axis
+AXES = {"solvers": SOLVERS, "models": MODELS, "datasets": DATASETS}
+AXIS_NOUNS = {**{a: a for a in AXES}, **{a.removesuffix("s"): a for a in AXES}}
+LIST_WIDTH = 100  # parameter lines wrap at this many columns
+
+
+def _packed(items: list[str], indent: int) -> str:
+    """Items joined by "; " into lines of at most LIST_WIDTH columns, never splitting an item
+    (textwrap would break "width: int = 32" at its spaces); continuation lines indented 2 more."""
+    lines, line = [], ""
+    for item in items:
+        if line and indent + 2 + len(line) + 2 + len(item) > LIST_WIDTH:
+            lines.append(line + ";")
+            line = ""
+        line = f"{line}; {item}" if line else item
+    lines.append(line)
+    return "\n".join(" " * (indent + 2 * (i > 0)) + text for i, text in enumerate(lines))
+
+
+def _grid_keys(solver) -> list[str]:
+    """What a suite's train and test entries give this solver (config/suite.py's entries)."""
+    if solver.gridless:
+        return [f"test only, no grid: {{solver: {solver.name}}}"]
+    if not solver.adaptive:
+        return ["train: steps", "test: steps | step_factors"]
+    control = [f"control: {' | '.join(solver.controls)}"] if len(solver.controls) > 1 else []
+    return ["train: tol", "test: tol | tol_factors | steps (a fixed grid)", *control]
+
+
 def _list(args: argparse.Namespace) -> int:
-    registries = {"solvers": SOLVERS, "models": MODELS, "datasets": DATASETS}
-    for axis in [args.axis] if args.axis else list(registries):
-        reg = registries[axis]
-        entries = reg.entries(args.pattern)
+    """Each entry with its description, then what a suite gives it: a model's or dataset's
+    parameters (name: type = default, from the entry's params model), a solver's grid keys."""
+    for axis in [AXIS_NOUNS[args.axis]] if args.axis else list(AXES):
+        entries = AXES[axis].entries(args.pattern)
         width = max((len(e.name) for e in entries), default=0)
         if axis != "solvers":
-            print(f"{axis}:")
+            print(f"{axis} (name, description; then its parameters, name: type = default):")
             for e in entries:
                 print(f"  {e.name:<{width}}  {e.description}")
+                print(_packed(parameter_items(e.meta.params), width + 4))
             continue
         # solvers: a backend column (who implements the method), and whether it is installed here
         backends = [e.meta.backend for e in entries]
         bw = max((len(b) for b in backends), default=0)
-        print(f"solvers ({'name':<{max(4, width - 7)}}  {'backend':<{bw}}  description):")
+        print(f"solvers ({'name':<{max(4, width - 7)}}  {'backend':<{bw}}  description; then a suite "
+              "entry's keys):")
         for e, backend in zip(entries, backends):
             missing = " (not installed here)" if e.meta.missing() else ""
             print(f"  {e.name:<{width}}  {backend:<{bw}}  {e.description}{missing}")
+            print(_packed(_grid_keys(e.meta), width + 4))
     return 0
 
 
@@ -93,9 +127,12 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="robustbench-ode", description=__doc__.splitlines()[0])
+    # the installed package's metadata version (core/version.py: pyproject.toml's, the one literal)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("list", help="list registered solvers, models or datasets")
-    p.add_argument("axis", nargs="?", choices=["solvers", "models", "datasets"])
+    p = sub.add_parser("list", help="list registered solvers, models or datasets with their parameters")
+    p.add_argument("axis", nargs="?", choices=list(AXIS_NOUNS), metavar="{solvers,models,datasets}",
+                   help="one axis (singular or plural); default all three")
     p.add_argument("--pattern", default="*", help="glob filter on names, e.g. 'rk*'")
     p.set_defaults(func=_list)
     p = sub.add_parser("validate", help="check a suite file and estimate its cost without running it")

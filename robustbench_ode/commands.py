@@ -20,7 +20,7 @@ from .harness.cost import admit
 from .outputs.critical import adapted_vs_critical, critical_steps, critical_table
 from .outputs.figures.adapted import adapted_vs_fixed
 from .outputs.figures.training import steps_over_training
-from .outputs.gate import comparison, load_baseline, load_table, regressions
+from .outputs.gate import check_comparable, comparison, load_baseline, load_table, regressions
 from .outputs.leaderboard import write_leaderboard
 from .outputs.report import write_report
 from .outputs.tables import read_results, read_table, read_training, training_log
@@ -143,11 +143,15 @@ def regress(args: argparse.Namespace) -> int:
         what = "a directory; give a results CSV file" if baseline.is_dir() else "no such file"
         raise SuiteError(f"--baseline {show_path(args.baseline)}: {what}")
     run_table, base_table = load_table(args.dir), load_baseline(baseline)
+    note = check_comparable(args.dir, baseline, "regress a run of the baseline's suite, or refresh it "
+                            "(make baseline)")
     found = regressions(run_table, base_table, args.acc_tol, args.nfe_tol, args.mse_tol)
     for r in found:
         print(f"REGRESSION {r}")
     print(f"{len(found)} regressions against {args.baseline}" if found
           else f"no regressions against {args.baseline}")
+    if note:
+        print(note)
     return 1 if found else 0
 
 
@@ -155,9 +159,12 @@ def compare(args: argparse.Namespace) -> int:
     for d in (args.a, args.b):
         _need_results(d)
     a, b = load_table(args.a), load_table(args.b)
+    note = check_comparable(args.a, args.b, "compare runs of one suite")
     with pd.option_context("display.width", 250, "display.max_rows", None,
                            "display.max_colwidth", 120):
         print(comparison(a, b).to_string(index=False))
+    if note:
+        print(note)
     return 0
 
 

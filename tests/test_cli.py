@@ -25,7 +25,8 @@ def test_list_solvers_with_order_stages_kind(capsys):
 
 def test_list_glob_filter(capsys):
     assert main(["list", "solvers", "--pattern", "rk4*"]) == 0
-    names = [x.split()[0] for x in capsys.readouterr().out.splitlines()[1:]]
+    lines = capsys.readouterr().out.splitlines()[1:]
+    names = [x.split()[0] for x in lines if x.startswith("  ") and not x.startswith("   ")]
     assert names == ["rk4", "rk4_38"]
 
 

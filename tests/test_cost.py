@@ -202,3 +202,51 @@ def test_the_limits_are_a_cpus(tmp_path, capsys):
     assert "--device cuda" in capsys.readouterr().err
     assert cli.main(["validate", str(path), "--device", "cuda"]) == 0
     assert capsys.readouterr().err == ""
+
+
+# The estimate of the whole command within 2x, on the suites the README and the tests run. The
+# committed runs' meta.json measures the cells (started to finished: no start-up, no report), so
+# those compare with Cost.seconds; the smoke suite is run here (slow) and compared whole.
+WITHIN_2X = ["demo", "xor_fan", "gradient_memory"]
+
+
+@pytest.mark.parametrize("name", WITHIN_2X)
+def test_the_estimate_is_within_2x_of_the_committed_runs_wall_time(name):
+    from datetime import datetime
+    from pathlib import Path
+
+    from robustbench_ode.config import load_suite
+
+    folder = Path(__file__).resolve().parent.parent / "results" / name
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["loaded"] == 0 and meta["retested"] == 0
+    start, end = (datetime.fromisoformat(meta[k]) for k in ("started", "finished"))
+    wall = (end - start).total_seconds()
+    cost = estimate(load_suite(folder / "suite.yaml"))
+    assert wall / 2 <= cost.seconds <= 2 * wall, (cost.seconds, wall)
+    assert cost.total_seconds > cost.seconds  # start-up and report on top
+
+
+@pytest.mark.slow
+def test_the_whole_command_estimate_is_within_2x_of_a_smoke_run(tmp_path):
+    """``run suites/smoke.yaml`` in a fresh process, start-up and report included. Compared with
+    the child's CPU time (user + sys), not its wall time: on the shared machine the wall time
+    measures the load; one thread on an idle core takes about its CPU time."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from robustbench_ode.config import load_suite
+
+    root = Path(__file__).resolve().parent.parent
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "robustbench_ode", "run", str(root / "suites" / "smoke.yaml"),
+                    "--out", str(tmp_path / "smoke"), "--no-progress"], check=True, timeout=900,
+                   env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)},
+                   capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    total = estimate(load_suite(root / "suites" / "smoke.yaml")).total_seconds
+    assert cpu / 2 <= total <= 2 * cpu, (total, cpu)

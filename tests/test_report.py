@@ -149,6 +149,23 @@ def test_accuracy_axes_are_fixed_and_show_chance(run_dir, tmp_path, monkeypatch)
     assert len({(ln.get_linestyle(), ln.get_linewidth()) for ln in drawn}) == len(drawn) >= 2
 
 
+def test_a_train_configuration_has_one_colour_in_every_figure(run_dir, tmp_path, monkeypatch):
+    """The report's figures share one palette fixed by the suite's order: a train configuration
+    drawn in two figures has the same colour in both."""
+    figs = drawn_figures(run_dir, tmp_path, monkeypatch)
+    seen: dict[str, dict[str, tuple]] = {}
+    for name in ("accuracy_vs_steps.png", "training_curves.png", "nfe_over_training.png"):
+        for ax in figs.get(name, plt.figure()).axes:
+            for ln in ax.get_lines():
+                if not ln.get_label().startswith(("chance", "_")):
+                    colour = tuple(round(v, 6) for v in matplotlib.colors.to_rgb(ln.get_color()))
+                    seen.setdefault(ln.get_label(), {}).setdefault(name, colour)
+    shared = {label: by_fig for label, by_fig in seen.items() if len(by_fig) >= 2}
+    assert len(shared) >= 2, seen  # the smoke run's configurations appear in several figures
+    for label, by_fig in shared.items():
+        assert len(set(by_fig.values())) == 1, (label, by_fig)
+
+
 def _many_configurations(table: pd.DataFrame, n: int) -> pd.DataFrame:
     """The table's Euler-trained rows as ``n`` train configurations of five seeds each (their
     accuracies shifted apart)."""
@@ -163,28 +180,40 @@ def _many_configurations(table: pd.DataFrame, n: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def test_seed_bands_are_the_seeds_range_reproducible_and_a_long_legend_keeps_the_panels(
+def test_seed_bands_are_the_seeds_range_reproducible_and_many_configurations_are_small_multiples(
         run_dir, tmp_path, monkeypatch):
     """The band around a configuration's mean spans its seeds' lowest to highest value, the same
-    on every draw (a bootstrapped band resamples at random), and 26 configurations get a legend in
-    columns instead of one that stretches the image and squashes the panels."""
+    on every draw (a bootstrapped band resamples at random), and 26 configurations are drawn as
+    rows of small multiples, each panel with at most MAX_LINES of them and each row as tall as
+    the two-configuration figure's only row (the legend in columns never squashes the panels)."""
+    from robustbench_ode.outputs.figures.layout import MAX_LINES
     from robustbench_ode.outputs.figures.results import accuracy_vs_test_steps
     from robustbench_ode.outputs.figures.training import training_curves
 
     results, training = read_table(run_dir / "results.csv"), read_training(run_dir / "training.csv")
-    heights = {}
+    heights, rows = {}, {}
     for n in (2, 26):
         many = _many_configurations(results, n)
         for name, draw, table in (("accuracy", accuracy_vs_test_steps, many),
                                   ("training", training_curves, _many_configurations(training, n))):
             first, second = tmp_path / f"{name}{n}a.png", tmp_path / f"{name}{n}b.png"
-            draw(table, first)
+            caught = []
+            with monkeypatch.context() as m:
+                m.setattr(plt, "close", lambda fig=None, caught=caught: caught.append(fig))
+                draw(table, first)
+            fig = caught[-1]
+            panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_lines()]
+            drawn = [[ln for ln in ax.get_lines() if not ln.get_label().startswith(("chance", "_"))]
+                     for ax in panels]
+            assert all(len(lines) <= MAX_LINES for lines in drawn), [len(x) for x in drawn]
+            rows[name, n] = len({ax.get_subplotspec().rowspan.start for ax in fig.axes})
             if n == 26:
                 draw(table, second)
                 assert first.read_bytes() == second.read_bytes(), f"{name}: two draws differ"
             heights[name, n] = matplotlib.image.imread(first).shape[0]
     for name in ("accuracy", "training"):
-        assert heights[name, 26] <= 1.1 * heights[name, 2], heights
+        assert rows[name, 2] == 1 and rows[name, 26] >= 3, rows
+        assert heights[name, 26] <= 1.1 * rows[name, 26] * heights[name, 2], heights
 
     caught = []
     monkeypatch.setattr(plt, "close", lambda fig=None: caught.append(fig))
@@ -212,6 +241,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars"]
 WIDTHS = (1400, 420)  # a desktop window and a phone
+LEGIBLE_WIDTHS = (1400, 800)  # page widths at which a figure's tick labels must stay legible
+MIN_TICK_PX = 9  # smallest tick label height (CSS px) we call legible
 # Measures a page laid out in iframes of the given widths (a headless window cannot be narrower
 # than 500 px; an iframe can): the page's width and scroll width, each table container and its
 # last column header, each image.
@@ -244,11 +275,11 @@ window.addEventListener("load", () => {
 """
 
 
-def layout(html_path, tmp_path):
-    """The page's measurements at each of WIDTHS, from one headless Chromium run."""
+def layout(html_path, tmp_path, widths=WIDTHS):
+    """The page's measurements at each of ``widths``, from one headless Chromium run."""
     page = html_path.read_text()
     frames = "".join(f'<iframe style="display:block;border:0;width:{w}px;height:900px" '
-                     f'srcdoc="{html.escape(page)}"></iframe>' for w in WIDTHS)
+                     f'srcdoc="{html.escape(page)}"></iframe>' for w in widths)
     harness = tmp_path / f"{html_path.stem}_layout.html"
     harness.write_text(f"<!DOCTYPE html><html><body style=\"margin:0\">{frames}"
                        f"<script>{_MEASURE}</script></body></html>")
@@ -258,7 +289,7 @@ def layout(html_path, tmp_path):
     dom = subprocess.run(cmd, check=True, capture_output=True, timeout=120, text=True).stdout
     found = re.search(r'<pre id="layout">([^<]*)</pre>', dom)
     assert found, "layout script did not run"
-    return dict(zip(WIDTHS, json.loads(html.unescape(found.group(1)))))
+    return dict(zip(widths, json.loads(html.unescape(found.group(1)))))
 
 
 def assert_fits(measured, *, tables, images, fit_at_desktop=()):
@@ -293,8 +324,16 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     page = html.unescape((run_dir / "report.html").read_text())
     diagnostics = [f for f in FIGURES if f.file.startswith("diagnostics")]
     assert diagnostics and all(f.caption in page for f in diagnostics)
-    assert_fits(layout(run_dir / "report.html", tmp_path), tables=["summary", "environment"],
+    measured = layout(run_dir / "report.html", tmp_path, (*WIDTHS, *LEGIBLE_WIDTHS[1:]))
+    assert_fits({w: measured[w] for w in WIDTHS}, tables=["summary", "environment"],
                 images=page.count("<img "), fit_at_desktop=["summary"])
+    # legible ticks: a tick label's height on the page, FONT_PT at the PNG's dpi scaled by the
+    # displayed / natural width, at a desktop width and at 800 px
+    from robustbench_ode.outputs.figures.style import FONT_PT
+    for width in LEGIBLE_WIDTHS:
+        for image in measured[width]["images"]:
+            tick_px = FONT_PT / 72 * 110 * image["width"] / image["natural"]
+            assert tick_px >= MIN_TICK_PX, (width, image)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
@@ -317,3 +356,20 @@ def test_quick_suite_report_renders_in_headless_chromium(tmp_path):
     page = (out / "report.html").read_text()
     assert page.count("<img") >= 4 and "<table" in page
     assert_rendered(screenshot(out / "report.html", tmp_path / "quick.png", tmp_path, 3200))
+
+
+def test_captions_match_the_table_and_the_environment_says_which_invocation(run_dir, tmp_path):
+    """The summary caption's rule holds on the committed paper-scale table (ode_gap near 0 for the
+    fine-step models, worst_drop large for all of them, so it is not called "near 0"), and the
+    environment block names the invocation it describes and the cells it did not compute."""
+    from robustbench_ode.outputs.report import environment_note
+
+    page = html.unescape((run_dir / "report.html").read_text())
+    assert "worst_drop near 0" not in page and "ode_gap near 0" in page
+    summary = pd.read_csv(os.path.join(ROOT, "results", "sphere2", "summary.csv"))
+    fine = summary[(summary["train_solver"] == "rk4") & (summary["train_steps"] >= 8)]
+    assert fine["ode_gap"].abs().max() < 0.05 and fine["worst_drop"].min() > 0.3
+    assert "The last invocation of run" in page
+    note = environment_note(json.loads(open(os.path.join(ROOT, "results", "sphere2", "meta.json")).read()))
+    assert "loaded 45 from earlier invocations" in note and "does not record" in note
+    assert "not recorded" in environment_note({})

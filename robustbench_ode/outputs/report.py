@@ -114,9 +114,13 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
     regression = is_regression(results)
     reference = html.escape(_reference(results))
     metrics = _shown(regression)
-    closing = ("A model that learned an ODE has ratios near 1." if regression else
-               "A model that learned an ODE has ode_gap and worst_drop near 0; a ResNet in disguise "
-               "has a large ode_gap.")
+    closing = ("A model that learned an ODE has mse_ref_ratio near 1; mse_worst_ratio includes the "
+               "coarsest test steps, where every model's error grows, so it ranks models rather than "
+               "separating ODEs from discrete maps." if regression else
+               "A model that learned an ODE has ode_gap near 0 (acc_ref close to acc_train); a ResNet "
+               "in disguise has a large ode_gap. worst_drop includes the coarsest test steps (one "
+               "step), where every model can fall to chance, so it is large for ODEs too: it ranks "
+               "models, it does not separate them.")
     legend = (f'<p class="muted">One row per trained model (seed); the reference solve is {reference}. '
               f"{html.escape(metric_legend(metrics))}. {closing}</p>")
     columns = _IDENTITY + [m.name for m in metrics]
@@ -145,10 +149,30 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
                 if c in failed.columns]
         parts.append(table(failed[cols], wrap=True, table_id="failed"))
     parts += ["<h2>Suite</h2>", f"<pre>{html.escape(suite_text)}</pre>",
-              "<h2>Environment</h2>",
+              "<h2>Environment</h2>", environment_note(meta),
               table(pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}),
                     wrap=True, table_id="environment")]
     return write_page(out_dir / "report.html", title, parts)
+
+
+def environment_note(meta: dict) -> str:
+    """Which invocation the environment table describes. ``meta.json`` is the last ``run`` on the
+    folder; cells it loaded were computed by earlier invocations, whose environment the folder
+    does not keep: say so, with the counts, rather than let the table pass for every cell's."""
+    if not meta:
+        return '<p class="muted">No meta.json: the environment of this run was not recorded.</p>'
+    started, finished = meta.get("started", "?"), meta.get("finished", "not recorded")
+    counts = {k: meta.get(k) for k in ("trained", "retested", "loaded")}
+    text = (f"The last invocation of run on this folder (started {started}, finished {finished}, "
+            f"revision {meta.get('git_revision') or 'unknown'})")
+    if any(isinstance(v, int) for v in counts.values()):
+        text += (f": it trained {counts['trained'] or 0} cells, retested {counts['retested'] or 0} "
+                 f"and loaded {counts['loaded'] or 0} from earlier invocations")
+        if counts["loaded"] or counts["retested"]:
+            text += ("; the loaded (and retested cells' training) were computed by an earlier "
+                     "invocation whose environment this folder does not record")
+    # a revision hash is one long word: let it wrap on a phone's width
+    return f'<p class="muted" style="overflow-wrap:anywhere">{html.escape(text)}.</p>'
 
 
 def write_report_safely(run_dir: str | Path) -> Path | None:

@@ -6,12 +6,13 @@ here (docs/architecture.md). The XOR fan's pictures need the trained models and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .diagnostics import contributions_over_time, fan, verdicts
+from .layout import TrainLayout
 from .results import accuracy_vs_test_steps, transfer_heatmap, work_precision
 from .style import chance_levels
 from .training import gradient_cost, nfe_over_training, steps_over_training, training_curves
@@ -19,7 +20,9 @@ from .training import gradient_cost, nfe_over_training, steps_over_training, tra
 
 @dataclass
 class Sources:
-    """The tables of one run a figure may draw from."""
+    """The tables of one run a figure may draw from, and the run's train configurations as every
+    figure shows them (:class:`~.layout.TrainLayout`: one label, colour and row grouping per
+    configuration, the same in each figure)."""
 
     results: pd.DataFrame
     training: pd.DataFrame
@@ -27,6 +30,11 @@ class Sources:
     diagnostics: pd.DataFrame | None = None
     contributions: pd.DataFrame | None = None
     fan: pd.DataFrame | None = None
+    layout: TrainLayout = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.layout = TrainLayout(self.results, self.training, self.diagnostics, self.contributions,
+                                  self.fan)
 
 
 @dataclass(frozen=True)
@@ -48,21 +56,21 @@ FIGURES: list[Figure] = [
            "more accurate solvers: a flat line at the right. One that learned its train solver's "
            "discrete map (a ResNet in disguise) peaks at its own train step count and falls at "
            "finer steps and under accurate solvers, often to the chance line.",
-           lambda s, p: accuracy_vs_test_steps(s.results, p)),
+           lambda s, p: accuracy_vs_test_steps(s.results, p, s.layout)),
     Figure("transfer_heatmap.png", "Transfer heatmap (train steps x test steps)",
            "Mean test accuracy over seeds (colour on a fixed 0-1 scale; trajectory MSE on a log "
            "scale for time-series suites) for every pair of train step count (rows) and test step "
            "count (columns), one panel per fixed-step test solver; step-trained models only. A "
            "robust model keeps its row bright from its own train step count rightwards; a ResNet "
            "in disguise is bright only at and near its own step count and dark to the right.",
-           lambda s, p: transfer_heatmap(s.results, p)),
+           lambda s, p: transfer_heatmap(s.results, p, s.layout)),
     Figure("work_precision.png", "Work-precision of the learned models",
            "Test error (1 - accuracy, on a fixed 0-1 axis; the dashed line is chance's error) "
            "against field evaluations per solve of one batch, one curve per test solver, one panel "
            "per train configuration, seeds averaged; trajectory MSE for time-series suites. For an "
            "ODE model the error falls or settles as the work grows, the same for every solver; a "
            "model whose error rises with more work was fitted to one discretisation.",
-           lambda s, p: work_precision(s.results, p)),
+           lambda s, p: work_precision(s.results, p, s.layout)),
     Figure("training_curves.png", "Training curves",
            "Loss and accuracy on the training batch (not the test set; the accuracy on a 0-1 axis, "
            "dashed: the test set's chance level), field evaluations and solver steps per forward "
@@ -70,13 +78,13 @@ FIGURES: list[Figure] = [
            "band, coinciding lines apart by line style and width. These show whether and how fast "
            "a model learned, not whether it is robust: a coarse model's training accuracy can be "
            "as high as a fine one's.",
-           lambda s, p: training_curves(s.training, p, chance_levels(s.results))),
+           lambda s, p: training_curves(s.training, p, chance_levels(s.results), s.layout)),
     Figure("nfe_over_training.png", "NFE over training (adaptive train solves)",
            "Field evaluations per forward solve of adaptive train solves against the iteration, one "
            "line per model or training of the suite (the seeds' range as a band), one panel per "
            "dataset: a growing NFE means the learned dynamics get harder to solve (augmented "
            "models, ANODE, are expected to stay flatter than plain NODEs).",
-           lambda s, p: nfe_over_training(s.training, p)),
+           lambda s, p: nfe_over_training(s.training, p, s.layout)),
     Figure("gradient_cost.png", "Gradient cost against the step count",
            "Memory autograd keeps for the backward pass and field evaluations per iteration "
            "(forward and backward), against the Euler train step count, one line per training "
@@ -96,13 +104,14 @@ FIGURES: list[Figure] = [
            "of that sum each stretch of time contributes (median over samples, 10-90% band; "
            "flipped samples dashed). Accumulated error is spread over the trajectory; a spike "
            "marks a step that alone moves samples, typically a fold or a very coarse step.",
-           lambda s, p: contributions_over_time(s.contributions, p) if s.contributions is not None else None),
+           lambda s, p: (contributions_over_time(s.contributions, p, s.layout)
+                         if s.contributions is not None else None)),
     Figure("diagnostics_fan.png", "The fan over the data (2-D states)",
            "For a few test samples (lowest seed): the points w_k, the reference flow of the train "
            "solver's k-th point to the end time, from z_ref(T) (circle) to the train "
            "configuration's end state (square); bold: samples whose class flips. A true ODE's fan "
            "is a dot; long or crossing fans are the error the train solver's steps carry.",
-           lambda s, p: fan(s.fan, p) if s.fan is not None else None),
+           lambda s, p: fan(s.fan, p, s.layout) if s.fan is not None else None),
     Figure("adaptation_steps.png", "Step count in force (adapted training)",
            "The train step count (or tolerance) the adaptation algorithm keeps over the iterations, "
            "one line per seed; where the run swept train step counts, the grid-searched critical "
@@ -111,4 +120,4 @@ FIGURES: list[Figure] = [
            lambda s, p: steps_over_training(s.training, p, s.critical)),
 ]
 
-__all__ = ["FIGURES", "Figure", "Sources"]
+__all__ = ["FIGURES", "Figure", "Sources", "TrainLayout"]

@@ -9,9 +9,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .style import accuracy_axis, chance_levels, draw_chance, save
+from .style import accuracy_axis, chance_levels, draw_chance, save, styled
 
 
+@styled
 def adapted_vs_fixed(adapted: pd.DataFrame, fixed: pd.DataFrame, path: Path,
                      test_solver: str = "euler") -> Path | None:
     """Test accuracy across absolute test step counts of ``test_solver``: each adapted model (its
@@ -39,5 +40,5 @@ def adapted_vs_fixed(adapted: pd.DataFrame, fixed: pd.DataFrame, path: Path,
     accuracy_axis(ax)
     draw_chance(ax, chance_levels(pd.concat([adapted, fixed], ignore_index=True)))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
     return save(fig, path)

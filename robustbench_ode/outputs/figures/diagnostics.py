@@ -9,38 +9,45 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ...diagnostics.verdict import MAJORITY, ROBUST_MAX_FLIP
-from .style import panel_grid, save, train_label, train_order
+from .layout import TrainLayout
+from .style import FIGURE_WIDTH, panel_grid, save, styled
 
 
-def contributions_over_time(contributions: pd.DataFrame, path: Path) -> Path | None:
+@styled
+def contributions_over_time(contributions: pd.DataFrame, path: Path, layout: TrainLayout | None = None
+                            ) -> Path | None:
     """Per train configuration (seeds pooled): the share of each time bin in the sum of the
     transported local errors' norms, median over samples with the 10-90% band; flipped samples'
-    median dashed. Error that accumulates evenly is a flat line; one step that carries the global
-    error (a fold, or a coarse step) is a spike."""
+    median dashed (black). Error that accumulates evenly is a flat line; one step that carries the
+    global error (a fold, or a coarse step) is a spike. Each panel in its train configuration's
+    run-wide colour."""
     if contributions.empty:
         return None
+    layout = layout or TrainLayout(contributions)
     df = contributions.copy()
-    df["train"] = train_label(df)
-    order = train_order(df)
-    fig, axes = panel_grid(len(order), 3.6, 2.9, sharey=True)
+    df["train"] = layout.label(df)
+    order = [t for t in layout.order if t in set(df["train"])]
+    fig, axes = panel_grid(len(order), FIGURE_WIDTH / 3, 2.7, sharey=True)
     for ax, train in zip(axes, order):
         part = df[df["train"] == train].groupby("t", as_index=False)[
             ["share_q10", "share_median", "share_q90", "flipped_share_median"]].mean()
-        ax.fill_between(part["t"], part["share_q10"], part["share_q90"], alpha=0.25, color="tab:blue",
+        colour = layout.colour(train)
+        ax.fill_between(part["t"], part["share_q10"], part["share_q90"], alpha=0.25, color=colour,
                         label="10-90% of samples")
-        ax.plot(part["t"], part["share_median"], "-o", ms=3, color="tab:blue", label="median")
+        ax.plot(part["t"], part["share_median"], "-o", ms=3, color=colour, label="median", gid=train)
         if part["flipped_share_median"].notna().any():
-            ax.plot(part["t"], part["flipped_share_median"], "--", color="tab:red", label="flipped samples")
-        ax.set_title(f"trained with {train}", fontsize=9)
+            ax.plot(part["t"], part["flipped_share_median"], "--", color="black", label="flipped samples")
+        ax.set_title(f"trained with\n{train}" if len(train) > 24 else f"trained with {train}")
         ax.set_xlabel("time of the local error")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("share of the sum of error norms")
-    axes[0].legend(fontsize=7, loc="upper left")
+    axes[0].legend(loc="upper left")
     return save(fig, path)
 
 
-def fan(fan_points: pd.DataFrame, path: Path) -> Path | None:
+@styled
+def fan(fan_points: pd.DataFrame, path: Path, layout: TrainLayout | None = None) -> Path | None:
     """2-D states, one panel per train configuration (its lowest seed): the transported points
     w_k (the reference flow of the train solver's k-th point to the end time) of a few samples,
     from w_0 = z_ref(T) (circle) to w_N = the train configuration's end state (square); flipped
@@ -48,10 +55,11 @@ def fan(fan_points: pd.DataFrame, path: Path) -> Path | None:
     errors as they arrive at the end time."""
     if fan_points.empty:
         return None
+    layout = layout or TrainLayout(fan_points)
     df = fan_points.copy()
-    df["train"] = train_label(df)
-    order = train_order(df)
-    fig, axes = panel_grid(len(order), 3.4, 3.4)
+    df["train"] = layout.label(df)
+    order = [t for t in layout.order if t in set(df["train"])]
+    fig, axes = panel_grid(len(order), FIGURE_WIDTH / 3, FIGURE_WIDTH / 3)
     colours = ("tab:blue", "tab:red", "tab:green", "tab:purple")
     for ax, train in zip(axes, order):
         part = df[df["train"] == train]
@@ -65,19 +73,19 @@ def fan(fan_points: pd.DataFrame, path: Path) -> Path | None:
             ax.plot(s["x"].iloc[-1], s["y"].iloc[-1], "s", color=c, ms=4 if flipped else 2.5,
                     mec="k" if flipped else c)
         n_flip = part.drop_duplicates("sample")["flipped"].sum()
-        ax.set_title(f"{train}: {int(n_flip)} of {part['sample'].nunique()} flip", fontsize=9)
+        ax.set_title(f"{train}:\n{int(n_flip)} of {part['sample'].nunique()} flip")
         ax.set_aspect("equal", adjustable="datalim")
         ax.grid(alpha=0.3)
     return save(fig, path)
 
 
+@styled
 def verdicts(diagnostics: pd.DataFrame, path: Path) -> Path | None:
     """The flip fraction of each model against the share of its flips at a fold step, coloured by
     the verdict: the rule's thresholds are the dashed lines."""
     df = diagnostics[diagnostics["diagnostics_status"] == "ok"].copy()
     if df.empty:
         return None
-    df["train"] = train_label(df)
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     marks = {"robust": "o", "fold": "s", "accumulation": "^", "mixed": "D", "undetermined": "x"}
     for effect, part in df.groupby("effect"):
@@ -90,7 +98,7 @@ def verdicts(diagnostics: pd.DataFrame, path: Path) -> Path | None:
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("flip fraction (class differs from the reference)")
     ax.set_ylabel("share of flips at a fold step")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return save(fig, path)
 

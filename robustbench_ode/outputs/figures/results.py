@@ -10,7 +10,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.colors import LogNorm
 
+from .layout import TrainLayout
 from .style import (
+    FIGURE_WIDTH,
     accuracy_axis,
     chance_levels,
     distinct,
@@ -20,23 +22,16 @@ from .style import (
     panel_grid,
     save,
     score,
-    train_label,
-    train_order,
+    styled,
 )
 
+ROW_HEIGHT = 2.6  # inches per row of small multiples
+LEGEND_WIDTH = 2.2  # inches the legend right of a row takes
 
-def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
-    """The protocol's figure: test accuracy against test steps, one line per train configuration,
-    one panel per test solver, the seeds' mean in a band from their lowest to their highest.
-    Adaptive test solvers get a panel with the test tolerance on the x axis. Accuracy is drawn on
-    [0, 1] with the chance level as a dashed line; regression tables show the trajectory MSE (log
-    scale) instead."""
-    df = results[results["status"] == "ok"].copy()
-    if df.empty:
-        return None
-    y, ylabel = score(df)
-    df["train"] = train_label(df)
-    order = train_order(df)
+
+def _test_panels(df: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """(panel name, x column, rows) per test solver: its step counts, and its tolerances (one
+    panel per step-size control)."""
     panels = []
     control = (df["test_control"].astype("string").fillna("batch") if "test_control" in df.columns
                else pd.Series("batch", index=df.index))
@@ -47,40 +42,68 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path) -> Path | None:
         for c in sorted(set(control[tol.index])):  # per-sample step control: a panel of its own
             name = solver if c == "batch" else f"{solver} ({c})"
             panels.append((name, "test_tol", tol[control[tol.index] == c]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), sharey=True,
-                             squeeze=False)
-    palette = dict(zip(order, sns.color_palette("viridis", len(order))))
-    styles = distinct(order)
+    return panels
+
+
+@styled
+def accuracy_vs_test_steps(results: pd.DataFrame, path: Path, layout: TrainLayout | None = None
+                           ) -> Path | None:
+    """The protocol's figure: test accuracy against test steps, one line per train configuration,
+    one panel per test solver, the seeds' mean in a band from their lowest to their highest.
+    Adaptive test solvers get a panel with the test tolerance on the x axis. Many configurations
+    are drawn as small multiples: one row of panels per group of :class:`~.layout.TrainLayout`
+    (per dataset, per train solver), each with its own legend and one chance line per panel.
+    Accuracy is drawn on [0, 1] with the chance level as a dashed line; regression tables show
+    the trajectory MSE (log scale) instead."""
+    layout = layout or TrainLayout(results)
+    df = results[results["status"] == "ok"].copy()
+    if df.empty:
+        return None
+    y, ylabel = score(df)
+    df["train"] = layout.label(df)
+    panels = _test_panels(df)
+    rows = layout.rows_for(df["train"])
+    width = min(2.6, (FIGURE_WIDTH - LEGEND_WIDTH) / len(panels))
+    fig, axes = plt.subplots(len(rows), len(panels), figsize=(width * len(panels) + LEGEND_WIDTH,
+                                                              ROW_HEIGHT * len(rows)),
+                             sharey=True, squeeze=False)
     chance = chance_levels(df)
-    for ax, (solver, x, part) in zip(axes[0], panels):
-        part = part.astype({x: float})
-        for train in [o for o in order if o in set(part["train"])]:
-            st = styles[train]
-            mean_and_range(ax, part[part["train"] == train], x, y, color=palette[train], label=train,
-                           marker=st["marker"], markersize=st["markersize"], lw=st["lw"],
-                           alpha=st["alpha"], zorder=st["zorder"], markeredgecolor="white",
-                           markeredgewidth=0.6)
-        ax.set_xscale("log", base=2 if x == "test_steps" else 10)
-        if x == "test_steps":  # 1, 2, 4, ... rather than 2^0, 2^1, ...
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        if y == "mse":
-            ax.set_yscale("log")
-        else:
-            accuracy_axis(ax)
-            draw_chance(ax, chance)
-        if x == "test_tol":
-            ax.invert_xaxis()  # more accurate to the right, as on the step panels
-        ax.set_title(f"test solver: {solver}")
-        ax.set_xlabel("test steps" if x == "test_steps" else "test tolerance")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    legend_outside(fig, axes[0], order, "trained with")
+    for r, row in enumerate(rows):
+        styles = distinct(row.labels)
+        for ax, (solver, x, part) in zip(axes[r], panels):
+            part = part.astype({x: float})
+            for train in [t for t in row.labels if t in set(part["train"])]:
+                st = styles[train]
+                mean_and_range(ax, part[part["train"] == train], x, y, color=layout.colour(train),
+                               label=train, marker=st["marker"], markersize=st["markersize"],
+                               lw=st["lw"], alpha=st["alpha"], zorder=st["zorder"],
+                               markeredgecolor="white", markeredgewidth=0.6)
+            ax.set_xscale("log", base=2 if x == "test_steps" else 10)
+            if x == "test_steps":  # 1, 2, 4, ... rather than 2^0, 2^1, ...
+                ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            if y == "mse":
+                ax.set_yscale("log")
+            else:
+                accuracy_axis(ax)
+                draw_chance(ax, chance, dataset=row.dataset)
+            if x == "test_tol":
+                ax.invert_xaxis()  # more accurate to the right, as on the step panels
+            ax.set_title(f"test: {solver}" if r == 0 else "")
+            ax.set_xlabel(("test steps" if x == "test_steps" else "test tolerance")
+                          if r == len(rows) - 1 else "")
+            ax.grid(alpha=0.3)
+        axes[r][0].set_ylabel(f"{row.title}\n{ylabel}" if row.title else ylabel)
+        legend_outside(axes[r], row.labels, "trained with", {t: layout.short(t, row) for t in row.labels},
+                       height=ROW_HEIGHT)
     return save(fig, path)
 
 
-def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
-    """Train steps (rows) x test steps (columns), one panel per fixed-step test solver; colour is
-    the test accuracy, averaged over seeds. Only fixed-step train and test rows take part."""
+@styled
+def transfer_heatmap(results: pd.DataFrame, path: Path, layout: TrainLayout | None = None) -> Path | None:
+    """Train steps (rows) x test steps (columns), one panel per fixed-step test solver (two to a
+    row at most, stacked when the labels are long); colour is the test accuracy, averaged over
+    seeds. Only fixed-step train and test rows take part."""
+    layout = layout or TrainLayout(results)
     df = results[(results["status"] == "ok") & results["train_steps"].notna()
                  & results["test_steps"].notna()].copy()
     if df.empty:
@@ -91,37 +114,40 @@ def transfer_heatmap(results: pd.DataFrame, path: Path) -> Path | None:
     scale = (dict(vmin=0.0, vmax=1.0, fmt=".2f") if value == "accuracy"
              else dict(norm=LogNorm(df[value].min(), df[value].max()), fmt=".1e",
                        cbar_kws={"label": label}))
-    df["train"] = train_label(df)
+    df["train"] = layout.label(df)
     solvers = list(dict.fromkeys(df["test_solver"]))
-    fig, axes = plt.subplots(1, len(solvers), figsize=(1.2 + 3.6 * len(solvers), 0.6 + 0.45 *
-                                                        df["train"].nunique() + 1.5), squeeze=False)
-    order = train_order(df)
-    for ax, solver in zip(axes[0], solvers):
+    order = [o for o in layout.order if o in set(df["train"])]
+    columns = df["test_steps"].nunique()
+    per_row = 2 if max(len(o) for o in order) <= 14 and columns <= 8 else 1
+    width = min(FIGURE_WIDTH / per_row, 1.6 + 0.55 * columns)
+    fig, axes = panel_grid(len(solvers), width, 1.3 + 0.32 * len(order), max_cols=per_row)
+    for ax, solver in zip(axes, solvers):
         grid = (df[df["test_solver"] == solver].astype({"test_steps": int})
                 .pivot_table(index="train", columns="test_steps", values=value, aggfunc="mean")
                 .reindex([o for o in order if o in set(df.loc[df.test_solver == solver, "train"])]))
-        sns.heatmap(grid, cmap="viridis", annot=grid.shape[1] <= 12, annot_kws={"size": 7},
-                    cbar=ax is axes[0][-1], ax=ax, **scale)
+        sns.heatmap(grid, cmap="viridis", annot=grid.shape[1] <= 12, annot_kws={"size": 8},
+                    cbar=ax is axes[-1], ax=ax, **scale)
         ax.set_title(f"test solver: {solver}")
         ax.set_xlabel("test steps")
-        ax.set_ylabel("trained with" if ax is axes[0][0] else "")
+        ax.set_ylabel("trained with")
     return save(fig, path)
 
 
-def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
+@styled
+def work_precision(results: pd.DataFrame, path: Path, layout: TrainLayout | None = None) -> Path | None:
     """Test error against NFE per batch solve, one curve per test solver, one panel per train
     configuration (seeds averaged): what a learned model costs at each accuracy. The error rate
     (1 - accuracy) is drawn on [0, 1] with the chance level's error as a dashed line; regression
-    tables show the trajectory MSE (log scale)."""
+    tables show the trajectory MSE (log scale); each panel's chance line is its dataset's."""
+    layout = layout or TrainLayout(results)
     df = results[(results["status"] == "ok") & results["nfe"].notna()].copy()
     if df.empty:
         return None
-    df["train"] = train_label(df)
+    df["train"] = layout.label(df)
     regression = score(df)[0] == "mse"
     df["error"] = df["mse"] if regression else 1.0 - df["accuracy"]
-    trains = pd.Series(train_order(df))
-    n = len(trains)
-    fig, axes = panel_grid(n, 3.6, 3.2, sharey=True)
+    trains = [t for t in layout.order if t in set(df["train"])]
+    fig, axes = panel_grid(len(trains), (FIGURE_WIDTH - 1.6) / 3, 2.9, sharey=True)
     solvers = list(dict.fromkeys(df["test_solver"]))
     palette = dict(zip(solvers, sns.color_palette("tab10", len(solvers))))
     styles = distinct(solvers)
@@ -140,11 +166,12 @@ def work_precision(results: pd.DataFrame, path: Path) -> Path | None:
             ax.set_yscale("log")
         else:
             accuracy_axis(ax)
-            draw_chance(ax, chance, error=True)
+            dataset = df.loc[df["train"] == train, "dataset"].iloc[0] if "dataset" in df.columns else None
+            draw_chance(ax, chance, error=True, dataset=None if dataset is None else str(dataset))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_title(f"trained with {train}")
+        ax.set_title(f"trained with\n{train}" if len(train) > 22 else f"trained with {train}")
         ax.set_xlabel("NFE per solve")
         ax.set_ylabel("test trajectory MSE" if regression else "test error (1 - accuracy)")
         ax.grid(alpha=0.3)
-    legend_outside(fig, axes, solvers, "test solver")
+    legend_outside(axes, solvers, "test solver", height=2.9, anchor=axes[min(len(axes), 3) - 1])
     return save(fig, path)

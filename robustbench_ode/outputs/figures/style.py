@@ -1,8 +1,10 @@
-"""What every figure shares: the non-interactive backend, how a train configuration is labelled
-and ordered, which score a table's figures show, and how a figure is saved."""
+"""What every figure shares: the non-interactive backend, the text sizes that keep it legible,
+which score a table's figures show, line styles, chance lines, legends, and how a figure is saved.
+How train configurations are labelled, ordered and coloured: :mod:`.layout`."""
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -25,31 +27,24 @@ def score(results: pd.DataFrame) -> tuple[str, str]:
     return "accuracy", "test accuracy"
 
 
-# Axes a suite can list several entries of: named in the labels only when they vary.
-_VARIANTS = ("dataset", "model", "training")
+# Legible at 800 px: a figure at most about 11 in wide (FIGURE_WIDTH) with 10 pt text keeps its
+# tick labels at 9 px or more when the page shrinks it to 768 px; text size depends on the width
+# in inches, not the dpi (tests/test_report.py measures it in headless Chromium). Applied per
+# figure (``styled``), never to the caller's matplotlib settings.
+FONT_PT = 10
+FIGURE_WIDTH = 11.0
+RC = {"font.size": FONT_PT, "axes.titlesize": FONT_PT, "axes.labelsize": FONT_PT,
+      "xtick.labelsize": FONT_PT, "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT - 1,
+      "legend.title_fontsize": FONT_PT - 1}
 
 
-def train_label(df: pd.DataFrame) -> list[str]:
-    """Each row's train configuration as a label ("euler 8", "dopri5 tol 0.001", prefixed by the
-    dataset / model / training where the table has several). Formatted once per configuration:
-    a training log has a million rows and a handful of configurations."""
-    varying = [c for c in _VARIANTS if c in df.columns and df[c].nunique() > 1]
-    cols = [*varying, "train_solver", "train_steps", "train_tol"]
-    group = df.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
-    firsts = df[cols][~pd.Series(group).duplicated().to_numpy()]  # group i's first row, in order
-    labels = [f"{s} {int(n)}" if pd.notna(n) else f"{s} tol {t:g}"
-              for s, n, t in zip(firsts.train_solver, firsts.train_steps, firsts.train_tol)]
-    if varying:
-        prefix = firsts[varying].astype(str).agg("/".join, axis=1)
-        labels = [f"{p}: {label}" for p, label in zip(prefix, labels)]
-    return [labels[g] for g in group]
-
-
-def train_order(df: pd.DataFrame) -> list[str]:
-    """Train configurations in numeric order (2 before 128), not string order."""
-    keys = df.assign(train=train_label(df)).drop_duplicates("train")
-    by = [c for c in _VARIANTS if c in df.columns] + ["train_solver", "train_steps", "train_tol"]
-    return keys.sort_values(by)["train"].tolist()
+def styled(draw):
+    """Draw (and save) a figure under :data:`RC`."""
+    @functools.wraps(draw)
+    def inner(*args, **kwargs):
+        with plt.rc_context(RC):
+            return draw(*args, **kwargs)
+    return inner
 
 
 def save(fig, path: Path, dpi: int = 110, tight: bool = True) -> Path:
@@ -114,12 +109,19 @@ def chance_levels(results: pd.DataFrame) -> dict[str, float]:
     return {str(k): float(v) for k, v in levels.items()}
 
 
-def draw_chance(ax, levels: dict[str, float], *, error: bool = False) -> None:
-    """The chance level as a dashed grey line (one per dataset; named by dataset when several).
-    ``error``: the axis shows 1 - accuracy, so the line is at 1 - chance."""
-    for dataset, level in levels.items():
-        name = "chance" if len(levels) == 1 else f"chance ({dataset})"
-        ax.axhline(1.0 - level if error else level, label=name, **CHANCE_STYLE)
+def draw_chance(ax, levels: dict[str, float], *, error: bool = False, dataset: str | None = None) -> None:
+    """The chance level as a dashed grey line, once per panel: the level of ``dataset`` (a panel
+    of one dataset's models), else one line per distinct level (named by its datasets when the
+    panel has several levels; datasets with the same chance share one line). ``error``: the
+    axis shows 1 - accuracy, so the line is at 1 - chance."""
+    if dataset is not None:
+        levels = {dataset: levels[dataset]} if dataset in levels else {}
+    by_level: dict[float, list[str]] = {}
+    for name, level in levels.items():
+        by_level.setdefault(round(level, 9), []).append(name)
+    for level, names in by_level.items():
+        label = "chance" if len(by_level) == 1 else f"chance ({', '.join(names)})"
+        ax.axhline(1.0 - level if error else level, label=label, **CHANCE_STYLE)
 
 
 def accuracy_axis(ax) -> None:
@@ -127,21 +129,25 @@ def accuracy_axis(ax) -> None:
     ax.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
 
 
-def legend_outside(fig, axes, order: list[str], title: str) -> None:
+def legend_outside(axes, order: list[str], title: str, texts: dict[str, str] | None = None,
+                   height: float | None = None, anchor=None) -> None:
     """One legend for a row of panels, right of the last one: every labelled line of any panel
-    (in ``order``, then the chance lines), each label once."""
+    (in ``order``, then the chance lines), each label once, shown as ``texts[label]`` where
+    given. ``height``: the row's height in inches; as many columns as keep the legend within it
+    (an entry takes about 0.22 in): a taller legend stretches the saved image, squashing the
+    panels. ``anchor``: the panel it stands right of (default the last of ``axes``)."""
+    anchor = anchor if anchor is not None else axes[-1]
     handles: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     labels = [o for o in order if o in handles] + [k for k in handles if k not in order]
     if labels:
-        # As many columns as keep the legend within the figure's height (an entry at fontsize 8
-        # takes about 0.2 in): a taller legend stretches the saved image, squashing the panels.
-        rows = max(4, int((fig.get_figheight() - 0.4) / 0.2))
-        axes[-1].legend([handles[k] for k in labels], labels, title=title, loc="upper left",
-                        bbox_to_anchor=(1.02, 1), fontsize=8, title_fontsize=9,
-                        ncol=math.ceil(len(labels) / rows))
+        height = height if height is not None else anchor.figure.get_figheight()
+        rows = max(4, int((height - 0.4) / 0.22))
+        shown = [(texts or {}).get(k, k) for k in labels]
+        anchor.legend([handles[k] for k in labels], shown, title=title, loc="upper left",
+                        bbox_to_anchor=(1.02, 1), ncol=math.ceil(len(labels) / rows))
 
 
 def plain_log_ticks(axis) -> None:
@@ -157,10 +163,10 @@ def plain_log_ticks(axis) -> None:
     axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
 
 
-def panel_grid(n: int, width: float, height: float, **kw):
-    """A figure of ``n`` panels, at most four a row; the unused ones of the last row hidden.
-    Returns the figure and the ``n`` axes in order."""
-    cols = max(1, min(n, 4))
+def panel_grid(n: int, width: float, height: float, max_cols: int = 3, **kw):
+    """A figure of ``n`` panels, at most ``max_cols`` a row (three keep a figure legible at 800 px);
+    the unused ones of the last row hidden. Returns the figure and the ``n`` axes in order."""
+    cols = max(1, min(n, max_cols))
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, **kw)
     for ax in list(axes.flat)[n:]:

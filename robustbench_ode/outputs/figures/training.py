@@ -9,19 +9,25 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from .layout import TrainLayout
 from .style import (
+    FIGURE_WIDTH,
     accuracy_axis,
     distinct,
     draw_chance,
     legend_outside,
     mean_and_range,
+    panel_grid,
     plain_log_ticks,
     save,
-    train_label,
-    train_order,
+    styled,
 )
 
+ROW_HEIGHT = 2.5  # inches per row of small multiples
+LEGEND_WIDTH = 2.2
 
+
+@styled
 def gradient_cost(training: pd.DataFrame, path: Path) -> Path | None:
     """Per fixed-step training, against its step count: the memory autograd keeps for the backward
     pass (``saved_mb``, mean over iterations and seeds) and the field evaluations per iteration,
@@ -53,32 +59,36 @@ def gradient_cost(training: pd.DataFrame, path: Path) -> Path | None:
     return save(fig, path)
 
 
-def nfe_over_training(training: pd.DataFrame, path: Path) -> Path | None:
+@styled
+def nfe_over_training(training: pd.DataFrame, path: Path, layout: TrainLayout | None = None) -> Path | None:
     """The NFE of adaptive train solves against iteration, one panel per dataset, one line per
-    model (and training, where the suite lists several): NODE against ANODE. Drawn when the suite
-    trained an adaptive solver and lists more than one model or training."""
+    adaptive train configuration in its run-wide colour (the seeds' range as a band): NODE
+    against ANODE. Drawn when the suite trained an adaptive solver and lists more than one model
+    or training."""
     need = {"train_tol", "nfe", "iteration", "dataset", "model"}
     if training.empty or not need <= set(training.columns):
         return None
+    layout = layout or TrainLayout(training)
     df = training[training["train_tol"].notna()].copy()
     variants = [c for c in ("model", "training") if c in df.columns and df[c].nunique() > 1]
     if df.empty or not variants:
         return None
-    # named by what varies within each dataset's panel (a suite's trainings may be per dataset)
-    for _, part in df.groupby("dataset"):
-        local = [c for c in variants if part[c].nunique() > 1] or variants[:1]
-        df.loc[part.index, "variant"] = part[local].astype(str).agg("/".join, axis=1)
+    df["train"] = layout.label(df)
     width = max(1, int(df["iteration"].max()) // 100 + 1)  # at most ~100 bins: readable, fast
     df["iteration"] = df["iteration"] // width * width
-    df = df.groupby(["dataset", "variant", "seed", "iteration"], as_index=False)["nfe"].mean()
+    df = df.groupby(["dataset", "train", "seed", "iteration"], as_index=False)["nfe"].mean()
     datasets = list(dict.fromkeys(df["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.8 * len(datasets), 3.4), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        sns.lineplot(data=df[df["dataset"] == dataset], x="iteration", y="nfe", hue="variant",
-                     errorbar=("pi", 100), ax=ax)
+    fig, axes = panel_grid(len(datasets), (FIGURE_WIDTH - LEGEND_WIDTH) / 3, 2.9)
+    for ax, dataset in zip(axes, datasets):
+        part = df[df["dataset"] == dataset]
+        row = next(r for r in layout.rows_for(part["train"]))
+        for train in [t for t in layout.order if t in set(part["train"])]:
+            mean_and_range(ax, part[part["train"] == train], "iteration", "nfe", color=layout.colour(train),
+                           label=layout.short(train, row) if len(datasets) > 1 else train, lw=1.6)
         ax.set_title(dataset)
         ax.set_ylabel("NFE per forward solve")
         ax.grid(alpha=0.3)
+        ax.legend(loc="best")
     return save(fig, path)
 
 
@@ -87,18 +97,20 @@ _TITLES = {"loss": "loss on the training batch", "accuracy": "accuracy on the tr
            "nfe": "NFE per forward solve", "steps": "solver steps per forward solve"}
 
 
-def training_curves(training: pd.DataFrame, path: Path,
-                    chance: dict[str, float] | None = None) -> Path | None:
+@styled
+def training_curves(training: pd.DataFrame, path: Path, chance: dict[str, float] | None = None,
+                    layout: TrainLayout | None = None) -> Path | None:
     """Loss and accuracy on the training batch, NFE and (where a column ``steps`` exists) the
-    step count against iteration, one line per train configuration (the seeds' range as a band).
-    The accuracy is drawn on [0, 1], with ``chance`` (per dataset, from the results table) as a
-    dashed line."""
+    step count against iteration, one line per train configuration (the seeds' range as a band),
+    one row of panels per group of :class:`~.layout.TrainLayout` when there are many. The
+    accuracy is drawn on [0, 1], with ``chance`` (per dataset, from the results table) as a
+    dashed line, once per panel."""
     if training.empty or "iteration" not in training.columns:
         return None
+    layout = layout or TrainLayout(training)
     df = training.copy()
     regression = "mse" in df.columns and df["mse"].notna().any()
-    df["train"] = train_label(df)
-    order = train_order(df)
+    df["train"] = layout.label(df)
     metrics = [c for c in ("loss", "accuracy", "nfe", "steps") if c in df.columns
                and df[c].notna().any()]
     # Long runs are averaged into at most ~200 bins per model: readable, and fast to draw.
@@ -106,29 +118,36 @@ def training_curves(training: pd.DataFrame, path: Path,
     df["iteration"] = df["iteration"] // width * width
     by = [c for c in ("cell", "train", "seed") if c in df.columns]
     df = df.groupby(by + ["iteration"], as_index=False, dropna=False)[metrics].mean()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.2), squeeze=False)
-    palette = dict(zip(order, sns.color_palette("tab10", len(order))))
-    styles = distinct(order)
-    for ax, col in zip(axes[0], metrics):
-        data = df.astype({col: float})
-        for train in order:
-            st = styles[train]
-            mean_and_range(ax, data[data["train"] == train], "iteration", col, color=palette[train],
-                           label=train, ls=st["ls"], lw=st["lw"], alpha=st["alpha"], zorder=st["zorder"])
-        if col in ("nfe", "steps") or (col == "loss" and regression):
-            ax.set_yscale("log")  # a trajectory error falls by decades
-        if col in ("nfe", "steps"):
-            plain_log_ticks(ax.yaxis)
-        if col == "accuracy":
-            accuracy_axis(ax)
-            draw_chance(ax, chance or {})
-        ax.set_title(_TITLES[col])
-        ax.set_ylabel(col)
-        ax.grid(alpha=0.3)
-    legend_outside(fig, axes[0], order, "trained with")
+    rows = layout.rows_for(df["train"])
+    panel = min(2.6, (FIGURE_WIDTH - LEGEND_WIDTH) / len(metrics))
+    fig, axes = plt.subplots(len(rows), len(metrics), figsize=(panel * len(metrics) + LEGEND_WIDTH,
+                                                               ROW_HEIGHT * len(rows)), squeeze=False)
+    for r, row in enumerate(rows):
+        styles = distinct(row.labels)
+        for ax, col in zip(axes[r], metrics):
+            data = df.astype({col: float})
+            for train in row.labels:
+                st = styles[train]
+                mean_and_range(ax, data[data["train"] == train], "iteration", col,
+                               color=layout.colour(train), label=train, ls=st["ls"], lw=st["lw"],
+                               alpha=st["alpha"], zorder=st["zorder"])
+            if col in ("nfe", "steps") or (col == "loss" and regression):
+                ax.set_yscale("log")  # a trajectory error falls by decades
+            if col in ("nfe", "steps"):
+                plain_log_ticks(ax.yaxis)
+            if col == "accuracy":
+                accuracy_axis(ax)
+                draw_chance(ax, chance or {}, dataset=row.dataset)
+            ax.set_title(_TITLES[col] if r == 0 else "")
+            ax.set_ylabel(f"{row.title}\n{col}" if row.title and ax is axes[r][0] else col)
+            ax.set_xlabel("iteration" if r == len(rows) - 1 else "")
+            ax.grid(alpha=0.3)
+        legend_outside(axes[r], row.labels, "trained with", {t: layout.short(t, row) for t in row.labels},
+                       height=ROW_HEIGHT)
     return save(fig, path)
 
 
+@styled
 def steps_over_training(training: pd.DataFrame, path: Path,
                         critical: pd.DataFrame | None = None) -> Path | None:
     """Step count (or tolerance) in force over the iterations, one line per seed; the grid-searched
@@ -152,5 +171,5 @@ def steps_over_training(training: pd.DataFrame, path: Path,
     ax.set_yscale("log", base=2 if steps else 10)
     ax.set_ylabel("train steps in force" if steps else "train tolerance in force")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(loc="best")
     return save(fig, path)
