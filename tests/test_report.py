@@ -370,6 +370,9 @@ def test_captions_match_the_table_and_the_environment_says_which_invocation(run_
     fine = summary[(summary["train_solver"] == "rk4") & (summary["train_steps"] >= 8)]
     assert fine["ode_gap"].abs().max() < 0.05 and fine["worst_drop"].min() > 0.3
     assert "The last invocation of run" in page
-    note = environment_note(json.loads(open(os.path.join(ROOT, "results", "sphere2", "meta.json")).read()))
-    assert "loaded 45 from earlier invocations" in note and "does not record" in note
+    meta = json.loads(open(os.path.join(ROOT, "results", "sphere2", "meta.json")).read())
+    note = environment_note(meta)
+    assert f"loaded {meta.get('loaded') or 0} from earlier invocations" in note
+    resumed = environment_note({**meta, "trained": 80, "loaded": 45})
+    assert "loaded 45 from earlier invocations" in resumed and "does not record" in resumed
     assert "not recorded" in environment_note({})
