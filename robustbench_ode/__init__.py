@@ -34,6 +34,7 @@ _LAZY = {
     "ODEClassifier": "robustbench_ode.models.classifier:ODEClassifier",
     "benchmark": "robustbench_ode.benchmark:benchmark",
     "BenchmarkResult": "robustbench_ode.benchmark:BenchmarkResult",
+    "assert_is_ode": "robustbench_ode.assertion:assert_is_ode",
     "load_suite": "robustbench_ode.config:load_suite",
     "run_suite": "robustbench_ode.run.runner:run_suite",
 }
