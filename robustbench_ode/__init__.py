@@ -35,6 +35,7 @@ _LAZY = {
     "benchmark": "robustbench_ode.benchmark:benchmark",
     "BenchmarkResult": "robustbench_ode.benchmark:BenchmarkResult",
     "assert_is_ode": "robustbench_ode.assertion:assert_is_ode",
+    "Monitor": "robustbench_ode.monitor:Monitor",
     "load_suite": "robustbench_ode.config:load_suite",
     "run_suite": "robustbench_ode.run.runner:run_suite",
 }
