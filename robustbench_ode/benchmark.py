@@ -53,6 +53,8 @@ from .outputs.summary import summarize
 from .outputs.tables import frame as table_frame
 from .outputs.tables import results_frame, write_csv
 from .run.meta import environment, now, write_json
+from .run.threads import apply as apply_threads
+from .run.threads import budget
 
 # Used when no grid is given: the protocol's fixed-step solvers over a range of steps, and dopri5.
 DEFAULT_GRID: list[dict[str, Any]] = [
@@ -74,10 +76,28 @@ class BenchmarkResult:
     diagnostics: dict[str, Any] | None = None
 
 
+def _pair(test_data) -> tuple[Any, Any]:
+    """``(x, y)`` from a pair of tensors, or from a DataLoader or any iterable of ``(x, y)``
+    batches (concatenated: the evaluation batches by ``batch_size`` itself)."""
+    if isinstance(test_data, (tuple, list)) and len(test_data) == 2 and not (
+            isinstance(test_data[0], (tuple, list)) and len(test_data[0]) == 2):
+        return test_data
+    try:
+        batches = list(iter(test_data))
+    except TypeError:
+        raise SuiteError(f"test_data: must be a DataSplits, a pair (x, y) of tensors, or a DataLoader "
+                         f"or iterable of (x, y) batches, got {type(test_data).__name__}") from None
+    if not batches or not all(isinstance(b, (tuple, list)) and len(b) == 2 for b in batches):
+        raise SuiteError("test_data: an iterable of batches must yield at least one (x, y) pair, and "
+                         "only (x, y) pairs")
+    return (torch.cat([torch.as_tensor(b[0]) for b in batches]),
+            torch.cat([torch.as_tensor(b[1]) for b in batches]))
+
+
 def _as_data(test_data) -> DataSplits:
     if isinstance(test_data, DataSplits):
         return test_data
-    x, y = test_data
+    x, y = _pair(test_data)
     x, y = torch.as_tensor(x), torch.as_tensor(y, dtype=torch.long)
     if len(y) == 0 or len(x) != len(y):
         raise SuiteError(f"test_data: need as many labels as inputs, at least one (got {len(x)} "
@@ -162,7 +182,8 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
               train: dict[str, Any] | None = None, reference: dict[str, Any] | None = None,
               batch_size: int = 1000, max_steps: int = 10_000, device: str = "cpu",
               report: str | Path | None = None, name: str = "custom",
-              model_label: str | None = None, diagnostics: dict[str, Any] | bool = True) -> BenchmarkResult:
+              model_label: str | None = None, diagnostics: dict[str, Any] | bool = True,
+              threads: int | None = None) -> BenchmarkResult:
     """Test ``model`` on ``test_data`` with every solver configuration of ``grid``.
 
     ``model``: a plain torchdiffeq model (``forward(x)`` calls ``torchdiffeq.odeint`` and returns
@@ -193,7 +214,13 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     suite defaults; a mapping of a suite's ``diagnostics:`` settings; ``False``: none). The
     verdict is ``result.diagnostics["effect"]`` and a column of ``result.summary``; a plain
     torchdiffeq model has no field to take Jacobians of: ``not_computed``.
+
+    ``test_data`` may also be a DataLoader or any iterable of ``(x, y)`` batches (concatenated).
+    ``threads``: torch's intra-op threads, set for the process as the command line sets them
+    (:func:`robustbench_ode.run.threads.budget`: ``threads``, else ``OMP_NUM_THREADS``, else the
+    free cores).
     """
+    apply_threads(budget(1, threads))  # the CLI's thread budget (run/threads.py), process-wide as there
     plain = is_plain(model)
     if train is None and not plain:
         raise SuiteError(f"train: required for a model with input_map, field and head "
