@@ -24,6 +24,7 @@ builder).
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from .harness.substitution import substituted
 from .models.classifier import ODEClassifier
 from .models.interface import as_classifier
 from .models.spec import SolveSpec
+from .outputs.leaderboard import leaderboard
 from .outputs.report import write_report
 from .outputs.summary import summarize
 from .outputs.tables import frame as table_frame
@@ -74,6 +76,7 @@ class BenchmarkResult:
     inferred: bool = False  # whether ``train`` was read from the model's first odeint call
     # why it breaks (docs/diagnostics.md): the diagnosis' scalars, ``effect`` the verdict
     diagnostics: dict[str, Any] | None = None
+    leaderboard: pd.DataFrame | None = None  # several models: ranked per dataset (outputs/leaderboard.py)
 
 
 def _pair(test_data) -> tuple[Any, Any]:
@@ -215,11 +218,18 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     verdict is ``result.diagnostics["effect"]`` and a column of ``result.summary``; a plain
     torchdiffeq model has no field to take Jacobians of: ``not_computed``.
 
+    ``model`` may also be a dict ``{label: model}`` (all on ``test_data``) or a list of
+    ``(label, model, data)`` (``test_data`` unused): :func:`benchmark_many`.
+
     ``test_data`` may also be a DataLoader or any iterable of ``(x, y)`` batches (concatenated).
     ``threads``: torch's intra-op threads, set for the process as the command line sets them
     (:func:`robustbench_ode.run.threads.budget`: ``threads``, else ``OMP_NUM_THREADS``, else the
     free cores).
     """
+    if isinstance(model, (dict, list)):  # many models, one call
+        return benchmark_many(model, test_data, grid, train=train, reference=reference,
+                              batch_size=batch_size, max_steps=max_steps, device=device, report=report,
+                              name=name, diagnostics=diagnostics, threads=threads)
     apply_threads(budget(1, threads))  # the CLI's thread budget (run/threads.py), process-wide as there
     plain = is_plain(model)
     if train is None and not plain:
@@ -256,3 +266,48 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
         write_json(out / "meta.json", {"suite": name, "started": now(), **environment(device)})
         result.report = write_report(out)
     return result
+
+
+def benchmark_many(models, test_data, grid=None, *, report: str | Path | None = None,
+                   name: str = "custom", **kwargs: Any) -> BenchmarkResult:
+    """Several models in one call: ``{label: model}`` on ``test_data``, or a list of
+    ``(label, model, data)``. One table (``model`` the label, ``dataset`` the data's label: ``name``
+    for a dict, ``name/<index>`` of each distinct data in a list), one summary (a row per model),
+    one report, and the leaderboard across them (:func:`~.outputs.leaderboard.leaderboard`)."""
+    if isinstance(models, dict):
+        runs = [(str(label), m, test_data, name) for label, m in models.items()]
+    else:
+        if not all(isinstance(r, (tuple, list)) and len(r) == 3 for r in models):
+            raise SuiteError("model: a list must hold (label, model, data) triples")
+        seen: list[Any] = []
+        runs = []
+        for label, m, data in models:
+            index = next((i for i, d in enumerate(seen) if d is data), None)
+            if index is None:
+                seen.append(data)
+                index = len(seen) - 1
+            runs.append((str(label), m, data, f"{name}/{index}"))
+    if not runs or len({r[0] for r in runs}) != len(runs):
+        raise SuiteError("model: need at least one model, each with its own label")
+    results = [benchmark(m, data, grid, name=dataset, model_label=label, **kwargs)
+               for label, m, data, dataset in runs]
+    table = pd.concat([r.table for r in results], ignore_index=True)
+    summary = pd.concat([r.summary for r in results], ignore_index=True)
+    with tempfile.TemporaryDirectory() as tmp:  # leaderboard() reads run folders
+        dirs = []
+        for i, r in enumerate(results):
+            d = Path(tmp) / f"run{i}"
+            d.mkdir()
+            write_csv(r.table, d / "results.csv")
+            dirs.append(d)
+        board = leaderboard(dirs).drop(columns=["run"])
+    out = BenchmarkResult(table, summary, leaderboard=board)
+    if report is not None:
+        folder = Path(report)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_csv(table, folder / "results.csv")
+        write_csv(board, folder / "leaderboard.csv")
+        write_json(folder / "meta.json", {"suite": name, "started": now(),
+                                          **environment(kwargs.get("device", "cpu"))})
+        out.report = write_report(folder)
+    return out
