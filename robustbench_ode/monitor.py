@@ -74,3 +74,20 @@ class Monitor:
                           RuntimeWarning, stacklevel=2)
             return False
         return True
+
+
+def lightning_callback(monitor: Monitor) -> Any:
+    """``monitor`` as a PyTorch Lightning callback (the optional ``lightning`` extra): checked
+    after every training batch at the trainer's ``global_step``; ``on_resnet="stop"`` sets
+    ``trainer.should_stop``. ``Trainer(callbacks=[rb.lightning_callback(rb.Monitor(data))])``."""
+    import pytorch_lightning as pl  # optional dependency: imported only when asked for
+
+    class MonitorCallback(pl.Callback):
+        def __init__(self) -> None:
+            self.monitor = monitor
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if self.monitor(pl_module, trainer.global_step - 1):
+                trainer.should_stop = True
+
+    return MonitorCallback()

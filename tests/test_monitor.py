@@ -69,3 +69,30 @@ def _model_at(step: int):
 def test_bad_arguments_are_one_line_errors(kwargs, key):
     with pytest.raises(SuiteError, match=key):
         rb.Monitor(rings(10, 0), **kwargs)
+
+
+def test_the_lightning_callback_logs_and_stops(logged):
+    pl = pytest.importorskip("pytorch_lightning")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.model = Plain(2)
+
+        def forward(self, x):
+            return self.model(x)
+
+        def training_step(self, batch, _):
+            return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=0.03)
+
+    monitor = rb.Monitor(rings(200, 1), every=30, on_resnet="stop", **SETTINGS)
+    trainer = pl.Trainer(max_steps=61, callbacks=[rb.lightning_callback(monitor)], logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Module(), DataLoader(TensorDataset(*rings(256, 0)), batch_size=256))
+    assert [e["step"] for e in monitor.log] == [e["step"] for e in logged][:len(monitor.log)]
+    assert monitor.log[-1]["verdict"] == "resnet" and trainer.global_step < 61
