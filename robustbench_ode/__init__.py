@@ -35,6 +35,9 @@ _LAZY = {
     "ODEClassifier": "robustbench_ode.models.classifier:ODEClassifier",
     "benchmark": "robustbench_ode.benchmark:benchmark",
     "BenchmarkResult": "robustbench_ode.benchmark:BenchmarkResult",
+    "assert_is_ode": "robustbench_ode.assertion:assert_is_ode",
+    "Monitor": "robustbench_ode.monitor:Monitor",
+    "lightning_callback": "robustbench_ode.monitor:lightning_callback",
     "load_suite": "robustbench_ode.config:load_suite",
     "run_suite": "robustbench_ode.run.runner:run_suite",
 }

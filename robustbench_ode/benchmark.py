@@ -24,6 +24,7 @@ builder).
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,14 @@ from .harness.substitution import substituted
 from .models.classifier import ODEClassifier
 from .models.interface import as_classifier
 from .models.spec import SolveSpec
+from .outputs.leaderboard import leaderboard
 from .outputs.report import write_report
 from .outputs.summary import summarize
 from .outputs.tables import frame as table_frame
 from .outputs.tables import results_frame, write_csv
 from .run.meta import environment, now, write_json
+from .run.threads import apply as apply_threads
+from .run.threads import budget
 
 # Used when no grid is given: the protocol's fixed-step solvers over a range of steps, and dopri5.
 DEFAULT_GRID: list[dict[str, Any]] = [
@@ -73,12 +77,31 @@ class BenchmarkResult:
     inferred: bool = False  # whether ``train`` was read from the model's first odeint call
     # why it breaks (docs/diagnostics.md): the diagnosis' scalars, ``effect`` the verdict
     diagnostics: dict[str, Any] | None = None
+    leaderboard: pd.DataFrame | None = None  # several models: ranked per dataset (outputs/leaderboard.py)
+
+
+def _pair(test_data) -> tuple[Any, Any]:
+    """``(x, y)`` from a pair of tensors, or from a DataLoader or any iterable of ``(x, y)``
+    batches (concatenated: the evaluation batches by ``batch_size`` itself)."""
+    if isinstance(test_data, (tuple, list)) and len(test_data) == 2 and not (
+            isinstance(test_data[0], (tuple, list)) and len(test_data[0]) == 2):
+        return test_data
+    try:
+        batches = list(iter(test_data))
+    except TypeError:
+        raise SuiteError(f"test_data: must be a DataSplits, a pair (x, y) of tensors, or a DataLoader "
+                         f"or iterable of (x, y) batches, got {type(test_data).__name__}") from None
+    if not batches or not all(isinstance(b, (tuple, list)) and len(b) == 2 for b in batches):
+        raise SuiteError("test_data: an iterable of batches must yield at least one (x, y) pair, and "
+                         "only (x, y) pairs")
+    return (torch.cat([torch.as_tensor(b[0]) for b in batches]),
+            torch.cat([torch.as_tensor(b[1]) for b in batches]))
 
 
 def _as_data(test_data) -> DataSplits:
     if isinstance(test_data, DataSplits):
         return test_data
-    x, y = test_data
+    x, y = _pair(test_data)
     x, y = torch.as_tensor(x), torch.as_tensor(y, dtype=torch.long)
     if len(y) == 0 or len(x) != len(y):
         raise SuiteError(f"test_data: need as many labels as inputs, at least one (got {len(x)} "
@@ -163,7 +186,8 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
               train: dict[str, Any] | None = None, reference: dict[str, Any] | None = None,
               batch_size: int = 1000, max_steps: int = 10_000, device: str = "cpu",
               report: str | Path | None = None, name: str = "custom",
-              model_label: str | None = None, diagnostics: dict[str, Any] | bool = True) -> BenchmarkResult:
+              model_label: str | None = None, diagnostics: dict[str, Any] | bool = True,
+              threads: int | None = None) -> BenchmarkResult:
     """Test ``model`` on ``test_data`` with every solver configuration of ``grid``.
 
     ``model``: a plain torchdiffeq model (``forward(x)`` calls ``torchdiffeq.odeint`` and returns
@@ -197,7 +221,20 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     suite defaults; a mapping of a suite's ``diagnostics:`` settings; ``False``: none). The
     verdict is ``result.diagnostics["effect"]`` and a column of ``result.summary``; a plain
     torchdiffeq model has no field to take Jacobians of: ``not_computed``.
+
+    ``model`` may also be a dict ``{label: model}`` (all on ``test_data``) or a list of
+    ``(label, model, data)`` (``test_data`` unused): :func:`benchmark_many`.
+
+    ``test_data`` may also be a DataLoader or any iterable of ``(x, y)`` batches (concatenated).
+    ``threads``: torch's intra-op threads, set for the process as the command line sets them
+    (:func:`robustbench_ode.run.threads.budget`: ``threads``, else ``OMP_NUM_THREADS``, else the
+    free cores).
     """
+    if isinstance(model, (dict, list)):  # many models, one call
+        return benchmark_many(model, test_data, grid, train=train, reference=reference,
+                              batch_size=batch_size, max_steps=max_steps, device=device, report=report,
+                              name=name, diagnostics=diagnostics, threads=threads)
+    apply_threads(budget(1, threads))  # the CLI's thread budget (run/threads.py), process-wide as there
     context = resolve(device)  # once: a bad device is one line; auto is CUDA where there is one
     device = context.device
     plain = is_plain(model)
@@ -221,15 +258,63 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     result = BenchmarkResult(table, summarize(table, frame), train=spec, inferred=train is None,
                              diagnostics=verdict)
     if report is not None:
-        out = Path(report)
-        out.mkdir(parents=True, exist_ok=True)
-        write_csv(result.table, out / "results.csv")
-        if frame is not None:
-            write_csv(frame, out / "diagnostics.csv")
-        write_text(out / "suite.yaml", json.dumps(
-            {"name": name, "train": train if train is not None else _spec_entry(spec),
-             "train_inferred": train is None, "test": [e.model_dump(exclude_none=True) for e in entries]},
-            indent=2))
-        write_json(out / "meta.json", {"suite": name, "started": now(), **environment(device)})
-        result.report = write_report(out)
+        suite = {"name": name, "train": train if train is not None else _spec_entry(spec),
+                 "train_inferred": train is None, "test": [e.model_dump(exclude_none=True) for e in entries]}
+        result.report = _write_outputs(Path(report), result, frame, suite, device)
     return result
+
+
+def _write_outputs(out: Path, result: BenchmarkResult, frame, suite: dict[str, Any], device: str) -> Path:
+    """``benchmark(report=DIR)``: the tables, what was asked (suite.yaml), meta.json and the report."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(result.table, out / "results.csv")
+    if frame is not None:
+        write_csv(frame, out / "diagnostics.csv")
+    write_text(out / "suite.yaml", json.dumps(suite, indent=2))
+    write_json(out / "meta.json", {"suite": suite["name"], "started": now(), **environment(device)})
+    return write_report(out)
+
+
+def benchmark_many(models, test_data, grid=None, *, report: str | Path | None = None,
+                   name: str = "custom", **kwargs: Any) -> BenchmarkResult:
+    """Several models in one call: ``{label: model}`` on ``test_data``, or a list of
+    ``(label, model, data)``. One table (``model`` the label, ``dataset`` the data's label: ``name``
+    for a dict, ``name/<index>`` of each distinct data in a list), one summary (a row per model),
+    one report, and the leaderboard across them (:func:`~.outputs.leaderboard.leaderboard`)."""
+    if isinstance(models, dict):
+        runs = [(str(label), m, test_data, name) for label, m in models.items()]
+    else:
+        if not all(isinstance(r, (tuple, list)) and len(r) == 3 for r in models):
+            raise SuiteError("model: a list must hold (label, model, data) triples")
+        seen: list[Any] = []
+        runs = []
+        for label, m, data in models:
+            index = next((i for i, d in enumerate(seen) if d is data), None)
+            if index is None:
+                seen.append(data)
+                index = len(seen) - 1
+            runs.append((str(label), m, data, f"{name}/{index}"))
+    if not runs or len({r[0] for r in runs}) != len(runs):
+        raise SuiteError("model: need at least one model, each with its own label")
+    results = [benchmark(m, data, grid, name=dataset, model_label=label, **kwargs)
+               for label, m, data, dataset in runs]
+    table = pd.concat([r.table for r in results], ignore_index=True)
+    summary = pd.concat([r.summary for r in results], ignore_index=True)
+    with tempfile.TemporaryDirectory() as tmp:  # leaderboard() reads run folders
+        dirs = []
+        for i, r in enumerate(results):
+            d = Path(tmp) / f"run{i}"
+            d.mkdir()
+            write_csv(r.table, d / "results.csv")
+            dirs.append(d)
+        board = leaderboard(dirs).drop(columns=["run"])
+    out = BenchmarkResult(table, summary, leaderboard=board)
+    if report is not None:
+        folder = Path(report)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_csv(table, folder / "results.csv")
+        write_csv(board, folder / "leaderboard.csv")
+        write_json(folder / "meta.json", {"suite": name, "started": now(),
+                                          **environment(kwargs.get("device", "cpu"))})
+        out.report = write_report(folder)
+    return out

@@ -177,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="move an --out folder holding another version of the suite to this one")
     p.add_argument("--force", action="store_true", help="run a suite beyond the cost limit")
     p.set_defaults(func="robustbench_ode.commands:xor_fan", resumes=True)
+    _add_analysis(sub)
+    return parser
+
+
+def _add_analysis(sub) -> None:
+    """The subcommands that read finished runs: report, verify, leaderboard, regress, compare, critical."""
     p = sub.add_parser("report", help="write DIR/report.html (and summary.csv) from a run")
     p.add_argument("dir")
     p.add_argument("--out", help="where the report goes (default DIR; another folder re-reports a "
@@ -206,7 +212,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapted", help="results.csv of an adapted run to compare with it")
     p.add_argument("--tol", type=_non_negative, default=0.02, help="allowed accuracy drop (default 0.02)")
     p.set_defaults(func="robustbench_ode.commands:critical")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

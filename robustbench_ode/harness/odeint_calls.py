@@ -1,16 +1,16 @@
 """What a model's torchdiffeq ``odeint`` call asked for, checked and recorded, for solver
 substitution (:mod:`.substitution`): the record of one call (:class:`OdeintCall`), the train
 configuration it implies (:func:`infer_spec`) and the checks of its arguments (one-line
-``ValueError`` for anything the substituted solve cannot honour); also what the substitution of
-torchode's ``solve_ivp`` (:mod:`.torchode_calls`) shares with it: the solve over the intervals of
-the output times (:func:`solve_intervals`) and the one-line refusal.
+``ValueError`` for anything the substituted solve cannot honour); also what the interceptions of
+torchdiffeq (:mod:`.torchdiffeq_calls`) and torchode (:mod:`.torchode_calls`) share: the solve
+over the intervals of the output times (:func:`solve_intervals`), the one-line refusal, and the
+:class:`Patch` that puts an interception in place and takes it away again.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,7 +23,10 @@ from ..models.trajectory import allocate_steps
 from ..solvers import SOLVERS, SolveStats, solve
 
 PREFIX = "substituted odeint: "
-ADJOINT_KWARGS = ("adjoint_rtol", "adjoint_atol", "adjoint_method", "adjoint_options", "adjoint_params")
+# odeint_adjoint's arguments that configure torchdiffeq's backward solve: recorded (as torchdiffeq
+# filled them in), ignored. (adjoint_params, the tensors, is not kept.)
+ADJOINT_KWARGS = ("adjoint_rtol", "adjoint_atol", "adjoint_method", "adjoint_options")
+ABSENT = object()  # a Patch's original where the name did not exist before
 # torchdiffeq 0.2.5 options that configure the model's own solver: recorded, superseded by spec.
 SUPERSEDED = frozenset({
     "step_size", "grid_constructor", "interp",  # fixed grid
@@ -42,7 +45,7 @@ REFUSED = {
 
 class Probe(Protocol):
     """What a substituted solve needs of the probe it records into (harness/substitution.py's
-    SubstitutionProbe; harness/torchode_calls.py calls only these)."""
+    SubstitutionProbe; harness/torchdiffeq_calls.py and torchode_calls.py call only these)."""
 
     spec: SolveSpec
 
@@ -207,23 +210,25 @@ def split_state(z: torch.Tensor, shapes: list[torch.Size]) -> tuple[torch.Tensor
     return tuple(out)
 
 
-def check_times(t: Any) -> tuple[float, ...]:
+def check_times(t: Any, prefix: str = PREFIX, name: str = "t") -> tuple[float, ...]:
+    """The output times as numbers: a 1-D floating tensor of at least two finite, strictly
+    monotone times (one-line refusals naming ``name``)."""
     if not torch.is_tensor(t):
-        raise refuse("t must be a 1-D floating torch.Tensor (as torchdiffeq requires), got "
-                     f"{type(t).__name__}")
+        raise refuse(f"{name} must be a 1-D floating torch.Tensor, got {type(t).__name__}", prefix)
     if not t.is_floating_point() or t.dim() != 1:
-        raise refuse(f"t must be a 1-D floating tensor, got dtype {t.dtype} with {t.dim()} dimensions")
+        raise refuse(f"{name} must be a 1-D floating tensor, got dtype {t.dtype} with {t.dim()} "
+                     "dimensions", prefix)
     if len(t) < 2:
-        raise refuse(f"t must hold at least two times (start and end), got {len(t)}")
+        raise refuse(f"{name} must hold at least two times (start and end), got {len(t)}", prefix)
     if t.requires_grad and torch.is_grad_enabled():
-        raise refuse("t requires gradient: the substituted solve takes the times as numbers, so no "
-                     "gradient reaches t (run under torch.no_grad() or detach t)")
+        raise refuse(f"{name} requires gradient: the substituted solve takes the times as numbers, so "
+                     f"no gradient reaches {name} (run under torch.no_grad() or detach {name})", prefix)
     times = tuple(float(v) for v in t.detach().cpu().tolist())
     if not all(math.isfinite(v) for v in times):
-        raise refuse(f"t holds a non-finite time: {times}")
+        raise refuse(f"{name} holds a non-finite time: {times}", prefix)
     steps = [b - a for a, b in zip(times[:-1], times[1:])]
     if not (all(d > 0 for d in steps) or all(d < 0 for d in steps)):
-        raise refuse(f"t must be strictly increasing or decreasing, got {times}")
+        raise refuse(f"{name} must be strictly increasing or decreasing, got {times}", prefix)
     return times
 
 
@@ -269,14 +274,47 @@ def graph_task_id() -> int:
     return current() if current is not None else -1
 
 
-def module_dicts() -> list[tuple[str, dict]]:
-    """(name, globals) of every loaded module: where a reference to odeint can live."""
-    out = []
-    for name, module in list(sys.modules.items()):
-        try:
-            d = vars(module)
-        except TypeError:
-            continue
-        if isinstance(d, dict):
-            out.append((name, d))
-    return out
+class ClassAttributes:
+    """A class's own attributes seen as a mapping (``get``, item assignment and deletion), so that
+    a :class:`Patch` replaces a method as it replaces a module global."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return vars(self.cls).get(name, default)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        setattr(self.cls, name, value)
+
+    def __delitem__(self, name: str) -> None:
+        delattr(self.cls, name)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One interception in place: ``namespace[name]`` (a module's globals, a library's solver
+    table, or :class:`ClassAttributes`) is ``ours`` until :meth:`undo` puts ``original`` back (or
+    removes the name, where it was :data:`ABSENT`)."""
+
+    namespace: Any
+    name: str
+    original: Any
+    ours: Any
+
+    def undo(self) -> None:
+        if self.namespace.get(self.name, ABSENT) is not self.ours:
+            return  # someone else replaced it since: theirs stays
+        if self.original is ABSENT:
+            del self.namespace[self.name]
+        else:
+            self.namespace[self.name] = self.original
+
+
+def patch(patches: list[Patch], namespace: Any, name: str, make: Callable[[Any], Any]) -> None:
+    """Put ``make(original)`` at ``namespace[name]`` and append the :class:`Patch` to ``patches``
+    (the caller's list, so that what is in place is undone even when a later patch fails)."""
+    original = namespace.get(name, ABSENT)
+    ours = make(original)
+    namespace[name] = ours
+    patches.append(Patch(namespace, name, original, ours))

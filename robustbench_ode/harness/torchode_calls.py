@@ -1,35 +1,35 @@
-"""torchode's ``solve_ivp`` under solver substitution (:mod:`.substitution`), where the optional
-``torchode`` extra is installed (this module imports torchode; :mod:`.substitution` imports it
-only where torchode is found).
+"""torchode under solver substitution (:mod:`.substitution`), where the optional ``torchode`` extra
+is installed (this module imports torchode; :mod:`.substitution` imports it only where torchode is
+found).
 
-Inside ``substituted(spec)`` every module global that *is* torchode's ``solve_ivp`` function
-(``torchode.solve_ivp``, ``torchode.interface.solve_ivp``, a user module's ``from torchode import
-solve_ivp``) is rebound to :func:`replacement`'s function, restored on exit as the odeint
-spellings are. A substituted call ``solve_ivp(f, y0, t_eval, ...)``:
+Interception at torchode's dispatch: every torchode solve runs ``solve`` of one of its solver
+classes (``AutoDiffAdjoint``, ``BacksolveAdjoint``, ``JointBacksolveAdjoint``): ``solve_ivp`` builds
+an ``AutoDiffAdjoint`` and calls it, and a model may build and call one itself. While a
+substitution is open, :func:`install` wraps the three ``solve`` methods (and takes them back on
+exit): a call the model makes (in the block's thread, not from this package's code, not in a
+backward pass, not a backsolve adjoint's own inner loop) is solved with the spec, whatever
+reference to ``solve_ivp`` the model holds. A substituted solve (:func:`substitute`):
 
-- is solved with ``spec`` by :func:`~robustbench_ode.solve` over each interval of ``t_eval``
-  (:func:`~.odeint_calls.solve_intervals`, as odeint's ``t``), on the batch ``y0`` of shape
-  ``(batch, features)`` with one grid for all samples: ``t_eval`` of shape ``(n_t,)``, or
-  ``(batch, n_t)`` with equal rows;
-- calls ``f`` with torchode's convention: ``f(t, y)`` (``f(t, y, args)`` when ``args`` is given, or
-  an ``ODETerm(f, with_args=True)``), ``t`` of shape ``(batch,)`` in ``t_eval``'s dtype;
-- records ``method``, the controller's ``atol``/``rtol`` (torchode's default controller, a
-  PIDController at 1e-7, when none is passed), ``dt0`` and ``max_steps`` as a
+- reads the problem as torchode built it: ``y0`` of shape ``(batch, features)``, one grid for all
+  samples (``t_eval`` with equal rows, or ``t_start``/``t_end`` the same for every sample); it is
+  solved with ``spec`` by :func:`~robustbench_ode.solve` over each interval of ``t_eval``
+  (:func:`~.odeint_calls.solve_intervals`, as odeint's ``t``);
+- calls the term as torchode calls it: a plain ``ODETerm``'s ``f(t, y)`` (``f(t, y, args)`` with
+  ``with_args``), a subclass's own ``vf``; ``t`` of shape ``(batch,)`` in the time dtype;
+- records the stepper's name, the controller (its class name and ``atol``/``rtol``; ``solve_ivp``
+  without one builds a PIDController at 1e-7), ``dt0`` and ``max_steps`` as a
   :class:`SolveIvpCall`; they describe the model's own solver and are superseded by ``spec``;
 - returns a torchode ``Solution``: ``ys`` of shape ``(batch, n_t, features)``, ``ts`` the times,
   ``stats`` (``n_f_evals``, ``n_steps``, ``n_accepted``, ``n_initialized``: the substituted
   solve's counters, the same for every sample) and ``status`` (torchode's code of the worst
   status, for every sample).
 
-Refused with a one-line ``ValueError``: per-sample evaluation times (rows of ``t_eval`` that
-differ), a ``t_span`` whose ends are not ``t_eval``'s, ``t_eval=None`` without ``t_span``, an
-``ODETerm`` subclass (its own ``vf`` cannot be called as the substituted solve calls ``f``), an
-unregistered method, a ``y0`` that is not a ``(batch, features)`` floating tensor, a ``t_eval``
-that is not strictly monotone or requires gradient, a call nested in a substituted field.
-
-A solve that bypasses ``solve_ivp`` (a reference to it held in a closure, or the model running
-``AutoDiffAdjoint(...).solve`` itself) is refused too: :func:`tripwires` guards the ``solve`` of
-torchode's three solver classes while the block is open, as torchdiffeq's ``_check_inputs`` is.
+Refused with a one-line ``ValueError`` (prefix ``substituted solve_ivp:``): per-sample evaluation
+times or integration bounds, a ``t_span`` whose ends are not ``t_eval``'s, a ``y0`` that is not a
+``(batch, features)`` floating tensor, a ``t_eval`` that is not strictly monotone or requires
+gradient, a solve nested in a substituted field. What torchode itself rejects before its solver
+runs (an unregistered method, a ``y0`` of the wrong rank for its problem) is torchode's own error,
+as without the substitution.
 """
 
 from __future__ import annotations
@@ -45,13 +45,22 @@ import torch
 import torchode  # the optional dependency: this module is imported only where it is installed
 from torch import nn
 from torchode.interface import METHODS
-from torchode.single_step_methods import SingleStepMethod
 
 from ..core.status import Status
 from ..models.fields import prepared
 from ..models.spec import SolveSpec
 from ..solvers import SOLVERS, SolveStats
-from .odeint_calls import OdeintCall, Probe, from_package, graph_task_id, refuse, solve_intervals
+from .odeint_calls import (
+    ClassAttributes,
+    OdeintCall,
+    Patch,
+    Probe,
+    from_package,
+    graph_task_id,
+    patch,
+    refuse,
+    solve_intervals,
+)
 
 IVP_PREFIX = "substituted solve_ivp: "
 DEFAULT_TOL = 1e-7  # torchode's solve_ivp without a controller: PIDController(atol=rtol=1e-7)
@@ -101,109 +110,130 @@ def package_method(method: str | None) -> str:
     raise ValueError(f"torchode method {method!r} has no equivalent among this package's solvers")
 
 
-class ClassAttributes:
-    """A class's own attributes seen as a module's globals are (``get``, item assignment), so
-    that the substitution restores a guarded method as it restores a rebound global."""
-
-    def __init__(self, cls: type) -> None:
-        self.cls = cls
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return vars(self.cls).get(name, default)
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        setattr(self.cls, name, value)
-
-
 class IvpField(nn.Module):
-    """``f`` as the package's solvers call it (t a float, a 0-dim tensor, or one per sample), with
-    torchode's calling convention: t of shape (batch,) in the time dtype, ``args`` passed on. An
-    ``nn.Module`` with ``f`` as a submodule, so the package's adjoint finds its parameters."""
+    """``f(t, y)`` as the package's solvers call it (t a float, a 0-dim tensor, or one per sample),
+    with torchode's calling convention: t of shape (batch,) in the time dtype. An ``nn.Module``
+    with ``f`` as a submodule, so the package's adjoint finds its parameters."""
 
-    def __init__(self, probe: Probe, f: Callable, args: tuple, t_dtype: torch.dtype) -> None:
+    def __init__(self, probe: Probe, f: Callable, t_dtype: torch.dtype) -> None:
         super().__init__()
         self.probe = probe
         self.f = f
-        self.args = args  # () or (args,)
         self.t_dtype = t_dtype
 
     def forward(self, t, y):
         t = torch.as_tensor(t, dtype=self.t_dtype, device=y.device)
         t = t.reshape(-1).expand(len(y)) if t.numel() == 1 else t.reshape(len(y))
         with self.probe.model_code():
-            return self.f(t, y, *self.args)
+            return self.f(t, y)
 
 
-def replacement(probe: Probe) -> tuple[Callable, Callable]:
-    """(torchode's solve_ivp, the function the substitution binds in its place)."""
-    original = torchode.interface.solve_ivp
-
-    @functools.wraps(original)
-    def solve_ivp(f, y0, t_eval, *, t_span=None, method="tsit5", max_steps=None, controller=None,
-                  dt0=None, args=None):
-        if not probe.intercepts() or from_package(sys._getframe(1)):
-            # Outside the block, another thread, or this package's own code: torchode.
-            with probe.pass_through():
-                return original(f, y0, t_eval, t_span=t_span, method=method, max_steps=max_steps,
-                                controller=controller, dt0=dt0, args=args)
-        return substitute(probe, f, y0, t_eval, t_span, method, max_steps, controller, dt0, args)
-
-    return original, solve_ivp
-
-
-def tripwires(probe: Probe) -> list[tuple[ClassAttributes, str, Callable, Callable]]:
-    """Guard ``solve`` of torchode's solver classes: a solve the model starts without passing
-    through the substitution raises (the package's own solves and backward passes go on)."""
-    out = []
+def install(probe: Probe, patches: list[Patch]) -> None:
+    """Wrap ``solve`` of torchode's solver classes (module docstring); appended to ``patches``."""
+    ivp_code = torchode.interface.solve_ivp.__code__
     for cls in SOLVER_CLASSES:
-        attrs = ClassAttributes(cls)
-        original = attrs.get("solve")
-        wire = _guarded(probe, original)
-        attrs["solve"] = wire
-        out.append((attrs, "solve", original, wire))
-    return out
+        patch(patches, ClassAttributes(cls), "solve",
+              lambda original, cls=cls: dispatch(probe, cls, original, ivp_code))
 
 
-def _guarded(probe: Probe, solve: Callable) -> Callable:
+def dispatch(probe: Probe, cls: type, solve: Callable, ivp_code: Any) -> Callable:
+    """``cls.solve``, substituting the model's solves."""
+
     @functools.wraps(solve)
-    def guarded(self, *args, **kwargs):
-        if from_package(sys._getframe(1)):
+    def dispatched(self, problem, term=None, dt0=None, args=None, *rest, **kwargs):
+        caller = sys._getframe(1)
+        started_by = caller.f_back if caller.f_code is ivp_code else caller
+        inner = caller.f_globals.get("__name__") == "torchode.adjoints"  # a backsolve's own loop
+        if not probe.intercepts() or graph_task_id() >= 0 or inner or from_package(started_by):
+            # Outside the block, another thread, a backward pass, or this package's own solves.
             with probe.pass_through():
-                return solve(self, *args, **kwargs)
-        if probe.intercepts() and graph_task_id() < 0:
-            raise ivp_refuse(
-                "a torchode solve started inside substituted() without passing through the "
-                "substitution, so it would run the model's own solver: a solver object's solve() "
-                "called by the model, or solve_ivp held in a closure, default argument, attribute or "
-                "container; call torchode.solve_ivp(...) or a module global solve_ivp")
-        return solve(self, *args, **kwargs)
-    return guarded
+                return solve(self, problem, term, dt0, args, *rest, **kwargs)
+        entry = "solve_ivp" if caller.f_code is ivp_code else f"{cls.__name__}.solve"
+        return substitute(probe, entry, self, problem, term, dt0, args)
+
+    return dispatched
 
 
 # -- one substituted call ---------------------------------------------------------------------
 
-def substitute(probe: Probe, f, y0, t_eval, t_span, method, max_steps, controller,
-               dt0, args) -> torchode.Solution:
-    """One model call: checked (one-line refusals), solved with the probe's spec, recorded in the
+def substitute(probe: Probe, entry: str, solver: Any, problem: Any, term: Any, dt0: Any,
+               args: Any) -> torchode.Solution:
+    """One model solve: checked (one-line refusals), solved with the probe's spec, recorded in the
     probe, and handed back shaped as torchode hands back its own solution."""
-    probe.admit("solve_ivp", IVP_PREFIX)
-    func, extra = check_term(f, args)
+    probe.admit(entry, IVP_PREFIX)
+    loop = stepping_loop(solver)
+    y0 = problem.y0
     batch = check_y0(y0)
-    times, t_dtype, evaluated = check_t_eval(t_eval, t_span, batch)
-    name = method_name(method)
+    func = term_field(own_term(solver, loop) if term is None else term, args, problem)
+    times, t_dtype, evaluated = check_t_eval(problem.t_eval, (problem.t_start, problem.t_end), batch)
+    name = method_name(loop.step_method)
     if probe.spec.adjoint and not isinstance(func, nn.Module):
         raise ivp_refuse("spec.adjoint needs f to be an nn.Module (its parameters are found through it)")
     with probe.pass_through(), prepared(func, y0):
-        flat, stats, reached = solve_intervals(IvpField(probe, func, extra, t_dtype), y0, times, probe.spec)
+        flat, stats, reached = solve_intervals(IvpField(probe, func, t_dtype), y0, times, probe.spec)
+    controller = loop.step_size_controller
     rtol, atol = tolerances(controller)
-    options = {"controller": None if controller is None else type(controller).__name__,
-               "dt0": recorded_dt0(dt0), "max_steps": max_steps}
-    probe.record(SolveIvpCall("solve_ivp", name, options, rtol, atol, times, t_dtype, stats, flat.detach()))
+    options = {"controller": type(controller).__name__, "dt0": recorded_dt0(dt0),
+               "max_steps": getattr(loop, "max_steps", None)}
+    probe.record(SolveIvpCall(entry, name, options, rtol, atol, times, t_dtype, stats, flat.detach()))
     shown = flat if evaluated else flat[-1:]
     ts = torch.tensor(times if evaluated else times[-1:], dtype=t_dtype, device=y0.device)
     return torchode.Solution(ts.expand(batch, -1), shown.transpose(0, 1),
                              counters(stats, batch, reached if evaluated else int(reached == len(times))),
                              torch.full((batch,), CODES.get(stats.status, 1), device=y0.device))
+
+
+def stepping_loop(solver: Any) -> Any:
+    """The AutoDiffAdjoint that holds the stepper and controller (a backsolve adjoint's forward one)."""
+    for name in ("forward_adjoint", "forward_loop"):
+        loop = getattr(solver, name, None)
+        if isinstance(loop, torchode.AutoDiffAdjoint):
+            return loop
+    return solver
+
+
+def own_term(solver: Any, loop: Any) -> Any:
+    """The term a solve without one runs: a backsolve adjoint's (unwrapped), else the stepper's."""
+    term = getattr(solver, "term", None)
+    term = getattr(term, "term", term) if not isinstance(term, torchode.ODETerm) else term
+    term = term if term is not None else getattr(loop.step_method, "term", None)
+    if term is None:
+        raise ivp_refuse("the solve was given no term and its stepper holds none")
+    return term
+
+
+class TermField(nn.Module):
+    """A subclass of torchode's ODETerm, called through its own ``vf`` as torchode calls it."""
+
+    def __init__(self, term: torchode.ODETerm, problem: Any, args: Any) -> None:
+        super().__init__()
+        self.term, self.args = term, args
+        self.stats: dict[str, Any] = {}
+        term.init(problem, self.stats)  # its counters: vf adds to them
+
+    def forward(self, t, y):
+        return self.term.vf(t, y, self.stats, self.args)
+
+
+def term_field(term: Any, args: Any, problem: Any) -> Callable:
+    """``f(t, y)`` as torchode evaluates the term: a plain ODETerm's ``f`` (with ``args`` where the
+    term takes them), a subclass through its own ``vf``."""
+    if not isinstance(term, torchode.ODETerm):
+        raise ivp_refuse(f"the term must be a torchode ODETerm, got {type(term).__name__}")
+    if type(term) is not torchode.ODETerm:
+        return TermField(term, problem, args)
+    return ArgsField(term.f, args) if term.with_args else term.f
+
+
+class ArgsField(nn.Module):
+    """``f(t, y, args)`` called as ``f(t, y)`` (an ``nn.Module`` holding f, for the adjoint)."""
+
+    def __init__(self, f: Callable, args: Any) -> None:
+        super().__init__()
+        self.f, self.args = f, args
+
+    def forward(self, t, y):
+        return self.f(t, y, self.args)
 
 
 def counters(stats: SolveStats, batch: int, initialized: int) -> dict[str, torch.Tensor]:
@@ -220,18 +250,6 @@ def recorded_dt0(dt0: Any) -> Any:
         return None
     v = torch.as_tensor(dt0).detach().reshape(-1)
     return float(v[0]) if len(v) and bool((v == v[0]).all()) else v.clone()
-
-
-def check_term(f: Any, args: Any) -> tuple[Callable, tuple]:
-    """The function to call and its extra arguments: f itself, or a plain ODETerm's ``f``."""
-    if isinstance(f, torchode.ODETerm):
-        if type(f) is not torchode.ODETerm:
-            raise ivp_refuse(f"f is a {type(f).__name__}, a subclass of torchode's ODETerm: its own vf "
-                             "cannot be run by the substituted solve; pass the function or ODETerm(f)")
-        return f.f, (args,) if f.with_args else ()
-    if not callable(f):
-        raise ivp_refuse(f"f must be callable or a torchode ODETerm, got {type(f).__name__}")
-    return f, () if args is None else (args,)
 
 
 def check_y0(y0: Any) -> int:
@@ -259,6 +277,7 @@ def check_t_eval(t_eval: Any, t_span: Any, batch: int) -> tuple[tuple[float, ...
     """(the times to solve between, their dtype, whether t_eval was given): one grid for all."""
     if t_span is not None and (not isinstance(t_span, (tuple, list)) or len(t_span) != 2):
         raise ivp_refuse("t_span must be a pair (t_start, t_end)")
+    evaluated = None if t_eval is None else eval_times(t_eval, batch)  # its refusals come first
     ends = None if t_span is None else (uniform("t_start", t_span[0], batch),
                                         uniform("t_end", t_span[1], batch))
     if t_eval is None:
@@ -266,7 +285,7 @@ def check_t_eval(t_eval: Any, t_span: Any, batch: int) -> tuple[tuple[float, ...
             raise ivp_refuse("t_eval is None and no t_span is given: nothing says where to integrate")
         times, dtype = ends, torch.as_tensor(t_span[0]).dtype
     else:
-        times, dtype = eval_times(t_eval, batch), t_eval.dtype
+        times, dtype = evaluated, t_eval.dtype
         if ends is not None and ends != (times[0], times[-1]):
             raise ivp_refuse(f"t_span {ends} differs from t_eval's ends {(times[0], times[-1])}: only "
                              "a solve from the first to the last evaluation time is supported")
@@ -302,7 +321,7 @@ def method_name(method: Any) -> str:
             raise ivp_refuse(f"method {method!r} is not a registered torchode method "
                              f"({', '.join(sorted(METHODS))})")
         return method
-    if isinstance(method, SingleStepMethod):
+    if isinstance(method, nn.Module):  # a stepper object (torchode's steppers are modules)
         names = [name for name, cls in METHODS.items() if type(method) is cls]
         return names[0] if names else type(method).__name__.lower()
     raise ivp_refuse(f"method must be a torchode method name or stepper, got {type(method).__name__}")
