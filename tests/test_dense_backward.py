@@ -58,3 +58,33 @@ def test_a_solver_without_a_tableau_is_refused():
     field = MLP(2, hidden=4)
     with pytest.raises(ValueError, match="fixed-step"):
         dense_solve(mlp_layers(field), torch.zeros(3, 2), SOLVERS.get("dopri5"), 2)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_training_takes_the_hand_backward_behind_the_speed_switch(fast, monkeypatch):
+    """With HAND_BACKWARD set, ODEBlock's fixed-step training solve goes through dense_solve where
+    the fast path is on (training.fast: false turns it off), never under no_grad (tests) or with
+    the adjoint; its gradients equal autograd's through the usual solve."""
+    from robustbench_ode.models.classifier import ODEBlock
+    from robustbench_ode.models.spec import SolveSpec
+    from robustbench_ode.solvers import dense_backward
+
+    assert dense_backward.HAND_BACKWARD is False  # off by default until measured faster
+    monkeypatch.setattr(dense_backward, "HAND_BACKWARD", True)
+    calls = []
+    real = dense_backward.dense_solve
+    monkeypatch.setattr(dense_backward, "dense_solve", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(0)
+    block = ODEBlock(OttConv1d(1, 8, fast=fast)).double()
+    z0 = torch.randn(8, 1, 2, dtype=torch.float64)
+    z, stats = block(z0, SolveSpec("rk4_38", steps=3))
+    assert len(calls) == int(fast) and stats.nfe == 12
+    g = grads(z.square().sum(), list(block.parameters()))
+    with torch.no_grad():
+        block(z0, SolveSpec("rk4_38", steps=3))
+    block(z0, SolveSpec("rk4_38", steps=3, adjoint=True))
+    assert len(calls) == int(fast)
+    ref = integrate(SOLVERS.get("rk4_38"), block.field, z0, (0.0, 1.0), steps=3).z
+    assert torch.allclose(z, ref, atol=1e-12)
+    for a, b in zip(g, grads(ref.square().sum(), list(block.parameters()))):
+        assert torch.allclose(a, b, atol=1e-10)

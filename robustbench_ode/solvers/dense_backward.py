@@ -19,8 +19,14 @@ inputs and the pre-activation gradients of every evaluation are kept side by sid
 Written by hand, not left to autograd, because at these sizes (a batch of 128 states of 2-64
 numbers) autograd's per-op overhead (building and walking a graph of thousands of small nodes per
 iteration) costs more than the arithmetic; this Function records one node for the whole solve.
-Not wired into training yet (see docs/performance.md); ``dense_solve`` is tested equal to autograd
-through :func:`.fixed.integrate` on every registered fixed-step solver (tests/test_dense_backward.py).
+Training can take it where it applies (:func:`hand_solve`: a fixed-step solve with gradients, no
+adjoint, no autocast, a field offering ``dense_relu_layers()``, i.e. the fast path that
+``training.fast: false`` turns off), but only with ``HAND_BACKWARD`` set: it is off by default
+because a first sanity check on the loaded development machine (not a measurement) found the
+solve's forward + backward slower than autograd's, not faster; tests/perf/test_hand_backward.py
+compares both with a hand-written loop for the lead's measurement on an idle machine.
+``dense_solve`` is tested equal to autograd through :func:`.fixed.integrate` on every registered
+fixed-step solver (tests/test_dense_backward.py).
 """
 
 from __future__ import annotations
@@ -28,8 +34,13 @@ from __future__ import annotations
 import torch
 
 from .base import Solver
+from .solution import Solution, SolveStats, finite_status
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # (W (in, out), b (out,)) per layer
+
+# Whether training's fixed-step solves take the hand-derived backward (module docstring: off until
+# measured faster on an idle machine).
+HAND_BACKWARD = False
 
 
 def _coefficients(solver: Solver, h: float) -> tuple[list[list[tuple[int, float]]], list[tuple[int, float]]]:
@@ -64,8 +75,8 @@ class _DenseSolve(torch.autograd.Function):
             ks: list[torch.Tensor] = []
             for row in rows:
                 u = z
-                for j, alpha in row:
-                    u = u + alpha * ks[j]
+                for j, alpha in row:  # the same operations as fixed.integrate: the same rounding
+                    u = torch.add(u, ks[j], alpha=alpha)
                 ks.append(_field(u, params, keep))
             z = z.clone()
             for i, beta in weights:
@@ -81,28 +92,30 @@ class _DenseSolve(torch.autograd.Function):
         n_params = ctx.n_params
         params, keep = saved[:n_params], saved[n_params:]
         n_layers = n_params // 2
+        w_t = [params[2 * layer].t() for layer in range(n_layers)]  # once, not per evaluation
         stages = len(rows)
         beta = dict(weights)
-        grads_pre: list[list[torch.Tensor]] = [[None] * (steps * stages) for _ in range(n_layers)]
+        grads_pre: list[list] = [[None] * (steps * stages) for _ in range(n_layers)]
         lam = lam.contiguous()
         for n in reversed(range(steps)):
             g_u: list[torch.Tensor | None] = [None] * stages
             for i in reversed(range(stages)):
                 e = n * stages + i
-                g = lam * beta[i] if i in beta else torch.zeros_like(lam)
+                g = torch.mul(lam, beta[i]) if i in beta else torch.zeros_like(lam)
                 for j in range(i + 1, stages):
                     for jj, alpha in rows[j]:
-                        if jj == i and g_u[j] is not None:
-                            g = g + alpha * g_u[j]
-                # through the layers, last to first: g is the gradient at the layer's output
+                        if jj == i:
+                            g.add_(g_u[j], alpha=alpha)
+                # through the layers, last to first: g is the gradient at the layer's output;
+                # ReLU's backward is one aten op (threshold_backward) on the kept ReLU output
                 for layer in reversed(range(n_layers)):
                     if layer < n_layers - 1:
-                        g = g * (keep[e * n_layers + layer + 1] > 0)
+                        g = torch.ops.aten.threshold_backward(g, keep[e * n_layers + layer + 1], 0)
                     grads_pre[layer][e] = g
-                    g = g @ params[2 * layer].t()
+                    g = torch.mm(g, w_t[layer])
                 g_u[i] = g
             for g in g_u:
-                lam = lam + g
+                lam = torch.add(lam, g)
         out = []
         for layer in range(n_layers):
             inputs = torch.cat([keep[e * n_layers + layer] for e in range(steps * stages)], 0)
@@ -119,3 +132,24 @@ def dense_solve(layers: Layers, z0: torch.Tensor, solver: Solver, steps: int,
     rows, weights = _coefficients(solver, h)
     params = tuple(t for wb in layers for t in wb)
     return _DenseSolve.apply(z0, rows, weights, int(steps), *params)
+
+
+def hand_solve(field, z0: torch.Tensor, solver: Solver, steps: int | None, adjoint: bool,
+               t_span: tuple[float, float]) -> Solution | None:
+    """The solve by :func:`dense_solve` where it applies and ``HAND_BACKWARD`` is set, else None
+    (the caller solves as usual).
+
+    It applies to a fixed-step solve of the package's own loop that autograd would differentiate
+    (gradients on, no adjoint, no autocast, not inside torch.compile) of a field whose
+    ``dense_relu_layers()`` gives its layers now (OttConv1d's and MLP's fast paths)."""
+    if (not HAND_BACKWARD or adjoint or steps is None or solver.tableau is None or solver.adaptive
+            or solver.integrator != "robustbench_ode.solvers.fixed:integrate"
+            or not torch.is_grad_enabled() or torch.is_autocast_enabled()
+            or torch.compiler.is_compiling()):
+        return None
+    layers = getattr(field, "dense_relu_layers", lambda: None)()
+    if layers is None:
+        return None
+    z = dense_solve(layers, z0.flatten(1), solver, int(steps), t_span).view_as(z0)
+    return Solution(z, SolveStats(nfe=int(steps) * solver.tableau.stages, steps=int(steps),
+                                  status=finite_status(z)))
