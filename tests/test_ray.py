@@ -207,6 +207,11 @@ def test_node_removed_mid_cell_is_retried_and_checkpoints_land_in_the_run_folder
     cluster.add_node(num_cpus=1)  # back to two worker nodes for any later test
     assert removed, "the node was never removed"
     assert len(pids[victim]) == 2, pids  # retried in a second worker process, on the other node
-    assert not report.failed and sorted(report.trained) == sorted(keys)
-    run_suite(long, tmp_path / "local", progress=False)
+    assert sorted(report.trained) == sorted(keys)
+    local = run_suite(long, tmp_path / "local", progress=False)
+    # every cell trained; a test point that fails does so in the in-process run too (a property of
+    # the trained model: the Euler-1 model's dopri5 test solve underflows dt), not of the cluster
+    assert all(f.train_status.value == "ok" for f in report.failed)
+    failed = [[(f.label, f.failed_rows) for f in r.failed] for r in (report, local)]
+    assert failed[0] == failed[1], failed
     pd.testing.assert_frame_equal(table(tmp_path / "local"), table(out))
