@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-slow lint docs demo bench perf clean data baseline regress
+.PHONY: install test test-slow lint docs demo bench perf gpu-check clean data baseline regress
 
 install:  ## create .venv and install the package with its dev extras
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,9 @@ perf:  ## speed benchmarks (pytest-benchmark), JSON under results/perf/
 	$(BIN)/python -m pytest -q -m perf --benchmark-enable --benchmark-json=results/perf/benchmarks.json tests/perf
 	$(BIN)/python tests/perf/ratios.py results/perf/benchmarks.json > results/perf/ratios.md
 	cat results/perf/ratios.md
+
+gpu-check:  ## on a CUDA machine, under 8 min: pytest -m gpu and the CIFAR10-shaped benchmark (results/gpu_check.json)
+	PY=$(BIN)/python scripts/gpu_check.sh
 
 data:  ## Fashion-MNIST from Debian's dataset-fashion-mnist, unpacked under data/ (needs root for apt)
 	apt-get install -y dataset-fashion-mnist

@@ -1,5 +1,5 @@
 """Executors give the local executor's tables: a process pool, and Ray on a real local instance
-(skipped where Ray is not installed); a Ray worker killed mid-cell does not stop the suite."""
+(Ray's equality tests: tests/test_ray.py); a Ray worker killed mid-cell does not stop the suite."""
 
 from __future__ import annotations
 
@@ -57,15 +57,7 @@ def test_unknown_executor_and_missing_address_are_bad_input():
         make_executor("local", address="auto")
 
 
-@pytest.mark.slow  # ~25 s to start Ray plus ~30 s for its workers to import torch on 2 shared cores
-def test_ray_matches_local(tmp_path, ray_instance):
-    from robustbench_ode.run.executors import RayExecutor
-
-    suite = parse_suite(json.loads(json.dumps(TINY)))
-    run_suite(suite, tmp_path / "local", progress=False)
-    report = run_suite(suite, tmp_path / "ray", progress=False, executor=RayExecutor())
-    assert len(report.trained) == 4
-    pd.testing.assert_frame_equal(table(tmp_path / "local"), table(tmp_path / "ray"))
+# Ray on a local instance against the in-process run: tests/test_ray.py (in make test).
 
 
 def test_process_pool_matches_local(tmp_path):  # in make test: two spawned workers, ~10-20 s

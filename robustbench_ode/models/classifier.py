@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..solvers import SolveStats, solve
+from ..solvers import SOLVERS, SolveStats, solve
+from ..solvers.dense_backward import hand_solve
 from .fields import prepared
 from .spec import SolveSpec
 
@@ -20,9 +21,13 @@ class ODEBlock(nn.Module):
 
     def forward(self, z0: torch.Tensor, spec: SolveSpec) -> tuple[torch.Tensor, SolveStats]:
         with prepared(self.field, z0):
-            sol = solve(self.field, z0, spec.solver, steps=spec.steps, rtol=spec.rtol,
-                        atol=spec.atol, t_span=self.t_span, max_steps=spec.max_steps,
-                        adjoint=spec.adjoint, control=spec.control)
+            # training's fixed-step solves of dense ReLU fields: one hand-derived backward
+            sol = hand_solve(self.field, z0, SOLVERS.get(spec.solver), spec.steps, spec.adjoint,
+                             self.t_span) if spec.solver in SOLVERS else None
+            if sol is None:
+                sol = solve(self.field, z0, spec.solver, steps=spec.steps, rtol=spec.rtol,
+                            atol=spec.atol, t_span=self.t_span, max_steps=spec.max_steps,
+                            adjoint=spec.adjoint, control=spec.control)
         return sol.z, sol.stats
 
 

@@ -103,6 +103,13 @@ class OttConv1d(StackableField):
         h = torch.addmm(b2, h, w2).relu_()
         return torch.addmm(b3, h, w3).view_as(z)
 
+    def dense_relu_layers(self) -> list | None:
+        """The fast path's layers as (W (in, out), b) for the hand-derived fixed-step backward
+        (solvers/dense_backward.py), inside ``prepared``; None where it does not apply."""
+        if not self.fast or self.time_input or self._dense is None:
+            return None
+        return list(self._dense)
+
     def _dense_layers(self, length: int):
         return tuple((conv_as_matrix(c.weight, length, c.padding[0]).t().contiguous(),
                       c.bias.repeat_interleave(length))
@@ -180,6 +187,14 @@ class MLP(StackableField):
     def forward(self, t, z: torch.Tensor) -> torch.Tensor:
         x = torch.cat([z, _time_channel(t, z)], 1) if self.time_input else z
         return self.net(x)
+
+    def dense_relu_layers(self) -> list | None:
+        """The layers as (W (in, out), b) for the hand-derived fixed-step backward
+        (solvers/dense_backward.py): a ReLU field without a time input; else None. W is a
+        transposed view of nn.Linear's weight (for the d <- 64 output layer the faster layout)."""
+        if self.time_input or not all(isinstance(m, (nn.Linear, nn.ReLU)) for m in self.net):
+            return None
+        return [(m.weight.t(), m.bias) for m in self.net if isinstance(m, nn.Linear)]
 
     def stacked(self, params: dict[str, torch.Tensor], length: int) -> StackedField:
         """The same layers with a leading seed dimension: (S, B, d) -> (S, B, d)."""

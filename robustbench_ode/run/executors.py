@@ -20,7 +20,8 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 from ..core.errors import SuiteError
@@ -110,9 +111,22 @@ def _ready() -> bool:
     return True
 
 
+def visible_store(unit: Unit) -> Unit:
+    """``unit`` as a worker may run it: with its mid-training checkpoints where this worker sees
+    the run folder (the driver writes its ``meta.json`` before any unit starts), without them
+    where it does not. Checkpoints are the one thing workers write to the run folder themselves
+    (results come back to the driver), so a Ray node without the shared file system would
+    otherwise grow a stray copy of the folder that nobody reads; it trains on without
+    checkpoints, and a retried cell retrains from scratch there."""
+    root = getattr(unit, "store_root", None)
+    if root is None or (Path(root) / "meta.json").is_file():
+        return unit
+    return replace(unit, store_root=None)
+
+
 def _run_with_threads(unit: Unit, threads: int) -> list[CellResult]:
     _prepare(threads)
-    return run_unit(unit)
+    return run_unit(visible_store(unit))
 
 
 class ProcessExecutor:
