@@ -37,7 +37,7 @@ from typing import Any
 from ..config import SuiteConfig, parse_suite
 from ..config.loader import parse_yaml
 from ..core.errors import SuiteError
-from ..core.files import TMP_MARK, check_writable_dir, os_error, read_text, show_path
+from ..core.files import TMP_MARK, check_writable_dir, os_error, read_bytes, read_text, show_path
 from ..core.preview import clip, preview
 from .meta import strict_json, write_json
 
@@ -169,7 +169,7 @@ def take(out_dir: Path, suite: SuiteConfig, decision: Claim, cell_keys: list[str
                 continue
             os.replace(path, moved_to / path.name)
         if (out_dir / RECORD).is_file():
-            (moved_to / RECORD).write_bytes((out_dir / RECORD).read_bytes())
+            (moved_to / RECORD).write_bytes(read_bytes(out_dir / RECORD, 16 << 20, RECORD))
     dump = suite_dump(suite)
     write_json(out_dir / RECORD, {"suite": suite.name, "content": content_hash(dump), "cells": cell_keys,
                                   "dump": dump})

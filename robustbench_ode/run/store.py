@@ -37,7 +37,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..core.files import TMP_MARK, temporary, write_atomic
+from ..core.files import MAX_BLOB_BYTES, TMP_MARK, open_regular, read_text, temporary, write_atomic
 from ..core.preview import clip
 from ..core.schema import LOG, LOG_NAMES, RESULTS
 from ..core.status import Status
@@ -49,6 +49,7 @@ from . import manifest
 
 CELLS, CHECKPOINTS, RUNNING, DAMAGED = "cells", "checkpoints", "running", "damaged"
 DIAGNOSIS = "diagnosis.json"
+MAX_JSON_BYTES = 16 << 20  # a cell's config.json or diagnosis.json
 _OLD = re.compile(r"\.old-([0-9a-f]+)-[0-9a-f]{8}")
 
 
@@ -87,7 +88,8 @@ class StoredCell:
                 and (self.diagnosis is None or self.diagnosis.get("settings") != wanted))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
+        with open_regular(self.path / "model.pt", MAX_BLOB_BYTES, "model.pt") as f:
+            return torch.load(f, map_location="cpu", weights_only=True)
 
     def missing(self, points: list[TestPoint]) -> list[TestPoint]:
         """The test points this cell has no row for."""
@@ -115,7 +117,8 @@ class Checkpoint:
         if not self.path.is_file():
             return None
         try:
-            return torch.load(self.path, map_location="cpu", weights_only=True)
+            with open_regular(self.path, MAX_BLOB_BYTES, "checkpoint") as f:
+                return torch.load(f, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - a damaged checkpoint means: start from scratch
             return None
 
@@ -265,7 +268,7 @@ class CellStore:
         for name in ("config.json", "rows.csv", "training.csv"):
             if name not in names:
                 raise DamagedCell(path.name, f"{name} is missing")
-        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        meta = json.loads(read_text(path / "config.json", MAX_JSON_BYTES, "config.json"))
         cell = CellConfig.model_validate(meta["cell"])
         status = Status.parse(meta["status"])
         if status is Status.OK and "model.pt" not in names:
@@ -282,7 +285,8 @@ class CellStore:
                                 adjoint=cell.training.gradient == "adjoint")
         else:
             adapted, trained = _legacy_trained_at(cell, rows)
-        diagnosis = json.loads((path / DIAGNOSIS).read_text()) if DIAGNOSIS in names else None
+        diagnosis = (json.loads(read_text(path / DIAGNOSIS, MAX_JSON_BYTES, DIAGNOSIS))
+                     if DIAGNOSIS in names else None)
         if diagnosis is not None and not isinstance(diagnosis, dict):
             raise DamagedCell(path.name, f"{DIAGNOSIS} is not a JSON object")
         return StoredCell(cell, status, meta.get("message") or "",
