@@ -25,10 +25,13 @@ its cells stored and loads them, so each cell is computed once.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +112,7 @@ def read_record(out_dir: Path) -> Record | None:
             dump = None
         name = meta.get("suite") if isinstance(meta.get("suite"), str) else "?"
         return Record(name, content_hash(dump) if dump else None, dump, [], legacy=True)
-    if any(p.name != LOCK for p in out_dir.iterdir()):
+    if any(p.name != LOCK or not _lock_only(p) for p in out_dir.iterdir()):
         raise SuiteError(f"--out {shown}: not empty and not a robustbench-ode run; choose another --out")
     return None
 
@@ -176,6 +179,19 @@ def take(out_dir: Path, suite: SuiteConfig, decision: Claim, cell_keys: list[str
     return moved_to
 
 
+def _lock_only(path: Path) -> bool:
+    """Whether ``path`` is a lock file as a run that stopped before writing its record leaves it:
+    a regular file (not a link), one name only, empty or ``pid N``. Anything else there means the
+    folder is not empty."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > 64:
+            return False
+        return re.fullmatch(r"(pid \d+\n)?", read_text(path, 64, "lock file", allow_empty=True)) is not None
+    except (OSError, SuiteError):
+        return False
+
+
 class RunLock:
     """An exclusive advisory lock on a run folder for the life of a run (``fcntl.flock`` on
     ``DIR/.lock``, released by the kernel when the process ends, even by SIGKILL). A second run
@@ -187,9 +203,19 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # never through a link: O_NOFOLLOW refuses a symbolic link, the fstat below a hard link
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise SuiteError(f"--out {show_path(self.path)}: a symbolic link, not a lock file; "
+                                 "remove it") from None
             raise SuiteError(f"--out {os_error(exc, self.path.parent, 'lock it for this run')}") from None
+        info = os.fstat(self.fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(self.fd)
+            self.fd = None
+            raise SuiteError(f"--out {show_path(self.path)}: not a plain lock file (a hard link or a "
+                             "special file); remove it")
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -180,13 +180,25 @@ class CellStore:
         return Checkpoint(self.root / CHECKPOINTS / f"{key}.pt")
 
     def mark_running(self, key: str) -> None:
-        """Best effort: which process works on a cell (for humans, and for fault-injection tests)."""
+        """Best effort: which process works on a cell (for humans, and for fault-injection tests),
+        in ``running/<key>.<random>.json``: a fresh name (not predictable), created exclusively and
+        never through a link (``O_EXCL | O_NOFOLLOW``), so nothing planted there is written to."""
         try:
-            path = self.root / RUNNING / f"{key}.json"
+            path = self.root / RUNNING / f"{key}.{uuid.uuid4().hex}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
         except OSError:
             pass
+
+    def running_files(self, key: str) -> list[Path]:
+        """The ``running/`` markers of cell ``key``."""
+        folder = self.root / RUNNING
+        try:
+            return [p for p in folder.iterdir() if p.name.startswith(f"{key}.") and p.name.endswith(".json")]
+        except OSError:
+            return []
 
     def save(self, result: CellResult) -> Path:
         """Write a finished cell, its manifest last (its checkpoint is no longer needed)."""
@@ -218,7 +230,8 @@ class CellStore:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self.checkpoint(key).clear()
-        (self.root / RUNNING / f"{key}.json").unlink(missing_ok=True)
+        for marker in self.running_files(key):  # unlink removes a link itself, never its target
+            marker.unlink(missing_ok=True)
         return self.path(key)
 
     def _publish(self, tmp: Path, final: Path) -> None:
