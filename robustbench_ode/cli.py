@@ -17,6 +17,7 @@ import sys
 
 # These imports are torch-free: the registries, the suite configs and the test grid.
 from .config import load_suite  # (with --set overrides: config/overrides.py)
+from .core import imports
 from .core.errors import SuiteError
 from .core.files import os_error, show_path
 from .core.preview import clip
@@ -72,6 +73,10 @@ SET_HELP = ("change the suite before validation, e.g. --set training.iterations=
             "--set train.seeds=[0,1] (VALUE read as YAML; repeatable)")
 
 
+ALLOW_HELP = ("let the suite name factories in MODULE (and its submodules) by import path, "
+              "MODULE:factory; importing runs the module's code, so nothing else is imported (repeatable)")
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -103,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help=SET_HELP)
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE", help=ALLOW_HELP)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="where it will run: the cost limits are a CPU's; cuda skips them")
     p.add_argument("--force", action="store_true", help="accept a suite beyond the cost limit")
@@ -111,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help=SET_HELP + "; suite.yaml in the run folder records the suite as run")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE", help=ALLOW_HELP)
     p.add_argument("--out", help="output directory (default results/<suite name>)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -177,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:
         handler = load(args.func) if isinstance(args.func, str) else args.func
+        imports.allow(*getattr(args, "allow_import", ()))  # core/imports.py: nothing else is imported
         with stopping():  # SIGTERM / SIGHUP end a command as Ctrl-C does (core/signals.py)
             return handler(args)
     except SuiteError as exc:

@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ..core import imports
 from ..core.files import MAX_BLOB_BYTES, TMP_MARK, open_regular, read_text, temporary, write_atomic
 from ..core.preview import clip
 from ..core.schema import LOG, LOG_NAMES, RESULTS
@@ -282,7 +283,10 @@ class CellStore:
             if name not in names:
                 raise DamagedCell(path.name, f"{name} is missing")
         meta = json.loads(read_text(path / "config.json", MAX_JSON_BYTES, "config.json"))
-        cell = CellConfig.model_validate(meta["cell"])
+        if not isinstance(meta, dict) or meta.get("key", path.name) != path.name:
+            raise DamagedCell(path.name, "config.json names another cell")
+        with imports.deferred():  # identify the cell before anything it names is resolved
+            cell = CellConfig.model_validate(meta["cell"])
         status = Status.parse(meta["status"])
         if status is Status.OK and "model.pt" not in names:
             raise DamagedCell(path.name, "model.pt is missing")
