@@ -26,6 +26,7 @@ from .core.signals import exit_code, signal_of, stopping
 from .datasets import DATASETS
 from .harness.cost import admit
 from .models import MODELS
+from .run.threads import MAX_THREADS
 from .solvers import SOLVERS
 
 EXIT_BAD_INPUT = 2
@@ -94,6 +95,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    if value > MAX_THREADS:  # a thread or worker count: 10**20 would overflow deep inside torch
+        raise argparse.ArgumentTypeError(f"{clip(text, 30)}: at most {MAX_THREADS}")
     return value
 
 

@@ -172,13 +172,34 @@ def training_log(run_dir: Path) -> Path | None:
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write then rename: a kill or a full disk leaves the old file or the new one, never half of
     one, and no temporary file (core/files.py)."""
+    text = [c for c in df.columns if df[c].dtype.kind == "O"]
+    if text:
+        df = df.assign(**{c: df[c].map(neutral) for c in text})
     write_atomic(path, lambda tmp: df.to_csv(tmp, index=False))
+
+
+_FORMULA = ("=", "+", "@", "\t", "\r", "|")
+
+
+def neutral(v: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (``=cmd|' /C calc'!A0``, ``@SUM(...)``,
+    ``-2+3``) with a leading ``'``, as OWASP's CSV-injection advice says; numbers, and text
+    that is a number (``-0.5``), are left alone."""
+    if not isinstance(v, str) or not v.startswith((*_FORMULA, "-")):
+        return v
+    if v.startswith("-"):
+        try:
+            float(v)
+            return v
+        except ValueError:
+            pass
+    return "'" + v
 
 
 def _text(v: Any) -> Any:
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return ""
-    return v
+    return neutral(v)
 
 
 def start_table(path: Path, schema: tuple[Column, ...]) -> None:
