@@ -17,6 +17,7 @@ import sys
 
 # These imports are torch-free: the registries, the suite configs and the test grid.
 from .config import load_suite  # (with --set overrides: config/overrides.py)
+from .core import imports
 from .core.context import DEVICES, on_gpu
 from .core.errors import SuiteError
 from .core.files import os_error, show_path
@@ -28,6 +29,7 @@ from .core.version import __version__
 from .datasets import DATASETS
 from .harness.cost import admit
 from .models import MODELS
+from .run.threads import MAX_THREADS
 from .solvers import SOLVERS
 
 EXIT_BAD_INPUT = 2
@@ -105,6 +107,10 @@ SET_HELP = ("change the suite before validation, e.g. --set training.iterations=
             "--set train.seeds=[0,1] (VALUE read as YAML; repeatable)")
 
 
+ALLOW_HELP = ("let the suite name factories in MODULE (and its submodules) by import path, "
+              "MODULE:factory; importing runs the module's code, so nothing else is imported (repeatable)")
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -122,6 +128,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    if value > MAX_THREADS:  # a thread or worker count: 10**20 would overflow deep inside torch
+        raise argparse.ArgumentTypeError(f"{clip(text, 30)}: at most {MAX_THREADS}")
     return value
 
 
@@ -139,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help=SET_HELP)
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE", help=ALLOW_HELP)
     p.add_argument("--device", default="cpu", choices=DEVICES,
                    help="where it will run (as run --device): the cost limits are a CPU's; on CUDA "
                         "they are skipped")
@@ -148,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help=SET_HELP + "; suite.yaml in the run folder records the suite as run")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE", help=ALLOW_HELP)
     p.add_argument("--out", help="output directory (default results/<suite name>)")
     p.add_argument("--device", default="cpu", choices=DEVICES,
                    help="cpu, cuda, or auto: CUDA where it is available")
@@ -221,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:
         handler = load(args.func) if isinstance(args.func, str) else args.func
+        imports.allow(*getattr(args, "allow_import", ()))  # core/imports.py: nothing else is imported
         with stopping():  # SIGTERM / SIGHUP end a command as Ctrl-C does (core/signals.py)
             return handler(args)
     except SuiteError as exc:

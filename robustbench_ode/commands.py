@@ -33,6 +33,8 @@ from .studies.xor_fan import write_fan
 def _suite_and_out(args: argparse.Namespace):
     """The suite as run (``--set`` overrides applied), its YAML text and the output folder."""
     suite, text = read_suite(args.suite, getattr(args, "overrides", ()))
+    if args.out is not None and not args.out.strip():
+        raise SuiteError("--out '': an empty path; give a folder (or no --out: results/<suite name>)")
     out = Path(args.out) if args.out else Path("results") / suite.name
     return suite, text, out
 

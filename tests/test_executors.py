@@ -18,6 +18,7 @@ from robustbench_ode.core.errors import SuiteError
 from robustbench_ode.harness.cell import cells
 from robustbench_ode.run.executors import ProcessExecutor, make_executor
 from robustbench_ode.run.runner import run_suite
+from robustbench_ode.run.store import CellStore
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
@@ -91,12 +92,12 @@ def test_ray_worker_killed_mid_cell_suite_completes(tmp_path, ray_instance):
     runner = threading.Thread(target=lambda: outcome.update(
         report=run_suite(suite, out, progress=False, executor=RayExecutor())))
     runner.start()
-    checkpoint, running = out / "checkpoints" / f"{victim}.pt", out / "running" / f"{victim}.json"
+    checkpoint, store = out / "checkpoints" / f"{victim}.pt", CellStore(out)
     deadline = time.monotonic() + 180
-    while not (checkpoint.exists() and running.exists()):  # mid-cell: training has checkpointed
+    while not (checkpoint.exists() and store.running_files(victim)):  # mid-cell: training has checkpointed
         assert time.monotonic() < deadline and runner.is_alive(), "cell never got going"
         time.sleep(0.05)
-    pid = json.loads(running.read_text())["pid"]
+    pid = json.loads(store.running_files(victim)[0].read_text())["pid"]
     os.kill(pid, signal.SIGKILL)
     runner.join(timeout=300)
     report = outcome["report"]

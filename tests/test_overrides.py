@@ -63,7 +63,15 @@ def test_a_missing_key_under_a_mapping_is_added_and_validated():
     ("training.iterations", "expected KEY.PATH=VALUE"),
     ("=5", "expected KEY.PATH=VALUE"),
     ("training..iterations=5", "empty step in the key path"),
-    ("train.seeds=[0,", "--set train.seeds: the value '[0,' is not valid YAML"),
+    ("train.seeds=[0,", "--set train.seeds: the value '[0,': not valid YAML"),
+    # the suite file's loader limits hold for --set values too (an untyped factory parameter
+    # takes any YAML, so nothing but the loader stops a bomb there)
+    ("model.0.params.x=" + "[" + ", ".join(f"&a{i} [" + ", ".join([f"*a{i - 1}" if i else "1"] * 9) + "]"
+                                           for i in range(10)) + "]",
+     "line 1: more than 20000 values (aliases expanded)"),
+    ("model.0.params.x=" + "[" * 200 + "]" * 200, "nested more than 50 levels deep"),
+    ("model.0.params.x={a: 1, a: 2}", "key 'a' given twice in one mapping"),
+    ("model.0.params.x=" + "1" * (2 << 20), "the value has 2097152 characters; at most 1048576"),
     ("training.iterations=-5",
      "with --set training.iterations=-5: training.iterations: Input should be greater"),
     ("training.lr=3e-3", "training.lr: expected a number, got str '3e-3' (YAML reads an exponent"),

@@ -27,7 +27,7 @@ import pytest
 from robustbench_ode.config import parse_suite
 from robustbench_ode.core.signals import Stopped, exit_code, stopping
 from robustbench_ode.harness.cell import cells
-from robustbench_ode.run.store import Checkpoint
+from robustbench_ode.run.store import CellStore, Checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = {"iterations": 200000, "batch_size": 16, "lr": 0.01, "checkpoint_every": 5}
@@ -74,9 +74,9 @@ def _alive(pid: int) -> bool:
 
 def _worker_in_training(proc: subprocess.Popen, out: Path, key: str) -> int:
     """The pid of the worker training cell ``key``, once its first checkpoint is on disk."""
-    marker, ckpt = out / "running" / f"{key}.json", out / "checkpoints" / f"{key}.pt"
-    _wait_for(proc, lambda: marker.is_file() and ckpt.is_file(), "the first checkpoint")
-    pid = json.loads(marker.read_text())["pid"]
+    store, ckpt = CellStore(out), out / "checkpoints" / f"{key}.pt"
+    _wait_for(proc, lambda: store.running_files(key) and ckpt.is_file(), "the first checkpoint")
+    pid = json.loads(store.running_files(key)[0].read_text())["pid"]
     assert pid != proc.pid, "the cell trains in a worker process"
     return pid
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from robustbench_ode import benchmark
 from robustbench_ode.config import parse_suite
+from robustbench_ode.core import imports
 from robustbench_ode.core.errors import SuiteError
 from robustbench_ode.harness.build import load_data
 from robustbench_ode.harness.cell import cells
@@ -30,6 +31,12 @@ class Outside(nn.Module):
 
 def make(in_shape, n_classes, hidden: int = 8):
     return Outside(hidden)
+
+
+@pytest.fixture(autouse=True)
+def _allowed(monkeypatch):
+    """This module (and no_such_module_xyz, to reach the import) opted in, as --allow-import does."""
+    monkeypatch.setenv(imports.ENV, f"{__name__},no_such_module_xyz")
 
 
 def suite(model: dict) -> dict:
@@ -68,6 +75,7 @@ def test_imported_model_without_checkpoint_is_trained(tmp_path):
     ({"name": "no_such_module_xyz:make"}, ["model.name", "cannot import"]),
     ({"name": f"{__name__}:nothing"}, ["model.name", "cannot import"]),
     ({"name": f"{__name__}:make", "width": 3}, ["model.width", "unknown key"]),
+    ({"name": "os:system"}, ["model.name", "importing module 'os' is not allowed", "--allow-import os"]),
 ])
 def test_bad_import_path_is_a_suite_error(model, words):
     with pytest.raises(SuiteError) as err:

@@ -11,6 +11,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from ..core import imports
 from ..core.errors import SuiteError
 from ..core.registry import Registry, import_factory, is_import_path
 from ..core.types import Label, Seed, unique_list
@@ -43,7 +44,8 @@ class _Named(BaseModel):
     def _known(cls, name: str) -> str:
         registry = cls.__private_attributes__["_registry"].default
         if is_import_path(name):  # package.module:factory
-            import_factory(name)
+            if not imports.is_deferred():  # a stored cell is read without importing anything
+                import_factory(name)
             return name
         if name not in registry:
             raise ValueError(registry.unknown_message(name))

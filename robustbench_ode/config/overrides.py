@@ -1,10 +1,10 @@
 """``--set KEY.PATH=VALUE``: changes to a suite's YAML mapping, applied before validation.
 
 ``KEY.PATH`` is a dotted path into the mapping: mapping keys by name, list entries by index
-(``test.1.steps``, ``model.0.width``). ``VALUE`` is read as YAML (``yaml.safe_load``, the file's
-own loader): ``500`` is a number, ``[0, 1]`` a list, ``euler`` a string, ``{name: mlp}`` a
-mapping. The overridden mapping is then validated exactly as a file would be, so a bad value is
-the file's one-line error naming its key.
+(``test.1.steps``, ``model.0.width``). ``VALUE`` is read as YAML by the suite file's own loader
+(config/loader.py, with its limits on size, values, aliases and depth): ``500`` is a number,
+``[0, 1]`` a list, ``euler`` a string, ``{name: mlp}`` a mapping. The overridden mapping is then
+validated exactly as a file would be, so a bad value is the file's one-line error naming its key.
 
 The path itself must exist up to its last step, with two allowances: a key missing from a mapping
 is added (a new setting, or a mapping created on the way: ``training.regularization.kinetic=1``),
@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from ..core.errors import SuiteError
+from .loader import MAX_BYTES, parse_yaml
 from .messages import preview
 
 ONE_OR_LIST = ("dataset", "model", "training")  # the axes a suite gives as one mapping or a list
@@ -37,11 +38,11 @@ def parse_override(text: str) -> tuple[str, list[str], Any]:
     path = key.split(".")
     if any(not part.strip() for part in path):
         raise SuiteError(f"--set {preview(key, 80)}: empty step in the key path")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SuiteError(f"--set {key}: the value {preview(raw, 60)} is not valid YAML: {problem}") from None
+    if len(raw) > MAX_BYTES:
+        raise SuiteError(f"--set {key}: the value has {len(raw)} characters; "
+                         f"at most {MAX_BYTES}")
+    # the suite file's loader and its limits (an alias bomb stops after MAX_NODES values)
+    value = parse_yaml(raw, f"--set {key}: the value {preview(raw, 60)}")
     return key, [p.strip() for p in path], value
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import io
 import os
 import stat
 import uuid
@@ -78,13 +79,41 @@ def check_file(path: str | os.PathLike, what: str = "file", max_bytes: int | Non
         raise SuiteError(f"{shown}: {info.st_size} bytes; a {what} has at most {max_bytes}")
 
 
-def read_bytes(path: str | os.PathLike, max_bytes: int, what: str = "file") -> bytes:
-    """The bytes of a regular file of at most ``max_bytes`` bytes (see :func:`check_file`); of a
-    ``.gz`` file, its decompressed bytes, at most ``max_bytes`` of them too."""
+MAX_BLOB_BYTES = 8 << 30  # a model or checkpoint file: far above any this benchmark writes
+
+
+def open_regular(path: str | os.PathLike, max_bytes: int, what: str = "file") -> io.BufferedReader:
+    """``path`` opened for reading in binary, once it is known to be a regular file of at most
+    ``max_bytes`` bytes (see :func:`check_file`). The check is made again on the open descriptor
+    (``fstat``), and the open itself does not block (``O_NONBLOCK``): a FIFO swapped in between
+    the two is refused, never waited on. Every file the package reads is opened here or by
+    :func:`read_bytes` (tests/test_bounded_reads.py scans the package for reads that are not)."""
     check_file(path, what, max_bytes)
-    compressed = str(path).endswith(".gz")
+    shown = show_path(path)
     try:
-        with (gzip.open if compressed else open)(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise SuiteError(os_error(exc, path, "read it")) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SuiteError(f"{shown}: not a regular file (a device, pipe or socket); give a {what}")
+        if info.st_size > max_bytes:
+            raise SuiteError(f"{shown}: {info.st_size} bytes; a {what} has at most {max_bytes}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes(path: str | os.PathLike, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` bytes (see :func:`open_regular`); of a
+    ``.gz`` file, its decompressed bytes, at most ``max_bytes`` of them too."""
+    compressed = str(path).endswith(".gz")
+    raw = open_regular(path, max_bytes, what)
+    try:
+        with (gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw) as f:
             data = f.read(max_bytes + 1)
     except OSError as exc:  # gzip.BadGzipFile is one
         if compressed and not isinstance(exc, (FileNotFoundError, PermissionError)):
@@ -92,6 +121,8 @@ def read_bytes(path: str | os.PathLike, max_bytes: int, what: str = "file") -> b
         raise SuiteError(os_error(exc, path, "read it")) from None
     except (EOFError, zlib.error) as exc:  # cut off, or damaged inside
         raise SuiteError(f"{show_path(path)}: a damaged gzip file ({type(exc).__name__})") from None
+    finally:
+        raw.close()
     if len(data) > max_bytes:
         raise SuiteError(f"{show_path(path)}: more than {max_bytes} bytes; a {what} has at most {max_bytes}")
     return data

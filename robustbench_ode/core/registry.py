@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from . import imports
 from .preview import clip, preview
 
 T = TypeVar("T")
@@ -53,6 +54,9 @@ def import_factory(path: str) -> Any:
     if not isinstance(path, str) or not _IMPORT_PATH.fullmatch(path):
         raise ValueError(f"{preview(path, 40)}: not a registered name, nor an import path "
                          "package.module:factory")
+    refused = imports.refusal(path)
+    if refused is not None:
+        raise ValueError(refused)
     try:
         obj = load(path)
     except Exception as exc:  # noqa: BLE001 - the user's module may raise anything on import

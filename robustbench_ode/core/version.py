@@ -3,7 +3,7 @@
 One source: the ``version`` of pyproject.toml, the only place it is written. An installed package
 reads it from its metadata (``importlib.metadata``, which pip wrote from pyproject.toml); a source
 tree that is imported without being installed (``PYTHONPATH=checkout``) reads the pyproject.toml
-beside the package, so both give the same string and the same cell keys. ``tests/test_version.py``
+beside the package, so both give the same string and the same cell keys. ``tests/test_discoverability.py``
 checks that the three agree.
 """
 
@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from importlib import metadata
 from pathlib import Path
+
+from .errors import SuiteError
+from .files import read_text
 
 DISTRIBUTION = "robustbench_ode"
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -22,8 +25,8 @@ def pyproject_version(path: Path = PYPROJECT) -> str | None:
     A regular expression, not tomllib: Python 3.10 (which the package supports) has no tomllib,
     and the line is one the project writes itself."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
+        text = read_text(path, 1 << 20, "pyproject.toml")  # bounded, as every read (tests/test_bounded_reads.py)
+    except SuiteError:
         return None
     project = re.search(r"^\[project\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
     found = re.search(r'^version\s*=\s*"([^"]+)"', project.group(1), re.M) if project else None

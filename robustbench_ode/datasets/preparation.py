@@ -14,6 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..core.files import MAX_BLOB_BYTES, open_regular
 from .images import FILES, data_root
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -35,7 +36,8 @@ def prepare_fashion_mnist(root: Path, source: Path = DEBIAN_FASHION_MNIST) -> li
                                     "(apt-get install dataset-fashion-mnist) or pass --source")
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".part")  # never leave a truncated file under the real name
-        with (gzip.open(gz) if gz.is_file() else open(plain, "rb")) as src, open(tmp, "wb") as out:
+        raw = open_regular(gz if gz.is_file() else plain, MAX_BLOB_BYTES, "dataset file")
+        with (gzip.GzipFile(fileobj=raw) if gz.is_file() else raw) as src, raw, open(tmp, "wb") as out:
             shutil.copyfileobj(src, out)
         tmp.replace(dest)
         written.append(dest)

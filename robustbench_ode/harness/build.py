@@ -9,6 +9,7 @@ import json
 import torch
 from torch import nn
 
+from ..core.files import MAX_BLOB_BYTES, open_regular
 from ..core.registry import import_factory, is_import_path
 from ..datasets import DATASETS
 from ..datasets.base import DataSplits
@@ -53,5 +54,6 @@ def build_model(cell: CellConfig, data: DataSplits) -> nn.Module:
             params["times"] = data.times
     model = factory(data.in_shape, data.n_classes, **params)
     if cell.model.checkpoint:
-        model.load_state_dict(torch.load(cell.model.checkpoint, map_location="cpu", weights_only=True))
+        with open_regular(cell.model.checkpoint, MAX_BLOB_BYTES, "model checkpoint") as f:
+            model.load_state_dict(torch.load(f, map_location="cpu", weights_only=True))
     return as_classifier(model)

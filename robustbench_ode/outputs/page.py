@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.files import write_atomic
+from ..core.files import read_bytes, write_atomic
 
 CSS = """
 *, *::before, *::after { box-sizing: border-box; }
@@ -61,7 +61,7 @@ def table(df: pd.DataFrame, *, wrap: bool = False, table_id: str | None = None) 
 
 def figure_html(path: Path, caption: str) -> str:
     """A PNG embedded as base64, with its caption under it."""
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    data = base64.b64encode(read_bytes(path, 64 << 20, "figure")).decode("ascii")
     return (f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 

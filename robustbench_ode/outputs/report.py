@@ -9,6 +9,7 @@ the figures as PNG files beside it. The one place a run's outputs are derived fr
 from __future__ import annotations
 
 import html
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -108,7 +109,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
         before_writing()
     write_csv(summary, out_dir / "summary.csv")
     critical_path = write_critical(results, out_dir)
-    critical = pd.read_csv(critical_path) if critical_path is not None else None
+    critical = (pd.read_csv(io.StringIO(read_text(critical_path, 64 << 20, "critical table")))
+                if critical_path is not None else None)
     title = f"robustbench_ode report: {meta.get('suite', run_dir.name)}"
 
     regression = is_regression(results)

@@ -112,7 +112,8 @@ def _check_numbers(df: pd.DataFrame, shown: str, schema: tuple[Column, ...]) -> 
 
 
 def read_table(path: Path, schema: tuple[Column, ...] = RESULTS, *, need: tuple[str, ...] = (),
-               filled: tuple[str, ...] = (), rows: bool = False, what: str = "table") -> pd.DataFrame:
+               filled: tuple[str, ...] = (), rows: bool = False, what: str = "table",
+               complete: bool = False) -> pd.DataFrame:
     """A table read back with its schema's types. Any problem is a one-line :class:`SuiteError`
     naming the file: missing, not a regular file, unreadable, binary or not UTF-8 (core/files.py),
     not parseable as CSV, lacking a column of ``need``, an empty cell in a column of ``filled``,
@@ -120,6 +121,8 @@ def read_table(path: Path, schema: tuple[Column, ...] = RESULTS, *, need: tuple[
     whole number). An empty file is a table without rows."""
     shown = show_path(path)
     text = read_text(path, MAX_TABLE_BYTES, what, allow_empty=True)
+    if complete and text.strip() and not text.endswith("\n"):  # every writer ends its rows
+        raise SuiteError(f"{shown}: the last row is cut off (no line end); a {what} ends complete")
     if not text.strip():
         df = pd.DataFrame()
     else:
@@ -152,8 +155,43 @@ def read_results(path: Path) -> pd.DataFrame:
     path = Path(path)
     if path.is_dir():
         path = path / "results.csv"
-    return read_table(path, RESULTS, need=RESULTS_NEED, filled=RESULTS_FILLED, rows=True,
-                      what="results table")
+    df = read_table(path, RESULTS, need=RESULTS_NEED, filled=RESULTS_FILLED, rows=True,
+                    what="results table", complete=True)
+    check_results(df, show_path(path))
+    return df
+
+
+# counts, sizes, tolerances, errors and times: never negative
+_COUNTS = tuple(c.name for c in RESULTS if c.kind == "int") + (
+    "nfe", "steps_taken", "accepted", "rejected", "train_tol", "test_tol", "mse", "eval_seconds",
+    "train_seconds")
+_FRACTIONS = tuple(c.name for c in RESULTS if c.kind == "float" and (c.name.startswith("accuracy")
+                                                                     or c.name == "chance"))
+# what identifies a row: the cell and the test point (harness/grid.py's row_key)
+_ROW_KEY = ("cell", "test_solver", "test_steps", "test_tol", "test_control")
+
+
+def check_results(df: pd.DataFrame, shown: str) -> None:
+    """A results table's values in range (accuracies in [0, 1], counts >= 0) and each row key
+    (cell and test point) once; else a one-line SuiteError (a hand-edited or damaged table)."""
+    for name in _FRACTIONS:
+        if name in df.columns:
+            values = pd.to_numeric(df[name], errors="coerce")
+            bad = values.notna() & ~values.between(0, 1)
+            if bad.any():
+                raise SuiteError(f"{shown}: {_first_bad(df, name, bad)} is outside [0, 1]")
+    for name in _COUNTS:
+        if name in df.columns:
+            bad = pd.to_numeric(df[name], errors="coerce") < 0
+            if bad.any():
+                raise SuiteError(f"{shown}: {_first_bad(df, name, bad)} is negative; counts are >= 0")
+    key = [c for c in _ROW_KEY if c in df.columns]
+    if "cell" in key:
+        dup = df.duplicated(subset=key, keep="first")
+        if dup.any():
+            row = int(np.flatnonzero(dup.to_numpy())[0]) + 2
+            raise SuiteError(f"{shown}: line {row} repeats the row of an earlier line (same cell and "
+                             "test point); a results table has each once")
 
 
 def read_training(path: Path) -> pd.DataFrame:
@@ -172,13 +210,34 @@ def training_log(run_dir: Path) -> Path | None:
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write then rename: a kill or a full disk leaves the old file or the new one, never half of
     one, and no temporary file (core/files.py)."""
+    text = [c for c in df.columns if df[c].dtype.kind == "O"]
+    if text:
+        df = df.assign(**{c: df[c].map(neutral) for c in text})
     write_atomic(path, lambda tmp: df.to_csv(tmp, index=False))
+
+
+_FORMULA = ("=", "+", "@", "\t", "\r", "|")
+
+
+def neutral(v: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (``=cmd|' /C calc'!A0``, ``@SUM(...)``,
+    ``-2+3``) with a leading ``'``, as OWASP's CSV-injection advice says; numbers, and text
+    that is a number (``-0.5``), are left alone."""
+    if not isinstance(v, str) or not v.startswith((*_FORMULA, "-")):
+        return v
+    if v.startswith("-"):
+        try:
+            float(v)
+            return v
+        except ValueError:
+            pass
+    return "'" + v
 
 
 def _text(v: Any) -> Any:
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return ""
-    return v
+    return neutral(v)
 
 
 def start_table(path: Path, schema: tuple[Column, ...]) -> None:

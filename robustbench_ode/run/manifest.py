@@ -25,17 +25,23 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..core.files import write_text
+from ..core.errors import SuiteError
+from ..core.files import MAX_BLOB_BYTES, open_regular, read_text, write_text
 
 MANIFEST, PENDING = "manifest.json", "manifest.pending.json"
 FILES = ("config.json", "model.pt", "training.csv", "rows.csv", "diagnosis.json")
 FORMAT = 1
+MAX_MANIFEST_BYTES = 1 << 20  # five files listed: a few hundred bytes
 LEGACY = "legacy"  # check()'s answer for a cell without a manifest
 
 
 def digest(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    try:
+        f = open_regular(path, MAX_BLOB_BYTES, path.name)
+    except SuiteError as exc:  # a FIFO, a device, a folder: what check() reports
+        raise OSError(0, str(exc).rsplit(": ", 1)[-1]) from None
+    with f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -56,8 +62,8 @@ def write(cell_dir: Path, names: list[str] | tuple[str, ...], file: str = MANIFE
 def read(path: Path) -> dict[str, Any] | None:
     """A manifest file's content; None if it is not a readable manifest."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = json.loads(read_text(path, MAX_MANIFEST_BYTES, "manifest"))
+    except (SuiteError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return None

@@ -25,10 +25,13 @@ its cells stored and loads them, so each cell is computed once.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +40,7 @@ from typing import Any
 from ..config import SuiteConfig, parse_suite
 from ..config.loader import parse_yaml
 from ..core.errors import SuiteError
-from ..core.files import TMP_MARK, check_writable_dir, os_error, read_text, show_path
+from ..core.files import TMP_MARK, check_writable_dir, os_error, read_bytes, read_text, show_path
 from ..core.preview import clip, preview
 from .meta import strict_json, write_json
 
@@ -109,7 +112,7 @@ def read_record(out_dir: Path) -> Record | None:
             dump = None
         name = meta.get("suite") if isinstance(meta.get("suite"), str) else "?"
         return Record(name, content_hash(dump) if dump else None, dump, [], legacy=True)
-    if any(p.name != LOCK for p in out_dir.iterdir()):
+    if any(p.name != LOCK or not _lock_only(p) for p in out_dir.iterdir()):
         raise SuiteError(f"--out {shown}: not empty and not a robustbench-ode run; choose another --out")
     return None
 
@@ -169,11 +172,24 @@ def take(out_dir: Path, suite: SuiteConfig, decision: Claim, cell_keys: list[str
                 continue
             os.replace(path, moved_to / path.name)
         if (out_dir / RECORD).is_file():
-            (moved_to / RECORD).write_bytes((out_dir / RECORD).read_bytes())
+            (moved_to / RECORD).write_bytes(read_bytes(out_dir / RECORD, 16 << 20, RECORD))
     dump = suite_dump(suite)
     write_json(out_dir / RECORD, {"suite": suite.name, "content": content_hash(dump), "cells": cell_keys,
                                   "dump": dump})
     return moved_to
+
+
+def _lock_only(path: Path) -> bool:
+    """Whether ``path`` is a lock file as a run that stopped before writing its record leaves it:
+    a regular file (not a link), one name only, empty or ``pid N``. Anything else there means the
+    folder is not empty."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > 64:
+            return False
+        return re.fullmatch(r"(pid \d+\n)?", read_text(path, 64, "lock file", allow_empty=True)) is not None
+    except (OSError, SuiteError):
+        return False
 
 
 class RunLock:
@@ -187,9 +203,19 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # never through a link: O_NOFOLLOW refuses a symbolic link, the fstat below a hard link
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise SuiteError(f"--out {show_path(self.path)}: a symbolic link, not a lock file; "
+                                 "remove it") from None
             raise SuiteError(f"--out {os_error(exc, self.path.parent, 'lock it for this run')}") from None
+        info = os.fstat(self.fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(self.fd)
+            self.fd = None
+            raise SuiteError(f"--out {show_path(self.path)}: not a plain lock file (a hard link or a "
+                             "special file); remove it")
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -40,7 +40,8 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..core.files import TMP_MARK, temporary, write_atomic
+from ..core import imports
+from ..core.files import MAX_BLOB_BYTES, TMP_MARK, open_regular, read_text, temporary, write_atomic
 from ..core.preview import clip
 from ..core.schema import LOG, LOG_NAMES, RESULTS
 from ..core.status import Status
@@ -51,6 +52,7 @@ from . import manifest
 
 CELLS, CHECKPOINTS, RUNNING, DAMAGED = "cells", "checkpoints", "running", "damaged"
 DIAGNOSIS = "diagnosis.json"
+MAX_JSON_BYTES = 16 << 20  # a cell's config.json or diagnosis.json
 _OLD = re.compile(r"\.old-([0-9a-f]+)-[0-9a-f]{8}")
 
 
@@ -75,7 +77,8 @@ class ModelFile:
     path: Path
 
     def load(self) -> dict[str, torch.Tensor]:
-        return torch.load(self.path, map_location="cpu", weights_only=True)
+        with open_regular(self.path, MAX_BLOB_BYTES, "model.pt") as f:
+            return torch.load(f, map_location="cpu", weights_only=True)
 
 
 class Checkpoint:
@@ -89,7 +92,8 @@ class Checkpoint:
         if not self.path.is_file():
             return None
         try:
-            return torch.load(self.path, map_location="cpu", weights_only=True)
+            with open_regular(self.path, MAX_BLOB_BYTES, "checkpoint") as f:
+                return torch.load(f, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - a damaged checkpoint means: start from scratch
             return None
 
@@ -167,13 +171,25 @@ class CellStore:
         return Checkpoint(self.root / CHECKPOINTS / f"{key}.pt")
 
     def mark_running(self, key: str) -> None:
-        """Best effort: which process works on a cell (for humans, and for fault-injection tests)."""
+        """Best effort: which process works on a cell (for humans, and for fault-injection tests),
+        in ``running/<key>.<random>.json``: a fresh name (not predictable), created exclusively and
+        never through a link (``O_EXCL | O_NOFOLLOW``), so nothing planted there is written to."""
         try:
-            path = self.root / RUNNING / f"{key}.json"
+            path = self.root / RUNNING / f"{key}.{uuid.uuid4().hex}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
         except OSError:
             pass
+
+    def running_files(self, key: str) -> list[Path]:
+        """The ``running/`` markers of cell ``key``."""
+        folder = self.root / RUNNING
+        try:
+            return [p for p in folder.iterdir() if p.name.startswith(f"{key}.") and p.name.endswith(".json")]
+        except OSError:
+            return []
 
     def save(self, result: CellResult) -> Path:
         """Write a finished cell, its manifest last (its checkpoint is no longer needed)."""
@@ -202,7 +218,8 @@ class CellStore:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self.checkpoint(key).clear()
-        (self.root / RUNNING / f"{key}.json").unlink(missing_ok=True)
+        for marker in self.running_files(key):  # unlink removes a link itself, never its target
+            marker.unlink(missing_ok=True)
         return self.path(key)
 
     def _publish(self, tmp: Path, final: Path) -> None:
@@ -252,8 +269,11 @@ class CellStore:
         for name in ("config.json", "rows.csv", "training.csv"):
             if name not in names:
                 raise DamagedCell(path.name, f"{name} is missing")
-        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        cell = CellConfig.model_validate(meta["cell"])
+        meta = json.loads(read_text(path / "config.json", MAX_JSON_BYTES, "config.json"))
+        if not isinstance(meta, dict) or meta.get("key", path.name) != path.name:
+            raise DamagedCell(path.name, "config.json names another cell")
+        with imports.deferred():  # identify the cell before anything it names is resolved
+            cell = CellConfig.model_validate(meta["cell"])
         if Status.parse(meta["status"]) is Status.OK and "model.pt" not in names:
             raise DamagedCell(path.name, "model.pt is missing")
         rows = _records(_own_table(path / "rows.csv", RESULTS, need=RESULTS_NEED, filled=RESULTS_FILLED,
@@ -261,7 +281,8 @@ class CellStore:
         log = [{k: r[k] for k in LOG_NAMES}
                for r in _records(_own_table(path / "training.csv", LOG, need=("iteration", "loss")))]
         record = _record(meta, cell, rows, ModelFile(path / "model.pt") if "model.pt" in names else None)
-        diagnosis = json.loads((path / DIAGNOSIS).read_text()) if DIAGNOSIS in names else None
+        diagnosis = (json.loads(read_text(path / DIAGNOSIS, MAX_JSON_BYTES, DIAGNOSIS))
+                     if DIAGNOSIS in names else None)
         if diagnosis is not None and not isinstance(diagnosis, dict):
             raise DamagedCell(path.name, f"{DIAGNOSIS} is not a JSON object")
         return CellResult(record, rows, log, diagnosis)

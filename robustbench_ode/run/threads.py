@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import os
 
+from ..core.errors import SuiteError
+
+MAX_THREADS = 1024  # threads or workers: far above any machine this runs on, far below an overflow
+
 
 def cores() -> int:
     """The cores this process may run on (its affinity mask, not the machine's count)."""
@@ -47,9 +51,13 @@ def budget(workers: int = 1, explicit: int | None = None) -> int:
     one). A thread more than there are free cores makes every small op wait for a descheduled
     peer; one thread per free core degrades gracefully instead."""
     if explicit is not None:
+        if int(explicit) > MAX_THREADS:
+            raise SuiteError(f"--threads {explicit}: at most {MAX_THREADS}")
         return max(1, int(explicit))
-    env = os.environ.get("OMP_NUM_THREADS", "")
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
+        if len(env) > 6 or int(env) > MAX_THREADS:
+            raise SuiteError(f"OMP_NUM_THREADS={env[:24]}: at most {MAX_THREADS} threads; set it lower")
         return int(env)
     free = max(1, cores() - busy_elsewhere())
     return max(1, free // max(1, workers))
