@@ -30,6 +30,7 @@ from ..datasets.base import DataSplits
 from ..models.spec import SolveSpec
 from .acceleration import Clock, HostBatches, memory_format
 from .adaptation import make_controller
+from .density import density_losses
 from .forward import Forwarded, PlainForward, StackedForward
 from .log import log_row
 from .probes import SavedTensors
@@ -125,6 +126,7 @@ def train(forward: PlainForward | StackedForward, members: list[Member], spec: S
         start = int(resumes[0]["iteration"])
     every = cfg.checkpoint_every
     regression = members[0].data.task == "regression"
+    density = members[0].data.task == "density"  # outputs: each sample's NLL (training/density.py)
     clock, saved = Clock(device), SavedTensors()
     calls = forward.calls
     active = list(range(n))
@@ -152,7 +154,7 @@ def train(forward: PlainForward | StackedForward, members: list[Member], spec: S
         clock.start()
         with saved.recording(forward.parameters()) if record else contextlib.nullcontext():
             out: Forwarded = forward(x, spec, it)
-            losses = member_losses(out.outputs, y, regression)
+            losses = density_losses(out.outputs) if density else member_losses(out.outputs, y, regression)
             task = losses
             if out.penalty is not None:
                 losses = losses + out.penalty
@@ -162,7 +164,7 @@ def train(forward: PlainForward | StackedForward, members: list[Member], spec: S
         saved.release()
         backward = calls.since(forward_calls) if calls is not None else 0
         with torch.no_grad():
-            if regression:
+            if regression or density:
                 scores = task.detach()
             else:
                 scores = (out.outputs.argmax(-1) == y).float().flatten(1).mean(1)
@@ -171,8 +173,9 @@ def train(forward: PlainForward | StackedForward, members: list[Member], spec: S
         rows, stopped = {}, []
         for i in active:
             row = log_row(iteration=it, loss=loss_v[i],
-                          accuracy=math.nan if regression else score_v[i],
+                          accuracy=math.nan if regression or density else score_v[i],
                           mse=score_v[i] if regression else None,
+                          nll=score_v[i] if density else None,
                           nfe=out.stats.nfe, nfe_backward=backward, steps=out.stats.steps,
                           saved_mb=saved_mb, solve_status=out.statuses[i].value, **check,
                           **out.extras[i])
