@@ -23,10 +23,13 @@ CASES = {
     "resnet_shared": ("sphere2", {}, {"blocks": 3, "width": 6, "fast": False}),
     "resnet": ("moons", {}, {"blocks": 2, "base": "mlp", "hidden": 9}),
     "trajectory": ("lotka_volterra", {"n_points": 4}, {"hidden": 8, "depth": 2, "time_input": True}),
+    "cnf": ("two_moons", {}, {"hidden": 7, "depth": 3}),  # exact trace: D backward passes
 }
 # the strided input map changes the state the field sees: a second image case
 EXTRA = [("ott_conv2d", "digits", {}, {"width": 4, "input_map": "strided_conv", "map_channels": 3,
-                                      "map_stride": 3})]
+                                      "map_stride": 3}),
+         # Hutchinson's trace: one backward pass per probe
+         ("cnf", "digits_density", {}, {"hidden": 6, "depth": 2, "probes": 3, "time_input": False})]
 
 
 def _case_ids():

@@ -26,7 +26,7 @@ def _shape(name):
 # Small sizes where a test sweeps every solver: dopri8 on the default widths takes seconds.
 SMALL = {"ott_conv1d": {"width": 8}, "ott_conv2d": {"width": 8}, "mlp": {"hidden": 8},
          "resnet": {"blocks": 3, "width": 8}, "resnet_shared": {"blocks": 3, "width": 8},
-         "trajectory": {"hidden": 8}}
+         "trajectory": {"hidden": 8}, "cnf": {"hidden": 8, "depth": 2}}
 
 
 def _fits_trajectories(name):
@@ -36,11 +36,20 @@ def _fits_trajectories(name):
 def _build(name, n_classes=3, params=PARAMS):
     if _fits_trajectories(name):  # the observation times stand in for a class count
         return MODELS.get(name)(_shape(name), 0, times=TIMES, **params.get(name, {}))
+    if _fits_densities(name):  # a density has no classes
+        return MODELS.get(name)(_shape(name), 0, **params.get(name, {}))
     return MODELS.get(name)(_shape(name), n_classes, **params.get(name, {}))
 
 
+def _fits_densities(name):
+    return MODELS.meta(name).task == "density"
+
+
 def _out_shape(name, batch):
-    """Logits (batch, 3), or a trajectory model's prediction (batch, K, d)."""
+    """Logits (batch, 3), a trajectory model's prediction (batch, K, d), or a density model's
+    negative log-likelihood per sample (batch,)."""
+    if _fits_densities(name):
+        return (batch,)
     return (batch, len(TIMES) - 1, 2) if _fits_trajectories(name) else (batch, 3)
 
 
@@ -196,8 +205,8 @@ def test_adjoint_gradient_for_every_model(name):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SolveSpec.label)
-@pytest.mark.parametrize("name", [n for n in MODELS.names()
-                                  if _solved_by_spec(n) and not _fits_trajectories(n)])
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if _solved_by_spec(n)
+                                  and not _fits_trajectories(n) and not _fits_densities(n)])
 def test_regularised_forward_for_every_classifier(name, spec):
     from robustbench_ode.config import RegularizationConfig
     from robustbench_ode.training.forward import regularized_forward

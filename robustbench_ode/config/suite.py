@@ -19,6 +19,7 @@ from ..core.files import show_path
 from ..core.preview import preview
 from ..core.registry import UnknownNameError
 from ..core.types import Bool, Factor, Name, Seed, Steps, Tol, unique_list
+from ..datasets import DATASETS
 from ..models import MODELS
 from ..solvers import SOLVERS
 from .entries import DatasetConfig, ModelConfig
@@ -279,6 +280,7 @@ def _check_task(suite: SuiteConfig, single: tuple[str, ...] = ()) -> None:
         i = next(k for k, m in enumerate(suite.model) if m is model)
         where = "model.name" if "model" in single else f"model.{i}.name"
         task, data, name = dataset.task, dataset.display, model.name
+        _check_density(task, model.task, training, where, data, name)
         if model.task == "regression" and task != "regression":
             raise SuiteError(f"{where}: model {name!r} fits trajectories; dataset {data!r} is a "
                              "classification dataset (use a time-series dataset: lotka_volterra, "
@@ -294,6 +296,23 @@ def _check_task(suite: SuiteConfig, single: tuple[str, ...] = ()) -> None:
             # its penalties ride along one solve over the whole span, not the interval solves
             raise SuiteError("training.regularization: not available for the regression dataset "
                              f"{data!r}")
+
+
+def _check_density(task: str, model_task: str, training: TrainingConfig, where: str, data: str,
+                   name: str) -> None:
+    """A density model (a CNF) fits samples of a density dataset, and nothing else does."""
+    if (model_task == "density") == (task == "density"):
+        if task == "density" and training.adaptation is not None:
+            raise SuiteError("training.adaptation: adaptation compares accuracies; not available for "
+                             f"the density dataset {data!r}")
+        return
+    densities = [n for n in DATASETS.names() if DATASETS.meta(n).task == "density"]
+    if model_task == "density":
+        raise SuiteError(f"{where}: model {name!r} is a density model (a flow); dataset {data!r} is "
+                         f"a {task} dataset (use a density dataset: {', '.join(densities)})")
+    fitting = [n for n in MODELS.names() if MODELS.meta(n).task == "density"]
+    raise SuiteError(f"{where}: model {name!r} is not a density model; dataset {data!r} is a density "
+                     f"dataset (use model {', '.join(map(repr, fitting))})")
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

@@ -25,7 +25,7 @@ def pyproject_version(path: Path = PYPROJECT) -> str | None:
     A regular expression, not tomllib: Python 3.10 (which the package supports) has no tomllib,
     and the line is one the project writes itself."""
     try:
-        text = read_text(path, 1 << 20, "pyproject.toml")  # bounded, as every read (tests/test_bounded_reads.py)
+        text = read_text(path, 1 << 20, "pyproject.toml")  # bounded (tests/test_bounded_reads.py)
     except SuiteError:
         return None
     project = re.search(r"^\[project\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)

@@ -1,5 +1,6 @@
 """What a dataset factory returns: both splits as tensors, plus shape and class count (or, for
-a time-series regression dataset, the observation times).
+a time-series regression dataset, the observation times; for a density dataset, the size of a
+quantisation bin).
 
 Every dataset is materialised as tensors once (toy data is generated, image data decoded), so a
 training batch is one index operation and one device transfer, with no per-sample Python work.
@@ -28,9 +29,15 @@ class DataSplits:
     std: tuple[float, ...] | None = None
     # Classification: y holds class indices. Regression (datasets/timeseries.py): y holds
     # trajectories (N, K, d) observed at ``times[1:]``, x the initial states at ``times[0]``;
+    # n_classes is 0. Density (datasets/density.py): x holds the samples, y is empty (N, 0) and
     # n_classes is 0.
-    task: Literal["classification", "regression"] = "classification"
+    task: Literal["classification", "regression", "density"] = "classification"
     times: torch.Tensor | None = None
+    # Density data that was quantised (the digits' 17 grey levels, dequantised by uniform noise):
+    # the log of one quantisation bin's width in model units, so that a test NLL of L nats per
+    # dimension in model space is (L - bin_log_width) / ln 2 bits per dimension of the discrete
+    # data. None: the model space is the data's own (the 2-D toys), no bits per dimension.
+    bin_log_width: float | None = None
 
     @property
     def in_shape(self) -> tuple[int, ...]:

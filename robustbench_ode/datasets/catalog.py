@@ -13,7 +13,7 @@ from . import params as p
 
 DATASETS: Registry = Registry("dataset")
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "density"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ PLANE = Shape((2,))
 @dataclass(frozen=True)
 class DatasetInfo:
     params: type[p.Params]
-    task: Task = "classification"  # regression: y holds trajectories at DataSplits.times
+    # regression: y holds trajectories at DataSplits.times; density: samples only (y empty)
+    task: Task = "classification"
     files: bool = False  # reads files from disk (checked before a run starts)
     # (train, test) samples when the params leave n_train / n_test unset (the full splits of a
     # file dataset): what the cost estimate (harness/cost.py) counts with
@@ -82,6 +83,23 @@ BUILTIN = {
     "van_der_pol": (f"{_M}.timeseries:van_der_pol", DatasetInfo(p.VanDerPolParams, task="regression"),
                     "Van der Pol oscillator trajectories (regression), mu = 1; optional irregular "
                     "times and noise"),
+    # density sets (continuous normalising flows, docs/cnf.md)
+    "two_moons": (f"{_M}.density:two_moons", DatasetInfo(p.TwoMoonsParams, task="density"),
+                  "two moons as a 2-D density (CNF toy), scaled to the [-4, 4]^2 window"),
+    "eight_gaussians": (f"{_M}.density:eight_gaussians",
+                        DatasetInfo(p.EightGaussiansParams, task="density"),
+                        "eight Gaussians on a circle, a 2-D density (CNF toy)"),
+    "checkerboard": (f"{_M}.density:checkerboard", DatasetInfo(p.DensityToyParams, task="density"),
+                     "uniform on the black squares of a 4x4 board on [-4, 4]^2 (CNF toy; entropy "
+                     "log 32)"),
+    "pinwheel": (f"{_M}.density:pinwheel", DatasetInfo(p.PinwheelParams, task="density"),
+                 "five curved arms, a 2-D density (CNF toy)"),
+    "two_spirals": (f"{_M}.density:two_spirals", DatasetInfo(p.TwoSpiralsParams, task="density"),
+                    "two interleaved spirals as one 2-D density (CNF toy)"),
+    "digits_density": (f"{_M}.density:digits_density",
+                       DatasetInfo(p.DigitsParams, task="density", sizes=(1437, 360), shape=Shape((64,))),
+                       "scikit-learn's 8x8 digits as 64-D vectors, uniformly dequantised and "
+                       "standardised (density; bits per dimension of the 17 grey levels)"),
 }
 
 

@@ -99,3 +99,35 @@ class MinimaParams(Params):
     t_end: Annotated[Float, Field(gt=0.0, le=1000.0)] = 20.0
     x_max: Annotated[Float, Field(gt=0.0, le=10.0)] = 1.6
     v_max: Annotated[Float, Field(gt=0.0, le=10.0)] = 1.5
+
+
+# Density sets (datasets/density.py): samples only. 2000 / 1000 points, as the classification toys.
+class DensityToyParams(Params):
+    n_train: Count = 2000
+    n_test: Count = 1000
+
+
+Scale = Annotated[Float, Field(gt=0.0, le=100.0)]
+
+
+class TwoMoonsParams(DensityToyParams):
+    noise: Noise = 0.1
+    scale: Scale = 2.0
+
+
+class EightGaussiansParams(DensityToyParams):
+    radius: Scale = 2.8
+    std: Annotated[Float, Field(gt=0.0, le=10.0)] = 0.35
+
+
+class PinwheelParams(DensityToyParams):
+    arms: Annotated[Int, Field(ge=1, le=64)] = 5
+    radial_std: Annotated[Float, Field(gt=0.0, le=10.0)] = 0.3
+    tangential_std: Annotated[Float, Field(gt=0.0, le=10.0)] = 0.1
+    rate: Annotated[Float, Field(ge=0.0, le=10.0)] = 0.25
+
+
+class TwoSpiralsParams(DensityToyParams):
+    turns: Annotated[Float, Field(gt=0.0, le=10.0)] = 1.5
+    scale: Scale = 3.2
+    noise: Noise = 0.1

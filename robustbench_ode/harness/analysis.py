@@ -44,6 +44,9 @@ def analyse(model, data: DataSplits, train: SolveSpec, cfg: DiagnosticsConfig, r
     if isinstance(model, TrajectoryModel) or data.task == "regression":
         why = "a time-series model has no classes to flip"
         return _record(Status.NOT_COMPUTED, why, cfg, reference, train)
+    if data.task == "density":  # its discrete map's log-det: diagnostics/discrete_map.py (docs/cnf.md)
+        why = "a density model has no classes to flip"
+        return _record(Status.NOT_COMPUTED, why, cfg, reference, train)
     n = min(cfg.samples, len(data.y_test))
     x = data.prepare(data.x_test[:n].to(device))
     y = data.y_test[:n].to(device)

@@ -13,6 +13,7 @@ states the two evaluations keep, and stored on the train-configuration row.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import replace as dataclass_replace
 from typing import Any
@@ -39,12 +40,16 @@ class Score:
     (the last partial batch counts its own size), NFE and steps per batch solve (mean over
     batches) and the worst status seen. For a regression dataset: ``mse``, the mean squared
     trajectory error over samples, observation times and state dimensions (also the ``loss``),
-    and ``accuracy`` NaN. ``keep``: also keep the final states z(T) (flattened, on the CPU), so
+    and ``accuracy`` NaN. For a density dataset: ``nll``, the mean over samples of the model's
+    negative log-likelihood in nats per dimension (the model's ``logits``; also the ``loss``),
+    ``bpd`` where the data was quantised (:attr:`DataSplits.bin_log_width`), ``accuracy`` NaN.
+    ``keep``: also keep the final states z(T) (flattened, on the CPU), so
     drift needs no second solve."""
 
     def __init__(self, spec: SolveSpec, data: DataSplits, keep: bool = False) -> None:
         self.spec, self.data = spec, data
         self.regression = data.task == "regression"
+        self.density = data.task == "density"
         self.correct, self.loss_sum, self.batches = 0, 0.0, 0
         self.nfe, self.steps, self.acc, self.rej = 0, 0, 0, 0
         self.status, self.message = Status.OK, ""
@@ -66,6 +71,8 @@ class Score:
             self.states.append(final().flatten(1).cpu())
         if self.regression:  # summed here, divided by the element count below
             self.loss_sum += float(F.mse_loss(out.double(), y.double(), reduction="sum"))
+        elif self.density:  # each sample's NLL per dimension, summed here
+            self.loss_sum += float(out.double().sum())
         else:
             self.correct += int((out.argmax(-1) == y).sum())
             self.loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
@@ -80,6 +87,11 @@ class Score:
         if self.regression:
             mse = self.loss_sum / data.y_test.numel() if ok else float("nan")
             scores = {"accuracy": float("nan"), "mse": mse, "loss": mse}
+        elif self.density:
+            nll = self.loss_sum / n if ok else float("nan")
+            width = data.bin_log_width
+            bpd = (nll - width) / math.log(2) if width is not None else None
+            scores = {"accuracy": float("nan"), "nll": nll, "bpd": bpd, "loss": nll}
         else:
             scores = {"accuracy": self.correct / n if ok else float("nan"),
                       "loss": self.loss_sum / n if ok else float("nan"),

@@ -15,7 +15,16 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .params import MLPParams, OttConv1dParams, OttConv2dParams, ResNetParams, TrajectoryParams, base_params
+from .params import (
+    CNFParams,
+    MLPParams,
+    OttConv1dParams,
+    OttConv2dParams,
+    ResNetParams,
+    TrajectoryParams,
+    base_params,
+    resolved_trace,
+)
 
 
 def _ott_block(channels: int, width: int, time_input: bool, taps: int) -> int:
@@ -54,6 +63,16 @@ def trajectory(params: dict[str, Any], in_shape: tuple[int, ...]) -> int:
     """The time-series MLP on the flat state (no augmentation)."""
     q = TrajectoryParams(**params)
     return _mlp(math.prod(in_shape), q.hidden, q.depth, q.time_input)
+
+
+def cnf(params: dict[str, Any], in_shape: tuple[int, ...]) -> int:
+    """A CNF's augmented field in training mode: the MLP's forward pass plus one backward pass
+    through it (the same multiply-adds: each layer's input gradient) per vector-Jacobian product
+    of its trace, D for the exact trace, ``probes`` for Hutchinson's."""
+    q = CNFParams(**params)
+    dim = math.prod(in_shape)
+    products = dim if resolved_trace(q.trace, dim) == "exact" else q.probes
+    return (1 + products) * _mlp(dim, q.hidden, q.depth, q.time_input)
 
 
 BASES = {"ott_conv1d": ott_conv1d, "ott_conv2d": ott_conv2d, "mlp": mlp}

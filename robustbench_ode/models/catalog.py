@@ -16,7 +16,7 @@ from . import params as p
 
 MODELS: Registry = Registry("model")
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "density"]
 # Values the harness passes to a factory: ``times``, the dataset's observation times; ``blocks``,
 # the cell's train step count when the suite leaves ``blocks`` out.
 Provided = Literal["times", "blocks"]
@@ -29,7 +29,7 @@ MacsRule = Callable[[dict[str, Any], tuple[int, ...]], int]
 @dataclass(frozen=True)
 class ModelInfo:
     params: type[p.Params]
-    task: Task = "classification"  # regression: the model fits trajectories
+    task: Task = "classification"  # regression: the model fits trajectories; density: samples
     provides: frozenset[Provided] = field(default_factory=frozenset)
     speed_switch: str | None = None  # a parameter that training.fast: false sets to False
     # seeds of one configuration can train as one stacked model (training/forward.py); needs the
@@ -109,6 +109,9 @@ BUILTIN = {
                              macs=a.trajectory),
                    "latent-free MLP field on the observed state, solved through the observation "
                    "times; time-series regression"),
+    "cnf": (f"{_M}.cnf:cnf", ModelInfo(p.CNFParams, task="density", macs=a.cnf),
+            "continuous normalising flow: MLP field on (z, t), log-density by the trace integral "
+            "(exact or Hutchinson), solved data -> N(0, I); density datasets"),
 }
 
 

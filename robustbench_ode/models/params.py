@@ -90,3 +90,32 @@ def base_params(q: ResNetParams) -> dict:
     takes = BASE_PARAMS[q.base].model_fields
     return {k: v for k, v in q.model_dump(exclude={"blocks", "base"}).items()
             if v is not None and k in takes}
+
+
+class CNFParams(Params):
+    """A continuous normalising flow (models/cnf.py): an MLP field on (z, t)."""
+
+    hidden: Width = 64
+    depth: Depth = 3
+    activation: Activation = "tanh"
+    time_input: Bool = True
+    # tr(df/dz): exact (D vector-Jacobian products per evaluation) or Hutchinson's estimate with
+    # ``probes`` probe vectors of the ``probe`` distribution, drawn once per solve; auto: exact up to
+    # EXACT_MAX_DIM dimensions, Hutchinson above
+    trace: Literal["auto", "exact", "hutchinson"] = "auto"
+    probe: Literal["gaussian", "rademacher"] = "gaussian"
+    probes: Annotated[Int, Field(ge=1, le=64)] = 1
+    # the trace test rows integrate: exact (no estimator noise in a test NLL) or the training one
+    test_trace: Literal["exact", "train"] = "exact"
+    t1: EndTime = 1.0
+
+
+# A CNF's ``trace: auto`` takes the exact trace up to this many dimensions, Hutchinson's above.
+EXACT_MAX_DIM = 16
+
+
+def resolved_trace(trace: str, dim: int) -> Literal["exact", "hutchinson"]:
+    """The trace a CNF of ``dim`` dimensions trains with; the factory and the cost rule both use it."""
+    if trace == "auto":
+        return "exact" if dim <= EXACT_MAX_DIM else "hutchinson"
+    return trace  # type: ignore[return-value]

@@ -30,11 +30,13 @@ from torch import nn
 
 from ..config import RegularizationConfig, TrainingConfig
 from ..core.status import Status
+from ..models.cnf import CNF
 from ..models.fields import prepared
 from ..models.spec import SolveSpec
 from ..models.stacked import StackedClassifier
 from ..solvers import SolveStats, solve
 from .acceleration import autocast, prepare_model
+from .density import density_forward
 from .probes import FieldCalls
 
 
@@ -120,6 +122,10 @@ class PlainForward:
     def __call__(self, x: torch.Tensor, spec: SolveSpec, iteration: int) -> Forwarded:
         reg = self.cfg.regularization
         with autocast(self.cfg, self.device):
+            if isinstance(self.model, CNF):  # the density task: a likelihood solve (training/density.py)
+                out, stats, logged, penalty = density_forward(self.model, x[0], spec, reg, self.seed,
+                                                              iteration)
+                return Forwarded(out.unsqueeze(0), stats, [stats.status], [logged], penalty)
             if reg is not None:
                 generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
                 out, stats, logged, penalty = regularized_forward(self.model, x[0], spec, reg, generator)

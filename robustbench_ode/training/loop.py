@@ -30,6 +30,7 @@ from ..datasets.base import DataSplits
 from ..models.spec import SolveSpec
 from .acceleration import Clock, HostBatches, memory_format
 from .adaptation import make_controller
+from .density import density_losses
 from .forward import Forwarded, PlainForward, StackedForward
 from .log import log_row
 from .probes import SavedTensors
@@ -115,6 +116,7 @@ class _Training:
         self.opt = torch.optim.Adam(forward.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.controller = None
         self.regression = members[0].data.task == "regression"
+        self.density = members[0].data.task == "density"  # outputs: each sample's NLL (training/density.py)
         self.clock, self.saved = Clock(device), SavedTensors()
         self.active = list(range(len(members)))
         self.start = self._resume()
@@ -171,7 +173,8 @@ class _Training:
         self.clock.start()
         with saved.recording(self.forward.parameters()) if record else contextlib.nullcontext():
             out: Forwarded = self.forward(x, self.spec, it)
-            task = member_losses(out.outputs, y, self.regression)
+            task = (density_losses(out.outputs) if self.density
+                    else member_losses(out.outputs, y, self.regression))
             losses = task + out.penalty if out.penalty is not None else task
         self.opt.zero_grad(set_to_none=True)
         forward_calls = calls.calls if calls is not None else 0
@@ -186,7 +189,7 @@ class _Training:
         """Each active member's log row, and the members that stop at this iteration (with the
         parameters they had before its step)."""
         with torch.no_grad():
-            if self.regression:
+            if self.regression or self.density:
                 scores = task.detach()
             else:
                 scores = (out.outputs.argmax(-1) == y).float().flatten(1).mean(1)
@@ -194,8 +197,9 @@ class _Training:
         rows, stopped = {}, []
         for i in self.active:
             rows[i] = log_row(iteration=it, loss=loss_v[i],
-                              accuracy=math.nan if self.regression else score_v[i],
+                              accuracy=math.nan if self.regression or self.density else score_v[i],
                               mse=score_v[i] if self.regression else None,
+                              nll=score_v[i] if self.density else None,
                               nfe=out.stats.nfe, nfe_backward=backward, steps=out.stats.steps,
                               saved_mb=saved_mb, solve_status=out.statuses[i].value, **check,
                               **out.extras[i])

@@ -1,0 +1,61 @@
+"""The density task end to end: a tiny CNF suite trains, tests and writes nll rows; the suite
+check refuses a flow on labelled data (and a classifier on a density); the discrete-map study
+reads the run's stored cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from robustbench_ode.cli import main
+from robustbench_ode.studies import cnf_map
+
+TINY = """
+name: tiny_cnf
+dataset: {name: two_moons, n_train: 64, n_test: 32}
+model: {name: cnf, hidden: 8, depth: 2}
+training: {iterations: 4, batch_size: 32, lr: 0.01, regularization: {kinetic: 0.01, jacobian: 0.01}}
+train:
+  seeds: [0]
+  grid:
+    - {solver: euler, steps: [2]}
+    - {solver: dopri5, tol: [0.01]}
+test:
+  - {solver: euler, steps: [2, 8]}
+  - {solver: rk4, steps: [2]}
+diagnostics: {enabled: false}
+"""
+
+
+def test_a_tiny_cnf_suite_runs_end_to_end(tmp_path, capsys):
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text(TINY)
+    out = tmp_path / "run"
+    assert main(["run", str(suite), "--out", str(out), "--no-progress"]) == 0
+    df = pd.read_csv(out / "results.csv")
+    # per cell: the 3 test rows and the reference; the dopri5 cell's own configuration once more
+    assert (df["status"] == "ok").all() and len(df) == 2 * 4 + 1
+    assert np.isfinite(df["nll"]).all() and df["accuracy"].isna().all() and df["bpd"].isna().all()
+    assert (df["loss"] == df["nll"]).all()
+    log = pd.read_csv(out / "training.csv")
+    assert np.isfinite(log["nll"]).all() and (log["kinetic"] > 0).all()
+    # the regularised loss is the NLL plus the penalties
+    assert (log["loss"] > log["nll"]).all()
+    capsys.readouterr()
+    cnf_map.main([str(out), "--samples", "16"])
+    table = capsys.readouterr().out
+    assert "| two_moons | 0 | euler 2 |" in table and "dopri5" not in table.split("|---")[-1]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("name: two_moons, n_train: 64, n_test: 32", "name: moons"), "is a density model"),
+    (("name: cnf, hidden: 8, depth: 2", "name: mlp"), "is not a density model"),
+    (("lr: 0.01,", "lr: 0.01, adaptation: {mode: step},"), "training.adaptation"),
+])
+def test_bad_density_combinations_exit_2_with_one_line(tmp_path, capsys, edit, expected):
+    suite = tmp_path / "bad.yaml"
+    suite.write_text(TINY.replace(*edit))
+    assert main(["validate", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
