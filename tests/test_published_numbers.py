@@ -62,7 +62,7 @@ GRID_HEADER = re.compile(r"^\| (?P<dim>dimension, )?train steps \\ (?P<solver>\w
 
 # The markdown files whose grid tables are checked: any file can be added (the lead points it at
 # the new README); a file without such a table adds nothing.
-MARKDOWN = ["docs/reproductions.md"]
+MARKDOWN = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))]
 
 
 def _grid_tables(path: str = "docs/reproductions.md") -> list[tuple[str, str, list[str], list[list[str]]]]:
@@ -165,3 +165,33 @@ def test_the_sphere2_critical_counts_stated_in_reproductions():
     assert (adapt.critical_steps_min, adapt.critical_steps_max) == (64, 128)
     assert t.loc[("euler", "strict", "fixed+adaptive"), "critical_per_seed"] == "0:256 1:- 2:- 3:256 4:128"
     assert t.loc[("rk4", "strict", "fixed+adaptive"), "critical_per_seed"] == "0:8 1:8 2:128 3:4 4:8"
+
+
+def test_the_sphere2_why_they_break_paragraph_is_the_committed_diagnosis():
+    """docs/reproductions.md's "Why they break": every count and percentage recomputed from
+    results/sphere2/diagnostics.csv (Euler-trained models, seeds pooled)."""
+    text = (ROOT / "docs" / "reproductions.md").read_text()
+    para = " ".join(text[text.index("**Why they break** (`results/sphere2"):].split("\n\n")[0].split())
+    d = pd.read_csv(ROOT / "results" / "sphere2" / "diagnostics.csv")
+    e = d[d["train_solver"] == "euler"]
+    by = e.groupby("train_steps")
+
+    def pct(steps: int, column: str) -> str:
+        return f"{100 * by.get_group(steps)[column].mean():.0f} %"
+
+    counts = {s: g["effect"].value_counts().to_dict() for s, g in by}
+    assert counts[1] == {"fold": 5} and counts[2] == {"fold": 5}
+    assert counts[4] == {"fold": 3, "mixed": 2} and counts[8] == {"accumulation": 4, "mixed": 1}
+    assert counts[128] == {"accumulation": 3, "robust": 1, "undetermined": 1}
+    assert counts[256] == {"accumulation": 1, "robust": 1, "undetermined": 3}
+    assert all(counts[s] == {"accumulation": 5} for s in (16, 32, 64))
+    assert f"along {pct(1, 'fold_segment_fraction')[:-2]} % and {pct(2, 'fold_segment_fraction')}" in para
+    assert f"{pct(1, 'flips_at_fold_share')[:-2]} % and {pct(2, 'flips_at_fold_share')} of the flips" in para
+    assert f"along {pct(8, 'fold_segment_fraction')} of the segments, {pct(8, 'flips_at_fold_share')}" in para
+    assert all(by.get_group(s)["fold_fraction"].max() == 0 for s in (16, 32, 64, 128, 256))
+    flips = [100 * by.get_group(s)["flip_fraction"].mean() for s in (16, 32, 64, 128, 256)]
+    assert (f"{flips[0]:.0f} % of the samples flip at 16 steps, {flips[1]:.0f} % at 32, {flips[2]:.0f} % at "
+            f"64, {flips[3]:.1f} % at 128 and {flips[4]:.1f} % at 256") in para
+    undetermined = e[(e["train_steps"] == 256) & (e["effect"] == "undetermined")]["flips"]
+    assert f"{undetermined.min():.0f} to {undetermined.max():.0f} flips in 256 samples" in para
+    assert d["ref_fold_fraction"].max() == 0 and "`ref_fold_fraction` 0" in para
