@@ -214,8 +214,7 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     with a one-line message. A plain model's torchdiffeq functions are restored when ``benchmark``
     returns, also when the model raises (a model that raises on a test point gets a ``failed`` row).
 
-    ``device``: ``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (CUDA where it is available), resolved
-    once (core/context.py); CUDA where there is none is a one-line error.
+    ``device``: ``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (CUDA where there is one), resolved once.
 
     ``diagnostics``: the fold and Windermere diagnostics at the train configuration (``True``, the
     suite defaults; a mapping of a suite's ``diagnostics:`` settings; ``False``: none). The
@@ -250,7 +249,8 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     if spec is None:
         spec = inferred_train(net, data, device, max_steps)
     points = grid_points(entries, ref, spec, max_steps)
-    ident = identity(name, name, model_label or type(model).__name__, "default", 0, spec)
+    label = model_label or type(model).__name__
+    ident = identity(f"{name}:{label}", name, label, "default", 0, spec)  # cell: one model's row key
     outcomes = evaluate_points(net, data, points, batch_size, device, plain=plain)
     table = results_frame(result_row(ident, p, o, train_status=Status.OK) for p, o in zip(points, outcomes))
     verdict = _diagnosis(net, data, spec, diagnostics, ref, plain, device)

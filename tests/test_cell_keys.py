@@ -1,7 +1,8 @@
 """Cell keys are the store's addresses: they must not move. Every committed run's cells keep their
 keys (recomputed from its suite.yaml), the smoke suite's keys are pinned, a new training setting at
 its default leaves every key where it is, and a cell folder written by the previous code (0.2 at
-9322c17, tests/fixtures/old_cell) still loads as a record without retraining."""
+9322c17, tests/fixtures/old_cell) still loads as a record without retraining (only its
+diagnosis, of the earlier method, is redone)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from robustbench_ode.config import TrainingConfig, read_suite
 from robustbench_ode.config.training import setting
 from robustbench_ode.core.context import CPU
 from robustbench_ode.core.status import Status
+from robustbench_ode.harness.analysis import settings
 from robustbench_ode.harness.cell import CellConfig, cells
+from robustbench_ode.run.jobs import RetestJob
 from robustbench_ode.run.runner import plan_run
 from robustbench_ode.run.store import CellStore
 
@@ -94,4 +97,8 @@ def test_a_run_over_a_folder_of_the_previous_code_retrains_nothing(tmp_path):
     suite, _ = read_suite(run / "suite.yaml")
     assert [c.key for c in cells(suite)] == [OLD_KEY]
     plan = plan_run(suite, CellStore(run), CPU, fresh=False)
-    assert plan.loaded == [OLD_KEY] and not plan.units
+    # its weights and rows are kept; only its diagnosis, of the earlier per-sample method, is redone
+    (unit,) = plan.units
+    assert isinstance(unit, RetestJob) and unit.points == () and unit.diagnostics is not None
+    assert unit.record.key == OLD_KEY and plan.loaded == []
+    assert CellStore(run).load(OLD_KEY).needs_diagnosis(settings(suite.diagnostics, suite.reference))

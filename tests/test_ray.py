@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from robustbench_ode.config import parse_suite
+from robustbench_ode.core.context import CPU
 from robustbench_ode.harness.cell import cells
 from robustbench_ode.run.executors import RayExecutor, visible_store
 from robustbench_ode.run.jobs import plan_training
 from robustbench_ode.run.runner import run_suite
+from robustbench_ode.run.store import CellStore
 
 ray = pytest.importorskip("ray")  # a dev dependency: make install installs it
 
@@ -64,14 +68,19 @@ def this_checkout(monkeypatch):
 
 def test_ray_local_instance_matches_local(tmp_path, this_checkout):
     """make test: a fresh local Ray instance (what ``--executor ray --workers 2`` starts) gives the
-    in-process run's table; 4 cells in 2 seed-stacked units, one per worker."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    in-process run's table; 4 cells in 2 seed-stacked units, one per worker. Starting it leaves
+    the driver's SIGTERM handler as it was (ray.init installs one that bypasses core/signals.py)."""
+    assert not ray.is_initialized()
+    before = signal.getsignal(signal.SIGTERM)
     try:
         tiny = suite()
         run_suite(tiny, tmp_path / "local", progress=False)
-        report = run_suite(tiny, tmp_path / "ray", progress=False, executor=RayExecutor())
+        executor = RayExecutor(num_cpus=2)
+        assert ray.is_initialized() and signal.getsignal(signal.SIGTERM) is before
+        report = run_suite(tiny, tmp_path / "ray", progress=False, executor=executor)
     finally:
         ray.shutdown()
+        signal.signal(signal.SIGTERM, before)
     assert len(report.trained) == 4 and not report.failed
     pd.testing.assert_frame_equal(table(tmp_path / "local"), table(tmp_path / "ray"))
 
@@ -84,11 +93,13 @@ def test_a_worker_that_cannot_see_the_run_folder_trains_without_checkpoints(tmp_
     seen = tmp_path / "run"
     seen.mkdir()
     (seen / "meta.json").write_text("{}")
-    for root, kept in ((seen, True), (tmp_path / "elsewhere" / "run", False)):
-        ((_, unit),) = plan_training(todo[:1], [[]], tiny.test, tiny.reference, "cpu", str(root))
-        assert visible_store(unit).store_root == (str(root) if kept else None)
-        assert visible_store(unit).cells == unit.cells
-    ((_, plain),) = plan_training(todo[:1], [[]], tiny.test, tiny.reference, "cpu", None)
+    unseen = tmp_path / "elsewhere" / "run"
+    ((_, unit),) = plan_training(todo[:1], tiny.test, tiny.reference, CPU, CellStore(seen))
+    assert visible_store(unit).store_root == str(seen.resolve())
+    moved = replace(unit, store_root=str(unseen))  # the same job on a node without the folder
+    assert visible_store(moved).store_root is None and visible_store(moved).cells == unit.cells
+    assert not unseen.exists()
+    ((_, plain),) = plan_training(todo[:1], tiny.test, tiny.reference, CPU, None)
     assert visible_store(plain) is plain
 
 

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from ..core.errors import SuiteError
 from ..core.registry import Registry
+from ..core.signals import CAUGHT
 from ..harness.cell import CellResult
 from . import threads as thread_budget
 from .jobs import Unit, costliest_first, run_unit
@@ -191,6 +192,9 @@ class RayExecutor:
                 from None
         self.ray = ray
         if not ray.is_initialized():
+            # ray.init installs its own SIGTERM handler in the driver (sys.exit, bypassing
+            # core/signals.py's Stopped), and never removes it: the handlers as they were stay
+            handlers = {s: signal.getsignal(s) for s in CAUGHT}
             try:
                 if address:
                     ray.init(address=address, log_to_driver=False)
@@ -199,6 +203,10 @@ class RayExecutor:
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise SuiteError(f"--address {address}: cannot connect to Ray: {msg}") from None
+            finally:
+                for s, handler in handlers.items():
+                    if handler is not None and threading.current_thread() is threading.main_thread():
+                        signal.signal(s, handler)
         self.options = {"num_cpus": cpus_per_cell, "num_gpus": gpus_per_cell, "max_retries": max_retries}
         # each task holds cpus_per_cell of the cluster's CPUs: that many intra-op threads
         self.threads = max(1, int(threads if threads is not None else cpus_per_cell))
