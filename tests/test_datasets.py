@@ -49,18 +49,33 @@ def test_sphere2_rings_and_balance():
     assert np.abs((d.x_train / d.x_train.norm(dim=1, keepdim=True)).mean(0).numpy()).max() < 0.08
 
 
-# Every registered time-series dataset, read off the registry: a new entry is tested here too.
+# Every registered regression dataset, read off the registry: a new entry is tested here too.
 TIMESERIES = [n for n in DATASETS.names() if DATASETS.meta(n).task == "regression"]
 
 
 @pytest.mark.parametrize("name", TIMESERIES)
 def test_timeseries_splits_shapes_and_reproducible(name):
-    a, b, c = (DATASETS.get(name)(s, n_train=12, n_test=5, n_points=6) for s in (7, 7, 8))
+    info = DATASETS.meta(name)
+    # a time series takes its number of observation times; Dupont's g(x) = -x has one, at t = 1
+    points = {"n_points": 6} if "n_points" in info.params.model_fields else {}
+    k = points.get("n_points", 1)
+    d = info.shape(info.params(**points).model_dump())[0]
+    a, b, c = (DATASETS.get(name)(s, n_train=12, n_test=5, **points) for s in (7, 7, 8))
     assert a.task == "regression" and a.n_classes == 0
-    assert a.x_train.shape == (12, 2) and a.y_train.shape == (12, 6, 2)
-    assert a.x_test.shape == (5, 2) and a.y_test.shape == (5, 6, 2)
+    assert a.x_train.shape == (12, d) and a.y_train.shape == (12, k, d)
+    assert a.x_test.shape == (5, d) and a.y_test.shape == (5, k, d)
     assert a.y_train.dtype == torch.float32 and torch.isfinite(a.y_train).all()
-    assert a.times.shape == (7,) and a.times[0] == 0
+    assert a.times.shape == (k + 1,) and a.times[0] == 0
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert not torch.equal(a.x_train, c.x_train)
     assert not torch.equal(a.x_train[:5], a.x_test)
+
+
+def test_reflection_is_minus_x_on_two_intervals():
+    """Dupont's g(x) = -x: inputs on [-1, -0.5] U [0.5, 1], both signs, target -x at t = 1."""
+    d = DATASETS.get("reflection")(0, n_train=400, n_test=100)
+    x = d.x_train[:, 0]
+    assert ((x.abs() >= 0.5) & (x.abs() <= 1.0)).all()
+    assert 150 < int((x > 0).sum()) < 250  # either interval with probability 1/2
+    assert torch.equal(d.y_train[:, 0, 0], -x) and torch.equal(d.y_test[:, 0, 0], -d.x_test[:, 0])
+    assert d.times.tolist() == [0.0, 1.0]

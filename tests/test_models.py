@@ -26,7 +26,7 @@ def _shape(name):
 # Small sizes where a test sweeps every solver: dopri8 on the default widths takes seconds.
 SMALL = {"ott_conv1d": {"width": 8}, "ott_conv2d": {"width": 8}, "mlp": {"hidden": 8},
          "resnet": {"blocks": 3, "width": 8}, "resnet_shared": {"blocks": 3, "width": 8},
-         "trajectory": {"hidden": 8}, "cnf": {"hidden": 8, "depth": 2}}
+         "trajectory": {"hidden": 8}, "augmented_trajectory": {"hidden": 8}, "cnf": {"hidden": 8, "depth": 2}}
 
 
 def _fits_trajectories(name):
@@ -174,14 +174,16 @@ def test_augmented_models_pad_zeros_and_train(name, spec):
     """ANODE (Dupont et al. 2019): ``augment`` appends zero dimensions / channels to the state."""
     torch.manual_seed(0)
     params = {**SMALL.get(name, {}), "augment": 2}
-    plain = MODELS.get(name)(_shape(name), 3, **SMALL.get(name, {}))
-    model = MODELS.get(name)(_shape(name), 3, **params)
+    plain = _build(name, params={name: {**params, "augment": 0}})
+    model = _build(name, params={name: params})
     x = torch.randn(4, *_shape(name))
     z0, z0_plain = model.input_map(x), plain.input_map(x)
     assert z0.shape[1] == z0_plain.shape[1] + 2  # dimensions (vectors) or channels (images)
     assert torch.count_nonzero(z0[:, z0_plain.shape[1]:]) == 0  # the extra room starts at zero
     logits, stats = model(x, spec)
-    assert logits.shape == (4, 3) and torch.isfinite(logits).all() and stats.status is Status.OK
+    # logits, or a trajectory model's prediction: read off the first d coordinates of the state
+    assert logits.shape == _out_shape(name, 4) and torch.isfinite(logits).all()
+    assert stats.status is Status.OK
     logits.sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.block.field.parameters())
 

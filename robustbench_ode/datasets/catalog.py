@@ -83,6 +83,10 @@ BUILTIN = {
     "van_der_pol": (f"{_M}.timeseries:van_der_pol", DatasetInfo(p.VanDerPolParams, task="regression"),
                     "Van der Pol oscillator trajectories (regression), mu = 1; optional irregular "
                     "times and noise"),
+    "reflection": (f"{_M}.reflection:reflection",
+                   DatasetInfo(p.ReflectionParams, task="regression", shape=Shape((1,))),
+                   "Dupont et al.'s g(x) = -x in 1-D (regression, one observation at t = 1), x "
+                   "uniform on [-1, -0.5] U [0.5, 1]: no 1-D flow fits it, an augmented one does"),
     # density sets (continuous normalising flows, docs/cnf.md)
     "two_moons": (f"{_M}.density:two_moons", DatasetInfo(p.TwoMoonsParams, task="density"),
                   "two moons as a 2-D density (CNF toy), scaled to the [-4, 4]^2 window"),

@@ -92,6 +92,13 @@ class VanDerPolParams(TimeSeriesParams):
     mu: Annotated[Float, Field(ge=0.0, le=100.0)] = 1.0
 
 
+class ReflectionParams(Params):
+    """Dupont et al.'s g(x) = -x on [-1, -0.5] U [0.5, 1] (datasets/reflection.py)."""
+
+    n_train: Count = 200
+    n_test: Count = 200
+
+
 class MinimaParams(Params):
     n_train: Count = 2000
     n_test: Count = 1000

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .params import (
+    AugmentedTrajectoryParams,
     CNFParams,
     MLPParams,
     OttConv1dParams,
@@ -63,6 +64,12 @@ def trajectory(params: dict[str, Any], in_shape: tuple[int, ...]) -> int:
     """The time-series MLP on the flat state (no augmentation)."""
     q = TrajectoryParams(**params)
     return _mlp(math.prod(in_shape), q.hidden, q.depth, q.time_input)
+
+
+def augmented_trajectory(params: dict[str, Any], in_shape: tuple[int, ...]) -> int:
+    """The time-series MLP on the flat state plus ``augment`` zero dimensions."""
+    q = AugmentedTrajectoryParams(**params)
+    return _mlp(math.prod(in_shape) + q.augment, q.hidden, q.depth, q.time_input)
 
 
 def cnf(params: dict[str, Any], in_shape: tuple[int, ...]) -> int:

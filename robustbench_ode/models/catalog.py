@@ -109,6 +109,12 @@ BUILTIN = {
                              macs=a.trajectory),
                    "latent-free MLP field on the observed state, solved through the observation "
                    "times; time-series regression"),
+    "augmented_trajectory": (f"{_M}.trajectory:augmented_trajectory",
+                             ModelInfo(p.AugmentedTrajectoryParams, task="regression",
+                                       provides=frozenset({"times"}), macs=a.augmented_trajectory),
+                             "the trajectory model with `augment` zero dimensions appended to the "
+                             "state (ANODE, Dupont et al. 2019), read off at the first d "
+                             "coordinates (a fixed readout); regression"),
     "cnf": (f"{_M}.cnf:cnf", ModelInfo(p.CNFParams, task="density", macs=a.cnf),
             "continuous normalising flow: MLP field on (z, t), log-density by the trace integral "
             "(exact or Hutchinson), solved data -> N(0, I); density datasets"),

@@ -80,6 +80,12 @@ class TrajectoryParams(Params):
     time_input: Bool = False
 
 
+class AugmentedTrajectoryParams(TrajectoryParams):
+    """The trajectory model with ANODE's ``augment`` zero dimensions (models/trajectory.py)."""
+
+    augment: Augment = 0
+
+
 BASE_PARAMS: dict[str, type[Params]] = {"ott_conv1d": OttConv1dParams, "ott_conv2d": OttConv2dParams,
                                         "mlp": MLPParams}
 

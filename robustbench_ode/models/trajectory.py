@@ -17,9 +17,9 @@ from torch import nn
 
 from ..core.status import Status
 from ..solvers import SolveStats, solve
-from .classifier import ODEClassifier
+from .classifier import AugmentChannels, ODEClassifier
 from .fields import MLP, prepared
-from .params import TrajectoryParams
+from .params import AugmentedTrajectoryParams, TrajectoryParams
 from .spec import SolveSpec
 
 
@@ -50,11 +50,16 @@ class TrajectoryModel(ODEClassifier):
     parameter names ``block.field.*``, ``as_classifier``); the input map and head are identities.
     """
 
-    def __init__(self, field: nn.Module, times: tuple[float, ...]) -> None:
+    def __init__(self, field: nn.Module, times: tuple[float, ...], augment: int = 0) -> None:
         if len(times) < 2:
             raise ValueError("the trajectory model needs t0 and at least one observation time")
-        super().__init__(nn.Identity(), field, nn.Identity(), (times[0], times[-1]))
+        # ANODE (Dupont et al. 2019): the input map appends ``augment`` zero dimensions to the
+        # initial state; the prediction is the first d coordinates of each state (a fixed
+        # readout, no head). augment 0: the identity, as before.
+        lift = AugmentChannels(augment) if augment else nn.Identity()
+        super().__init__(lift, field, nn.Identity(), (times[0], times[-1]))
         self.times = tuple(float(t) for t in times)
+        self.augment = int(augment)
         self._allocations: dict[int, list[int]] = {}
 
     def steps_per_interval(self, steps: int) -> list[int]:
@@ -70,8 +75,10 @@ class TrajectoryModel(ODEClassifier):
         field = self.block.field
         counts = self.steps_per_interval(spec.steps) if spec.steps is not None else None
         total = SolveStats(accepted=0 if spec.adaptive else None, rejected=0 if spec.adaptive else None)
-        z, states = x, []
-        with prepared(field, x):
+        d = x.shape[-1]
+        z = self.input_map(x)
+        states = []
+        with prepared(field, z):
             for k, (t0, t1) in enumerate(zip(self.times[:-1], self.times[1:])):
                 sol = solve(field, z, spec.solver, steps=counts[k] if counts else None,
                             rtol=spec.rtol, atol=spec.atol, t_span=(t0, t1),
@@ -79,7 +86,7 @@ class TrajectoryModel(ODEClassifier):
                 s = sol.stats
                 total = total.add(s)
                 z = sol.z
-                states.append(z)
+                states.append(z[..., :d])
                 if s.status is not Status.OK:
                     break
         missing = len(self.times) - 1 - len(states)
@@ -94,7 +101,9 @@ class TrajectoryModel(ODEClassifier):
         return z
 
     def extra_repr(self) -> str:
-        return f"observation_times={len(self.times) - 1}, t_span=({self.times[0]:g}, {self.times[-1]:g})"
+        augment = f", augment={self.augment}" if self.augment else ""
+        return (f"observation_times={len(self.times) - 1}, t_span=({self.times[0]:g}, "
+                f"{self.times[-1]:g}){augment}")
 
 
 def trajectory(in_shape: tuple[int, ...], n_classes: int, times: torch.Tensor | None = None,
@@ -109,3 +118,17 @@ def trajectory(in_shape: tuple[int, ...], n_classes: int, times: torch.Tensor | 
                          + ("" if times is not None else " and no observation times"))
     field = MLP(in_shape[0], q.hidden, q.depth, q.activation, q.time_input)
     return TrajectoryModel(field, tuple(float(t) for t in torch.as_tensor(times).tolist()))
+
+
+def augmented_trajectory(in_shape: tuple[int, ...], n_classes: int, times: torch.Tensor | None = None,
+                         **params) -> TrajectoryModel:
+    """The trajectory model on the state with ``augment`` zero dimensions appended (ANODE), read
+    off at its first d coordinates; ``augment: 0`` is the plain NODE, whose 1-D flow is monotone
+    (datasets/reflection.py). Its own family so that ``trajectory``'s cell keys stay unchanged."""
+    q = AugmentedTrajectoryParams(**params)
+    if times is None or len(in_shape) != 1:
+        raise ValueError("model 'augmented_trajectory' needs a regression dataset (observation "
+                         f"times and flat states), got input shape {tuple(in_shape)}"
+                         + ("" if times is not None else " and no observation times"))
+    field = MLP(in_shape[0] + q.augment, q.hidden, q.depth, q.activation, q.time_input)
+    return TrajectoryModel(field, tuple(float(t) for t in torch.as_tensor(times).tolist()), q.augment)
