@@ -237,6 +237,8 @@ REFERENCE_CASES = {
     "resnet": ("sphere2", {}, {"blocks": 2, "width": 8}),
 }
 SKIPPED = {"trajectory": "time-series regression model: needs a time-series dataset, has no classes",
+           "augmented_trajectory": "regression model (the trajectory model, augmented): needs a "
+                                   "regression dataset, has no classes",
            "cnf": "density model (a flow): no classes; its discrete map's folds: tests/test_cnf_math.py"}
 
 
