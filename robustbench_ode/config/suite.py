@@ -282,9 +282,9 @@ def _check_task(suite: SuiteConfig, single: tuple[str, ...] = ()) -> None:
         task, data, name = dataset.task, dataset.display, model.name
         _check_density(task, model.task, training, where, data, name)
         if model.task == "regression" and task != "regression":
+            given = [n for n in DATASETS.names() if DATASETS.meta(n).task == "regression"]
             raise SuiteError(f"{where}: model {name!r} fits trajectories; dataset {data!r} is a "
-                             "classification dataset (use a time-series dataset: lotka_volterra, "
-                             "van_der_pol)")
+                             f"classification dataset (use a regression dataset: {', '.join(given)})")
         if model.task != "regression" and task == "regression":
             fitting = [n for n in MODELS.names() if MODELS.meta(n).task == "regression"]
             raise SuiteError(f"{where}: model {name!r} is a classifier; dataset {data!r} is a "
