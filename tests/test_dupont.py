@@ -128,3 +128,18 @@ def test_the_figure_is_drawn_from_the_committed_runs(tmp_path):
     out = tmp_path / "curves.png"
     draw(REFLECTION, ANODE, out)
     assert out.stat().st_size > 10_000
+
+
+def test_augment_zero_is_the_trajectory_model_and_augment_pads_with_zeros(one_thread):
+    data = DATASETS.get("reflection")(0, n_train=8, n_test=8)
+    built = []
+    for name, extra in (("trajectory", {}), ("augmented_trajectory", {"augment": 0}),
+                        ("augmented_trajectory", {"augment": 1})):
+        torch.manual_seed(0)
+        built.append(MODELS.get(name)(data.in_shape, 0, times=data.times, hidden=8, **extra))
+    with torch.no_grad():
+        plain, zero, one = (m(data.x_test, SPEC)[0] for m in built)
+        assert torch.equal(plain, zero) and one.shape == plain.shape == (8, 1, 1)
+        lifted = built[2].input_map(data.x_test)
+    assert lifted.shape == (8, 2) and torch.equal(lifted[:, 0], data.x_test[:, 0])
+    assert torch.count_nonzero(lifted[:, 1]) == 0
