@@ -10,6 +10,7 @@ It is built by :func:`.summary.summarize` from the tables the run wrote (``resul
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -92,6 +93,7 @@ def _render(table: pd.DataFrame) -> str:
     if "configuration" in shown_table.columns:  # labels read from the left
         pad = max(len("configuration"), int(shown_table["configuration"].str.len().max()))
         shown_table["configuration"] = shown_table["configuration"].str.ljust(pad)
+        shown_table = shown_table.rename(columns={"configuration": "configuration".ljust(pad)})
     return shown_table.to_string(index=False, justify="right")
 
 
@@ -108,10 +110,18 @@ def fitted(table: pd.DataFrame, width: int = WIDTH) -> tuple[str, list[str]]:
     over = _widest(text) - width
     if over > 0 and "configuration" in table.columns:
         keep = max(MIN_LABEL, int(table["configuration"].str.len().max()) - over)
-        table = table.assign(configuration=[c if len(c) <= keep else c[:keep - 3] + "..."
-                                            for c in table["configuration"]])
+        table = table.assign(configuration=[_cut(c, keep) for c in table["configuration"]])
         text = _render(table)
     return "\n".join(line[:width].rstrip() for line in text.splitlines()), dropped
+
+
+def _cut(label: str, keep: int) -> str:
+    """``label`` in at most ``keep`` characters, cut in the middle: its end is the train solver
+    and steps, which tell the rows apart."""
+    if len(label) <= keep:
+        return label
+    tail = (keep - 3) * 2 // 3
+    return f"{label[:keep - 3 - tail]}...{label[-tail:]}"
 
 
 def _widest(text: str) -> int:
@@ -129,7 +139,8 @@ def summary_text(summary: pd.DataFrame, width: int = WIDTH) -> str:
     same = [str(summary[c].iloc[0]) for c in VARYING[:2]
             if c in summary.columns and summary[c].nunique(dropna=False) == 1]
     title = f"summary{seeds}: {len(table)} train configurations" + (f" of {', '.join(same)}" if same else "")
-    left = [f"(not shown to fit {width} columns: {', '.join(dropped)}; all in summary.csv)"] * bool(dropped)
+    note = f"(not shown to fit {width} columns: {', '.join(dropped)}; all in summary.csv)"
+    left = textwrap.wrap(note, width) if dropped else []
     return "\n".join(line[:width] for line in [title, *text.splitlines(), *left])
 
 
