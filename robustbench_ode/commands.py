@@ -94,6 +94,7 @@ def xor_fan(args: argparse.Namespace) -> int:
     report = run_suite(suite, out, progress=not args.no_progress, suite_text=text, update=args.update)
     written = write_fan(report.cells, read_table(out / "results.csv"), out)
     log.info(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
+    _show_summary(out)
     return 0
 
 

@@ -138,7 +138,8 @@ def summary_text(summary: pd.DataFrame, width: int = WIDTH) -> str:
     seeds = " (mean over seeds)" if "seeds" in table.columns else ""
     same = [str(summary[c].iloc[0]) for c in VARYING[:2]
             if c in summary.columns and summary[c].nunique(dropna=False) == 1]
-    title = f"summary{seeds}: {len(table)} train configurations" + (f" of {', '.join(same)}" if same else "")
+    title = f"summary{seeds}: {len(table)} train configuration{'s' * (len(table) != 1)}"
+    title += f" of {', '.join(same)}" if same else ""
     note = f"(not shown to fit {width} columns: {', '.join(dropped)}; all in summary.csv)"
     left = textwrap.wrap(note, width) if dropped else []
     return "\n".join(line[:width] for line in [title, *text.splitlines(), *left])
