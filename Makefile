@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-slow lint docs demo bench perf gpu-check clean data baseline regress
+.PHONY: install test test-slow lint docs demo results-demo bench results-bench perf gpu-check clean data baseline regress
 
 install:  ## create .venv and install the package with its dev extras
 	$(PY) -m venv $(VENV)
@@ -22,12 +22,23 @@ lint:
 docs:  ## the README's snippet and commands, every docs link (slow: the README top to bottom in a fresh clone)
 	$(BIN)/python -m pytest -q -m 'slow or not slow' tests/test_readme.py
 
-demo:  ## one minute on CPU: Euler-2 models collapse at finer steps, Euler-64 models hold (results/demo/)
-	OMP_NUM_THREADS=1 $(BIN)/python -m robustbench_ode run suites/demo.yaml --out results/demo --no-progress
+# demo and bench write under runs/ (untracked); the committed copies under results/ change only
+# through results-demo / results-bench (or DEMO_OUT=... / BENCH_OUT=... given explicitly).
+DEMO_OUT ?= runs/demo
+BENCH_OUT ?= runs
 
-bench:  ## the default suites on CPU: tables, plots and report under results/
-	$(BIN)/python -m robustbench_ode run suites/quick.yaml --device cpu
-	$(BIN)/python -m robustbench_ode xor-fan suites/xor_fan.yaml --out results/xor_fan --no-progress
+demo:  ## one minute on CPU: ends with the effect table (Euler-2 models collapse at finer steps, Euler-64 hold); files in runs/demo/
+	OMP_NUM_THREADS=1 $(BIN)/python -m robustbench_ode run suites/demo.yaml --out $(DEMO_OUT) --no-progress
+
+results-demo:  ## regenerate the committed demo run, results/demo/ (then commit it)
+	$(MAKE) demo DEMO_OUT=results/demo
+
+bench:  ## the default suites on CPU, each ending with its summary table: tables, plots and report under runs/
+	$(BIN)/python -m robustbench_ode run suites/quick.yaml --device cpu --out $(BENCH_OUT)/quick
+	$(BIN)/python -m robustbench_ode xor-fan suites/xor_fan.yaml --out $(BENCH_OUT)/xor_fan --no-progress
+
+results-bench:  ## regenerate the committed bench runs, results/quick/ and results/xor_fan/ (then commit them)
+	$(MAKE) bench BENCH_OUT=results
 
 perf:  ## speed benchmarks (pytest-benchmark), JSON under results/perf/
 	mkdir -p results/perf

@@ -18,6 +18,7 @@ import sys
 # These imports are torch-free: the registries, the suite configs and the test grid.
 from .config import load_suite  # (with --set overrides: config/overrides.py)
 from .core import imports
+from .core.console import configure
 from .core.context import DEVICES, on_gpu
 from .core.errors import SuiteError
 from .core.files import os_error, show_path
@@ -133,8 +134,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, default) -> None:
+    """-q / -v (core/console.py): before the command (the default 0) or after it (SUPPRESS: the
+    main parser's value stands unless given there)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=default,
+                       help="only warnings and errors (no status lines, no summary table)")
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=default,
+                       help="also debug detail (what the run plans, each finished cell)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="robustbench-ode", description=__doc__.splitlines()[0])
+    _add_verbosity(parser, 0)
     # the installed package's metadata version (core/version.py: pyproject.toml's, the one literal)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -188,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="run a suite beyond the cost limit")
     p.set_defaults(func="robustbench_ode.commands:xor_fan", resumes=True)
     _add_analysis(sub)
+    for command in sub.choices.values():
+        _add_verbosity(command, argparse.SUPPRESS)
     return parser
 
 
@@ -229,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a bad option (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    configure(args.verbosity)  # the package's log on the terminal (core/console.py)
     try:
         handler = load(args.func) if isinstance(args.func, str) else args.func
         imports.allow(*getattr(args, "allow_import", ()))  # core/imports.py: nothing else is imported

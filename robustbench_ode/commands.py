@@ -6,6 +6,7 @@ stay fast. Every input a command reads is read and checked before it writes anyt
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -24,10 +25,13 @@ from .outputs.gate import check_comparable, comparison, load_baseline, load_tabl
 from .outputs.leaderboard import write_leaderboard
 from .outputs.report import write_report
 from .outputs.tables import read_results, read_table, read_training, training_log
+from .outputs.terminal import run_summary
 from .run.executors import check_executor, make_executor
 from .run.runner import claim_out_dir, run_suite
 from .run.store import CellStore
 from .studies.xor_fan import write_fan
+
+log = logging.getLogger(__name__)
 
 
 def _suite_and_out(args: argparse.Namespace):
@@ -55,17 +59,32 @@ def run(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     if report.previous is not None:
-        print(f"moved the previous tables to {report.previous}")
+        log.info("moved the previous tables to %s", report.previous)
     damaged = f", recomputed {len(report.damaged)} damaged" if report.damaged else ""
-    print(f"wrote {out}/results.csv ({report.rows} rows, {len(report.cells)} cells, "
-          f"{len(report.failed)} with failures; trained {len(report.trained)}, "
-          f"re-tested {len(report.retested)}, loaded {len(report.loaded)}{damaged})")
+    log.info(f"wrote {out}/results.csv ({report.rows} rows, {len(report.cells)} cells, "
+             f"{len(report.failed)} with failures; trained {len(report.trained)}, "
+             f"re-tested {len(report.retested)}, loaded {len(report.loaded)}{damaged})")
     for key, reason, moved in report.damaged:
-        print(f"  damaged {key}: {reason} (moved to {moved})")
-    for f in report.failed:
-        print(f"  {f.label}: training {f.train_status.value} {f.message} {f.failed_rows} failed test rows"
-              .replace("  ", " ").rstrip())
+        log.info("  damaged %s: %s (moved to %s)", key, reason, moved)
+    for f in report.failed:  # a failed cell is worth a warning, -q or not
+        log.warning(f"{f.label}: training {f.train_status.value} {f.message} {f.failed_rows} failed test "
+                    "rows".replace("  ", " "))
+    _show_summary(out)
     return 1 if args.strict and report.failed else 0
+
+
+def _show_summary(out: Path) -> None:
+    """The run's summary table (outputs/terminal.py), at the default verbosity and above; a table
+    that cannot be built is a warning: the run's files are written already."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    try:
+        text = run_summary(out)
+    except (SuiteError, OSError, ValueError, KeyError) as exc:
+        log.warning("summary not shown: %s: %s", type(exc).__name__, exc)
+        return
+    if text:
+        log.info("%s\n(more: %s, %s)", text, out / "summary.csv", out / "report.html")
 
 
 def xor_fan(args: argparse.Namespace) -> int:
@@ -74,7 +93,8 @@ def xor_fan(args: argparse.Namespace) -> int:
     claim_out_dir(out, suite, args.update)
     report = run_suite(suite, out, progress=not args.no_progress, suite_text=text, update=args.update)
     written = write_fan(report.cells, read_table(out / "results.csv"), out)
-    print(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
+    log.info(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
+    _show_summary(out)
     return 0
 
 
@@ -108,7 +128,7 @@ def report(args: argparse.Namespace) -> int:
             hint = "" if args.out else "; give --out OTHER to report it elsewhere"
             raise SuiteError(f"{exc}{hint}") from None
 
-    print(f"wrote {write_report(run_dir, out, before_writing=writable)}")
+    log.info("wrote %s", write_report(run_dir, out, before_writing=writable))
     return 0
 
 
@@ -134,7 +154,7 @@ def leaderboard(args: argparse.Namespace) -> int:
         _need_results(d)
     md_path, csv_path, html_path, md = write_leaderboard(args.dirs, args.out)
     print(md)
-    print(f"wrote {md_path}, {csv_path} and {html_path}")
+    log.info(f"wrote {md_path}, {csv_path} and {html_path}")
     return 0
 
 
@@ -193,5 +213,5 @@ def critical(args: argparse.Namespace) -> int:
         if not training.empty:
             written.append(steps_over_training(training, out / "adaptation_steps.png", table))
         for path in filter(None, written):
-            print(f"wrote {path}")
+            log.info("wrote %s", path)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from .summary import legend as metric_legend
 from .tables import is_regression, read_results, read_table, training_log, write_csv
 
 MAX_JSON_BYTES = 1 << 20
+
+log = logging.getLogger(__name__)
 
 # Shown in the summary table of the report (the CSV keeps every column): the metrics that declare
 # it (outputs/summary.py METRICS); for time-series regression suites the accuracy columns are empty,
@@ -184,5 +187,5 @@ def write_report_safely(run_dir: str | Path) -> Path | None:
         return write_report(run_dir)
     except Exception as exc:  # noqa: BLE001
         text = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"robustbench-ode: warning: report not written: {type(exc).__name__}: {text}"[:300])
+        log.warning("report not written: %s: %s", type(exc).__name__, text)  # stderr, one line
         return None

@@ -29,10 +29,10 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import stat
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ from ..core.errors import SuiteError
 from ..core.files import TMP_MARK, check_writable_dir, os_error, read_bytes, read_text, show_path
 from ..core.preview import clip, preview
 from .meta import strict_json, write_json
+
+log = logging.getLogger(__name__)
 
 RECORD, LOCK, PREVIOUS = "owner.json", ".lock", "previous"
 # top-level suite keys whose change keeps the folder's suite: they change what is tested or
@@ -220,8 +222,8 @@ class RunLock:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(self.fd, 200, 0).decode(errors="replace").strip() or "another process"
-            print(f"robustbench-ode: {show_path(self.path.parent)} is in use by a run ({clip(holder, 60)}); "
-                  "waiting for it to finish", file=sys.stderr, flush=True)
+            log.warning(f"{show_path(self.path.parent)} is in use by a run ({clip(holder, 60)}); "
+                        "waiting for it to finish")
             fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:  # who holds it, for the message of a run that waits (best effort: a full disk)
             os.ftruncate(self.fd, 0)

@@ -13,7 +13,7 @@ at a time writes it (:mod:`.ownership`).
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +25,6 @@ from ..config import SuiteConfig
 from ..core.context import ExecutionContext
 from ..core.errors import SuiteError
 from ..core.files import show_path, temporary, write_text
-from ..core.preview import clip
 from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, LOG_NAMES, RESULTS, TRAINING
 from ..core.status import Status
 from ..harness.analysis import settings
@@ -40,6 +39,8 @@ from .ownership import Claim, RunLock, claim, take
 from .store import CellStore, DamagedCell
 
 RESULTS_CSV, TRAINING_CSV = "results.csv", "training.csv"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Plan:
 
 
 def _warn(text: str) -> None:
-    print(clip(f"robustbench-ode: warning: {text}", 299), file=sys.stderr)
+    log.warning(text)  # one line on stderr (core/console.py)
 
 
 def plan_run(suite: SuiteConfig, store: CellStore, context: ExecutionContext, fresh: bool,
@@ -123,6 +124,8 @@ def plan_run(suite: SuiteConfig, store: CellStore, context: ExecutionContext, fr
                          suite.diagnostics if suite.diagnostics.enabled else None)
     units: list[tuple[int, Unit]] = [(train[members[0]], job) for members, job in jobs]
     units += list(retests.items())
+    log.debug("plan: %d cells: %d to train (in %d units), %d to re-test, %d loaded from the store",
+              len(todo), len(train), len(jobs), len(retests), len(loaded))
     return Plan(todo, [u for _, u in sorted(units, key=lambda t: t[0])], loaded)
 
 
@@ -205,6 +208,8 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, pr
             if oom and result.record.storable:
                 oom_rows[key] = oom
             _append(result, out_dir)  # after every unit: nothing computed is lost
+            log.debug("cell %s (%s): %s, %s, %d test rows", key, result.cell.label(),
+                      "re-tested" if retest else "trained", result.status.value, len(result.rows))
             bar.update()
     bar.close()
     units_seconds = round(time.perf_counter() - clock, 3)  # the executor's part of the run
