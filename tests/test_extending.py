@@ -4,6 +4,8 @@ exactly as the row says and runs it through the pipeline."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import inspect
 import json
 import math
 import os
@@ -41,6 +43,40 @@ from robustbench_ode.run.executors import EXECUTORS, ExecutorInfo
 from robustbench_ode.solvers import ButcherTableau, Kind, Solver
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def registry_cases(test_file: str, entry: str) -> dict:
+    """``tests/<test_file>.py`` loaded afresh, so its registry-read parameter lists are read now
+    (with the throwaway entry registered): each test parametrized over a ``name`` list that holds
+    ``entry``, as ``{test name: (function, arguments, marks)}`` with the first value of its other
+    parameters (the marks: a skip with the install hint where the entry's module is missing)."""
+    spec = importlib.util.spec_from_file_location(f"{test_file}_fresh", ROOT / "tests" / f"{test_file}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = {}
+    for test_name, fn in vars(module).items():
+        marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
+        args, extra, covered = {}, [], False
+        for mark in marks:
+            names = [n.strip() for n in mark.args[0].split(",")]
+            sets = [v if isinstance(v, pytest.ParameterSet)
+                    else pytest.ParameterSet(v if len(names) > 1 else (v,), (), None) for v in mark.args[1]]
+            if "name" in names:
+                sets = [s for s in sets if s.values[names.index("name")] == entry]
+                covered = bool(sets)
+            if sets:
+                args.update(zip(names, sets[0].values))
+                extra += list(sets[0].marks)
+        if test_name.startswith("test_") and covered:
+            out[test_name] = (fn, args, extra)
+    return out
+
+
+def run_cases(cases: dict, **fixtures) -> None:
+    """Each case run as pytest would, the fixtures it names given."""
+    for fn, args, _ in cases.values():
+        wanted = inspect.signature(fn).parameters
+        fn(**args, **{k: v for k, v in fixtures.items() if k in wanted})
 
 
 class BlobsParams(DatasetParams):
@@ -107,10 +143,24 @@ def test_a_dataset_and_a_model_family_run_through_the_pipeline(registered):
     assert result.status.value == "ok" and len(result.log) == 20
     assert [tuple(r) for r in result.rows] == [RESULT_NAMES] * 3
     assert result.rows[0]["accuracy"] > 0.9  # two separated blobs: learned
-    from test_datasets import toy  # the registry-parametrized tests pick the new entries up
-    from test_models import classifiers
 
-    assert "blobs_tmp" in toy() and "linear_tmp" in classifiers() and "linear_tmp" in MODELS.names()
+
+def test_the_registry_parametrized_tests_take_a_new_dataset_and_model_family(registered, tmp_path,
+                                                                          monkeypatch):
+    data = registry_cases("test_datasets", "blobs_tmp")
+    assert set(data) == {"test_splits_shapes_labels", "test_regenerated_bit_identically_from_seed"}
+    run_cases(data)
+    shape = registry_cases("test_arithmetic", "blobs_tmp")  # a 2-D point: no shape= needed
+    assert set(shape) == {"test_declared_sample_shape_is_the_datas"}
+    run_cases(shape, tmp_path=tmp_path, monkeypatch=monkeypatch)
+    families = registry_cases("test_models", "linear_tmp")
+    assert {"test_forward_shapes_and_finite", "test_tested_as_an_ode_with_every_solver",
+            "test_kaiming_weights_zero_biases"} <= set(families)
+    run_cases(families)
+    macs = registry_cases("test_arithmetic", "linear_tmp")
+    assert set(macs) == {"test_declared_macs_equal_the_counted_flops_of_one_field_evaluation"}
+    with pytest.raises(pytest.fail.Exception, match="'linear_tmp' is registered but has no case here"):
+        run_cases(macs)  # fails until it has a case
 
 
 def test_an_explicit_runge_kutta_solver_is_a_tableau_and_an_entry():
