@@ -4,6 +4,7 @@ exactly as the row says and runs it through the pipeline."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import inspect
 import json
@@ -173,6 +174,10 @@ def test_an_explicit_runge_kutta_solver_is_a_tableau_and_an_entry():
         f = lambda t, z: torch.stack([z[1], -z[0]])  # noqa: E731
         errs = [(solve(f, z0, "ralston_tmp", steps=n, t_span=(0.0, 2.0)).z - exact).norm() for n in (32, 64)]
         assert math.log2(errs[0] / errs[1]) == pytest.approx(2.0, abs=0.2)
+        cases = registry_cases("test_solvers", "ralston_tmp")  # parametrized over the registry
+        assert {"test_observed_order_of_convergence",
+                "test_fixed_step_takes_exactly_n_equal_steps"} <= set(cases)
+        run_cases(cases)
         parse_suite({**{"name": "s", "dataset": {"name": "sphere2"}, "model": {"name": "mlp"}},
                      "train": {"grid": [{"solver": "ralston_tmp", "steps": [2]}]},
                      "test": [{"solver": "ralston_tmp", "steps": [4]}]})
@@ -244,12 +249,22 @@ def test_an_adaptive_solver_from_another_library_is_an_integrator_and_an_entry()
                      backend="nolib", integrator=f"{__name__}:integrate_tmp",
                      requires="no_such_module_for_tests")
     SOLVERS.register("ext_missing_tmp", missing, missing.description, meta=missing)
+    no_adjoint = dataclasses.replace(entry, name="ext_noadj_tmp", adjoint=False)
+    SOLVERS.register("ext_noadj_tmp", no_adjoint, no_adjoint.description, meta=no_adjoint)
     try:
         SEEN_CONTROLS.clear()
         z0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
         sol = solve(lambda t, z: torch.stack([z[..., 1], -z[..., 0]], -1), z0, "ext_tmp", rtol=1e-8,
                     control="per_sample")
         assert sol.status.value == "ok" and SEEN_CONTROLS == ["per_sample"]
+        cases = registry_cases("test_solvers", "ext_tmp")  # against the known solutions
+        assert {"test_adaptive_counters_and_accuracy",
+                "test_adaptive_end_state_is_the_methods_own"} <= set(cases)
+        run_cases(cases)
+        skipped = registry_cases("test_solvers", "ext_missing_tmp")  # skipped with the install hint
+        hint = "pip install no_such_module_for_tests"
+        assert skipped and all(any(m.name == "skipif" and m.args[0] and hint in m.kwargs["reason"]
+                                   for m in marks) for _, _, marks in skipped.values())
         base = {"name": "s", "dataset": {"name": "sphere2"}, "model": {"name": "mlp"},
                 "training": {"gradient": "adjoint"}}
         parse_suite({**base, "train": {"grid": [{"solver": "ext_tmp", "tol": [1e-3]}]},
@@ -258,9 +273,12 @@ def test_an_adaptive_solver_from_another_library_is_an_integrator_and_an_entry()
                                             "no_such_module_for_tests"):
             parse_suite({**base, "train": {"grid": [{"solver": "euler", "steps": [2]}]},
                          "test": [{"solver": "ext_missing_tmp", "tol": [1e-3]}]})
+        with pytest.raises(Exception, match="adjoint needs"):  # adjoint=False: refused for gradient: adjoint
+            parse_suite({**base, "train": {"grid": [{"solver": "ext_noadj_tmp", "tol": [1e-3]}]},
+                         "test": [{"solver": "ext_noadj_tmp", "tol": [1e-3]}]})
     finally:
-        SOLVERS.remove("ext_tmp")
-        SOLVERS.remove("ext_missing_tmp")
+        for name in ("ext_tmp", "ext_missing_tmp", "ext_noadj_tmp"):
+            SOLVERS.remove(name)
 
 
 def train_share_tmp(rows: pd.DataFrame) -> dict:
