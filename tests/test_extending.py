@@ -362,34 +362,60 @@ def test_a_subcommand_is_a_parser_and_a_handler(monkeypatch, capsys):
     assert cli.main(["tmp_cmd", "pipe"]) == cli.EXIT_BROKEN_PIPE and not capsys.readouterr().err
 
 
-COLUMN_PATCH = {
-    "robustbench_ode/core/schema.py": (
-        '    Column("loss", "float", "mean test loss"),\n',
-        '    Column("loss", "float", "mean test loss"),\n'
-        '    Column("half_loss_tmp", "float", "a throwaway"),\n'),
-    "robustbench_ode/harness/evaluation.py": (
-        'return {**scores, "nfe": self.nfe / batches,',
-        'return {**scores, "half_loss_tmp": scores["loss"] / 2, "nfe": self.nfe / batches,'),
-}
+COLUMN_PATCH = [  # (file, what it reads, what the row's edit makes it)
+    ("robustbench_ode/core/schema.py",
+     '    Column("loss", "float", "mean test loss"),\n',
+     '    Column("loss", "float", "mean test loss"),\n'
+     '    Column("half_loss_tmp", "float", "a throwaway"),\n'),
+    ("robustbench_ode/harness/evaluation.py",
+     'return {**scores, "nfe": self.nfe / batches,',
+     'return {**scores, "half_loss_tmp": scores["loss"] / 2, "nfe": self.nfe / batches,'),
+    ("robustbench_ode/core/schema.py",  # a training-log column
+     '    Column("nfe_backward", "int", "field evaluations of the backward pass (0 for autograd)"),\n',
+     '    Column("nfe_backward", "int", "field evaluations of the backward pass (0 for autograd)"),\n'
+     '    Column("twice_loss_tmp", "float", "a throwaway"),\n'),
+    ("robustbench_ode/training/loop.py",
+     'rows[i] = log_row(iteration=it, loss=loss_v[i],',
+     'rows[i] = log_row(iteration=it, loss=loss_v[i], twice_loss_tmp=2 * loss_v[i],'),
+]
+# every training path of tests/test_schema.py, run on the patched copy: each log row and result row
+# carries the two columns, filled
+EVERY_PATH = """
+import math
+import test_schema as s
+from robustbench_ode.harness.execution import run_cells
+for name, cells in s.PATHS.items():
+    for result in run_cells(cells, s.ENTRIES, s.REF):
+        assert result.status.value == "ok", (name, result.record.message)
+        assert result.log and all(math.isclose(r["twice_loss_tmp"], 2 * r["loss"]) for r in result.log), name
+        ok = [r for r in result.rows if r["status"] == "ok"]
+        assert ok and all(math.isclose(r["half_loss_tmp"], r["loss"] / 2) for r in ok), name
+print("every path")
+"""
 
 
 def test_a_result_column_is_one_column_and_its_filler(tmp_path):
-    """The row done to a copy of the package (a declared column is read at import time):
-    results.csv, the stored cell's rows and a resumed run's table all carry it."""
+    """The row done to a copy of the package (a declared column is read at import time): every
+    training path of tests/test_schema.py fills a result column and a training-log column, and
+    results.csv, training.csv, the stored cell's rows and a resumed run's tables carry them."""
     copy = tmp_path / "pkg"
     shutil.copytree(ROOT / "robustbench_ode", copy / "robustbench_ode",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for rel, (old, new) in COLUMN_PATCH.items():
+    for rel, old, new in COLUMN_PATCH:
         text = (copy / rel).read_text()
         assert old in text, rel  # the row's files still read as the test expects
         (copy / rel).write_text(text.replace(old, new))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), str(ROOT / "tests")]),
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", EVERY_PATH], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "every path" in done.stdout, done.stderr[-2000:]
     suite = tmp_path / "s.yaml"
     suite.write_text(yaml.safe_dump({
         "name": "col", "dataset": {"name": "sphere2", "n_train": 32, "n_test": 16},
         "model": {"name": "mlp", "hidden": 4}, "training": {"iterations": 2, "batch_size": 16},
         "train": {"grid": [{"solver": "euler", "steps": [2]}]}, "test": [{"solver": "euler", "steps": [2]}]}))
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(copy), "OMP_NUM_THREADS": "1"}
     for _ in range(2):  # trained, then loaded from the store
         done = subprocess.run([sys.executable, "-m", "robustbench_ode", "run", str(suite), "--out", str(out),
                                "--no-progress"], env=env, cwd=tmp_path, capture_output=True, text=True,
@@ -397,5 +423,7 @@ def test_a_result_column_is_one_column_and_its_filler(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         table = pd.read_csv(out / "results.csv")
         assert (table["half_loss_tmp"] == table["loss"] / 2).all()
+        log = pd.read_csv(out / "training.csv")
+        assert len(log) == 2 and (log["twice_loss_tmp"] == 2 * log["loss"]).all()
     (cell,) = (out / "cells").iterdir()
     assert "half_loss_tmp" in pd.read_csv(cell / "rows.csv").columns
