@@ -203,6 +203,8 @@ def test_a_training_setting_declares_how_the_harness_treats_it():
     assert quiet.key == base.key  # every new setting at its default: every stored cell keeps its key
     assert base.model_copy(update={"training": Extended(patience=4)}).key != base.key
     assert stack_key(quiet) is not None and stack_key(warm) is None  # not stacked unless default
+    assert stack_key(base.model_copy(update={"training": Extended(patience=4)})) is not None  # stacked="any"
+    assert stack_key(loud) == stack_key(quiet)  # a speed-only setting does not split a seed stack either
 
 
 def test_a_figure_is_one_entry_in_the_list(tmp_path, smoke_run):
@@ -282,25 +284,50 @@ def test_an_adaptive_solver_from_another_library_is_an_integrator_and_an_entry()
 
 
 def train_share_tmp(rows: pd.DataFrame) -> dict:
-    """A throwaway metric: the share of a cell's test rows that are ok."""
-    return {"ok_share_tmp": float((rows["status"] == "ok").mean())}
+    """A throwaway metric function: three shares of a cell's test rows, one per metric below."""
+    ok = float((rows["status"] == "ok").mean())
+    return {"ok_share_tmp": ok, "present_share_tmp": ok, "hidden_share_tmp": 1 - ok}
+
+
+def _summary_table(page: str) -> str:
+    start = page.index('id="summary"')
+    return page[start:page.index("</table>", start)]
+
+
+def _header(name: str) -> str:  # a table's header cell (outputs/page.py lets it break after "_")
+    return "<th>" + name.replace("_", "_<wbr>") + "</th>"
 
 
 def test_a_metric_is_one_record_in_the_list(tmp_path, smoke_run):
-    metric = summary.Metric("ok_share_tmp", train_share_tmp, "higher",
-                            frozenset({"report", "regression", "leaderboard"}), "a throwaway share")
-    summary.METRICS.append(metric)  # one record in the list the row names
+    added = [summary.Metric("ok_share_tmp", train_share_tmp, "higher",
+                            frozenset({"report", "regression", "leaderboard"}), "a throwaway share"),
+             summary.Metric("present_share_tmp", train_share_tmp, "higher",
+                            frozenset({"leaderboard_present"}), "a share where present"),
+             summary.Metric("hidden_share_tmp", train_share_tmp, "lower", frozenset({"regression"}),
+                            "a share for time series")]
+    summary.METRICS.extend(added)  # records in the list the row names
     try:
         run = tmp_path / "run"
         shutil.copytree(smoke_run, run)
         page = report.write_report(run).read_text()
         md_path, csv_path, board_page, md = leaderboard.write_leaderboard([run], tmp_path / "board")
     finally:
-        summary.METRICS.remove(metric)
-    assert pd.read_csv(run / "summary.csv")["ok_share_tmp"].between(0, 1).all()
-    assert "ok_share_tmp" in page and "a throwaway share" in page  # the report's table and legend
-    assert "ok_share_tmp" in pd.read_csv(csv_path).columns and "ok_share_tmp" in md
-    assert "a throwaway share" in board_page.read_text()
+        for metric in added:
+            summary.METRICS.remove(metric)
+    table = pd.read_csv(run / "summary.csv")  # every metric, whatever its pages
+    assert {"ok_share_tmp", "present_share_tmp", "hidden_share_tmp"} <= set(table.columns)
+    assert table["ok_share_tmp"].between(0, 1).all()
+    # the (classification) report: its table and legend show the metric shown on "report" only
+    assert _header("ok_share_tmp") in _summary_table(page) and "ok_share_tmp = a throwaway share" in page
+    for name in ("present_share_tmp", "hidden_share_tmp"):
+        assert name not in page and _header(name) not in page
+    # the leaderboard: its csv, markdown and legend show the "leaderboard" and (present here)
+    # "leaderboard_present" metrics, not the time-series one
+    board, legend = pd.read_csv(csv_path).columns, board_page.read_text()
+    header = md.splitlines()[next(i for i, line in enumerate(md.splitlines()) if line.startswith("| rank"))]
+    for name, text in (("ok_share_tmp", "a throwaway share"), ("present_share_tmp", "a share where present")):
+        assert name in board and f" {name} " in header and f"{name} = {text}" in legend
+    assert "hidden_share_tmp" not in board and "hidden_share_tmp" not in md + legend
 
 
 class InTurnTmp:
