@@ -229,7 +229,8 @@ def test_a_figure_is_one_entry_in_the_list(tmp_path, smoke_run):
     finally:
         figures.FIGURES.remove(extra)
     assert drawn == [16] and (run / "throwaway.png").is_file()
-    assert "A throwaway figure" in out.read_text() and "What it shows." in out.read_text()
+    page = out.read_text()
+    assert 'alt="throwaway"' in page and "A throwaway figure" in page and "What it shows." in page
 
 
 SEEN_CONTROLS: list[str] = []
@@ -335,9 +336,11 @@ class InTurnTmp:
 
     name = "in_turn_tmp"
     ran: list[int] = []
+    made: list = []
 
     def __init__(self, threads=None) -> None:
         self.threads = threads
+        InTurnTmp.made.append(threads)
 
     def run(self, units):
         for i, unit in enumerate(units):
@@ -348,7 +351,7 @@ class InTurnTmp:
         pass
 
 
-def test_an_executor_is_a_class_and_an_entry(tmp_path, registered):
+def test_an_executor_is_a_class_and_an_entry(tmp_path, registered, capsys):
     EXECUTORS.register("in_turn_tmp", InTurnTmp, "cells in turn (test)", ExecutorInfo())
     suite = tmp_path / "s.yaml"
     suite.write_text(yaml.safe_dump({
@@ -357,20 +360,29 @@ def test_an_executor_is_a_class_and_an_entry(tmp_path, registered):
         "train": {"grid": [{"solver": "euler", "steps": [2]}]}, "test": [{"solver": "euler", "steps": [2]}]}))
     try:
         InTurnTmp.ran.clear()
+        InTurnTmp.made.clear()
         code = cli.main(["run", str(suite), "--out", str(tmp_path / "out"), "--no-progress",
-                         "--executor", "in_turn_tmp"])
+                         "--executor", "in_turn_tmp", "--threads", "1"])
     finally:
         EXECUTORS.remove("in_turn_tmp")
-    assert code == 0 and InTurnTmp.ran == [0]
+    assert code == 0 and InTurnTmp.made == [1] and InTurnTmp.ran == [0]  # cls(threads), then its units
     assert json.loads((tmp_path / "out" / "meta.json").read_text())["executor"] == "in_turn_tmp"
-    assert cli.main(["run", str(suite), "--executor", "in_turn_tmp"]) == 2  # gone: bad input
+    rows = pd.read_csv(tmp_path / "out" / "results.csv")  # the unit's rows: its test point, the reference
+    assert len(rows) == 2 and (rows["status"] == "ok").all()
+    capsys.readouterr()
+    assert cli.main(["run", str(suite), "--executor", "in_turn_tmp"]) == 2  # gone: bad input, one line
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("robustbench-ode: error: --executor in_turn_tmp: unknown (allowed: local")
+
+
+def failing_tmp(args):
+    """A throwaway subcommand's handler, named as commands.py's are ("module:function", imported
+    when the subcommand runs)."""
+    raise {"bad": SuiteError("--what: no (allowed: yes)"), "io": FileNotFoundError(2, "gone", "x.csv"),
+           "pipe": BrokenPipeError()}[args.how]
 
 
 def test_a_subcommand_is_a_parser_and_a_handler(monkeypatch, capsys):
-    def failing(args):
-        raise {"bad": SuiteError("--what: no (allowed: yes)"), "io": FileNotFoundError(2, "gone", "x.csv"),
-               "pipe": BrokenPipeError()}[args.how]
-
     build = cli.build_parser
 
     def with_tmp():  # a parser added to build_parser()'s subcommands, as the row says
@@ -378,14 +390,16 @@ def test_a_subcommand_is_a_parser_and_a_handler(monkeypatch, capsys):
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         p = sub.add_parser("tmp_cmd", help="a throwaway subcommand")
         p.add_argument("how")
-        p.set_defaults(func=failing)
+        p.set_defaults(func=f"{__name__}:failing_tmp")
         return parser
 
     monkeypatch.setattr(cli, "build_parser", with_tmp)
     monkeypatch.setattr(cli, "_silence_stdout", lambda: None)
     assert cli.main(["tmp_cmd", "bad"]) == 2
     assert capsys.readouterr().err.strip() == "robustbench-ode: error: --what: no (allowed: yes)"
-    assert cli.main(["tmp_cmd", "io"]) == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert cli.main(["tmp_cmd", "io"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("robustbench-ode: error: ") and "x.csv" in line
     assert cli.main(["tmp_cmd", "pipe"]) == cli.EXIT_BROKEN_PIPE and not capsys.readouterr().err
 
 
