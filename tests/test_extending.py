@@ -319,7 +319,8 @@ def test_a_metric_is_one_record_in_the_list(tmp_path, smoke_run):
     assert {"ok_share_tmp", "present_share_tmp", "hidden_share_tmp"} <= set(table.columns)
     assert table["ok_share_tmp"].between(0, 1).all()
     # the (classification) report: its table and legend show the metric shown on "report" only
-    assert _header("ok_share_tmp") in _summary_table(page) and "ok_share_tmp = a throwaway share" in page
+    assert _header("ok_share_tmp") in _summary_table(page)
+    assert "ok_share_tmp = a throwaway share" in page
     for name in ("present_share_tmp", "hidden_share_tmp"):
         assert name not in page and _header(name) not in page
     # the leaderboard: its csv, markdown and legend show the "leaderboard" and (present here)
