@@ -198,8 +198,8 @@ def critical(args: argparse.Namespace) -> int:
     # every input read and checked before anything is printed or written
     results = read_results(Path(args.results))
     adapted = read_results(Path(args.adapted)) if args.adapted else None
-    log = training_log(Path(args.adapted).parent) if args.adapted else None
-    training = read_training(log) if log is not None else pd.DataFrame()
+    log_path = training_log(Path(args.adapted).parent) if args.adapted else None
+    training = read_training(log_path) if log_path is not None else pd.DataFrame()
     table = critical_steps(results, tol=args.tol)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False) if not table.empty else "no swept train step counts")

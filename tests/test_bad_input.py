@@ -18,6 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robustbench_ode import cli
+from robustbench_ode.datasets.catalog import DATASETS
+from robustbench_ode.models.catalog import MODELS
+from robustbench_ode.solvers.catalog import SOLVERS
 
 VALID = {
     "name": "prop",
@@ -67,6 +70,8 @@ def _get(doc, path):
     return doc
 
 
+# every registered name (a drawn "unknown" name must not be one: rk4_38 was drawn once)
+REGISTERED = set(SOLVERS) | set(DATASETS) | set(MODELS)
 names = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=12)
 not_a_number = st.one_of(names.filter(lambda s: not _numeric(s)), st.lists(st.integers(), max_size=2),
                          st.dictionaries(names, st.integers(), min_size=1, max_size=2))
@@ -127,8 +132,7 @@ def malformed(draw):
         _set(doc, path, draw(st.integers(10**12, 10**30)))
     elif kind == "unknown_name":
         path = draw(st.sampled_from(STR_PATHS[1:]))
-        _set(doc, path, draw(names.filter(lambda s: s not in ("euler", "rk4", "dopri5", "sphere2",
-                                                             "ott_conv1d", "midpoint"))))
+        _set(doc, path, draw(names.filter(lambda s: s not in REGISTERED)))
     elif kind == "not_a_mapping":
         return yaml.safe_dump(draw(not_a_map))
     else:

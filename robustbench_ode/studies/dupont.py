@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..datasets import DATASETS
+from ..outputs.tables import read_training
 
 # the concentric-rings datasets of results/anode, with their NODE / ANODE labels
 RINGS = ("annuli", "sphere2")
@@ -56,9 +57,9 @@ def draw(reflection: Path, anode: Path, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(pd.read_csv(reflection / "training.csv"), "reflection", "rk4", "g(x) = -x (MSE)")]
-    rings = pd.read_csv(anode / "training.csv", usecols=["dataset", "model", "seed", "train_solver",
-                                                        "iteration", "loss"])
+    panels = [(read_training(reflection / "training.csv"), "reflection", "rk4", "g(x) = -x (MSE)")]
+    rings = read_training(anode / "training.csv")[["dataset", "model", "seed", "train_solver",
+                                                   "iteration", "loss"]]
     panels += [(rings, name, "dopri5", f"{name} (cross-entropy)") for name in RINGS]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
     for ax, (log, dataset, solver, title) in zip(axes, panels):
