@@ -195,3 +195,51 @@ def test_the_sphere2_why_they_break_paragraph_is_the_committed_diagnosis():
     undetermined = e[(e["train_steps"] == 256) & (e["effect"] == "undetermined")]["flips"]
     assert f"{undetermined.min():.0f} to {undetermined.max():.0f} flips in 256 samples" in para
     assert d["ref_fold_fraction"].max() == 0 and "`ref_fold_fraction` 0" in para
+
+
+SHORTFALL = {("per seed", "10 000"): ("sphere2_shortfall", "sphere2", "it10k"),
+             ("per seed", "20 000"): ("sphere2_shortfall", "sphere2", "it20k"),
+             ("per seed", "40 000"): ("sphere2_shortfall_40k", "sphere2", "it40k"),
+             ("one file", "10 000"): ("sphere2_shortfall", "sphere2_fixed", "it10k"),
+             ("one file", "20 000"): ("sphere2_shortfall", "sphere2_fixed", "it20k")}
+
+
+def _shortfall_cells(folder: str, dataset: str, training: str) -> list[str]:
+    """One row of the shortfall table as docs/reproductions.md writes it, from the committed run."""
+    from robustbench_ode.outputs.tables import read_training
+
+    d = pd.read_csv(ROOT / "results" / folder / "results.csv")
+    d = d[(d["dataset"] == dataset) & (d["training"] == training)]
+    log = read_training(ROOT / "results" / folder / "training.csv.gz")
+    log = log[(log["dataset"] == dataset) & (log["training"] == training)]
+
+    def euler(steps: int) -> pd.Series:
+        return d[(d["test_solver"] == "euler") & (d["test_steps"] == steps)].sort_values("seed")["accuracy"]
+
+    last = log[log["iteration"] > log["iteration"].max() - 1000].groupby("seed")["loss"].mean()
+    return [" ".join(f"{a:.3f}" for a in euler(64)), f"{euler(64).mean():.3f}", f"{euler(128).mean():.3f}",
+            f"{euler(256).mean():.3f}", f"{d[d['is_reference']]['accuracy'].mean():.3f}",
+            " ".join(f"{v:.3f}" for v in last)]
+
+
+def test_the_sphere2_shortfall_table_and_conclusion_are_the_committed_runs():
+    """docs/reproductions.md, 'Five seeds: the data construction and training to a plateau': every
+    cell of its table, and the conclusion's means and ranges, from the two committed runs."""
+    text = (ROOT / "docs" / "reproductions.md").read_text()
+    section = text[text.index("**Five seeds: the data construction"):text.index("## Step adaptation")]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| per seed") or line.startswith("| one file")]
+    assert sorted((r[0], r[1]) for r in rows) == sorted(SHORTFALL)
+    for row in rows:
+        assert row[2:] == _shortfall_cells(*SHORTFALL[(row[0], row[1])]), row[:2]
+    para = " ".join(section[section.index("**Conclusion.**"):].split())
+    means = {k: _shortfall_cells(*v)[1] for k, v in SHORTFALL.items()}
+    assert (f"from {means['per seed', '10 000']} to {means['per seed', '20 000']} to "
+            f"{means['per seed', '40 000']}") in para
+    assert f"gives {means['one file', '10 000']} and {means['one file', '20 000']}" in para
+
+    def spread(data: str) -> str:
+        acc = [float(a) for k, v in SHORTFALL.items() if k[0] == data for a in _shortfall_cells(*v)[0].split()]
+        return f"{min(acc):.2f}-{max(acc):.2f}"
+
+    assert f"{spread('one file')} over its seeds, against {spread('per seed')}" in para
