@@ -148,7 +148,7 @@ def cluster():
 
 def run_watched(suite_, out: Path, cluster, until=None, act=None):
     """``run_suite`` on the cluster in a thread while this one notes which worker processes took
-    each cell (``running/<key>.json``, removed once the cell is stored). ``act(pids)`` is called
+    each cell (``running/<key>.<name>.json``, removed once the cell is stored). ``act(pids)`` is called
     once, when ``until(pids)`` first holds. Returns the run's report and {key: [pids]}."""
     keys = [c.key for c in cells(suite_)]
     outcome: dict = {}
@@ -156,16 +156,18 @@ def run_watched(suite_, out: Path, cluster, until=None, act=None):
         suite_, out, progress=False, executor=RayExecutor(address=cluster.address))))
     runner.start()
     pids: dict[str, list[int]] = {k: [] for k in keys}
+    store = CellStore(out)
     deadline = time.monotonic() + 900  # a hang guard, not a speed check: CI's 2 cores may be loaded
     while runner.is_alive():
         assert time.monotonic() < deadline, "the run did not finish"
         for key in keys:
-            try:
-                pid = json.loads((out / "running" / f"{key}.json").read_text())["pid"]
-            except (OSError, ValueError, KeyError):
-                continue  # not started, stored, or being written
-            if pid not in pids[key]:
-                pids[key].append(pid)
+            for marker in store.running_files(key):  # running/<key>.<fresh name>.json, one per start
+                try:
+                    pid = json.loads(marker.read_text())["pid"]
+                except (OSError, ValueError, KeyError):
+                    continue  # stored and removed, or being written
+                if pid not in pids[key]:
+                    pids[key].append(pid)
         if until is not None and until(pids):
             act(pids)
             until = None
