@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
+from tiny_suite import tiny_suite
 
 from robustbench_ode import cli
 from robustbench_ode.config import parse_suite
@@ -24,14 +25,7 @@ from robustbench_ode.run import runner
 from robustbench_ode.run.ownership import LOCK, RunLock, read_record
 from robustbench_ode.run.store import RUNNING, CellStore
 
-TINY = {
-    "name": "tiny",
-    "dataset": {"name": "sphere2", "n_train": 64, "n_test": 32},
-    "model": {"name": "ott_conv1d", "width": 4},
-    "training": {"iterations": 2, "batch_size": 32, "lr": 0.01},
-    "train": {"seeds": [0], "grid": [{"solver": "euler", "steps": [1]}]},
-    "test": [{"solver": "euler", "step_factors": [1]}],
-}
+TINY = tiny_suite()
 VICTIM = "precious\n"
 
 

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_suite import tiny_suite
 
 from robustbench_ode import cli
 from robustbench_ode.core import imports
@@ -27,14 +28,7 @@ from robustbench_ode.run.store import CELLS
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTINEL = "rbo_sentinel_factory"
-TINY = {
-    "name": "tiny",
-    "dataset": {"name": "sphere2", "n_train": 64, "n_test": 32},
-    "model": {"name": "ott_conv1d", "width": 4},
-    "training": {"iterations": 2, "batch_size": 32, "lr": 0.01},
-    "train": {"seeds": [0], "grid": [{"solver": "euler", "steps": [1]}]},
-    "test": [{"solver": "euler", "step_factors": [1]}],
-}
+TINY = tiny_suite()
 
 
 @pytest.fixture(autouse=True)

@@ -239,7 +239,8 @@ def test_the_sphere2_shortfall_table_and_conclusion_are_the_committed_runs():
     assert f"gives {means['one file', '10 000']} and {means['one file', '20 000']}" in para
 
     def spread(data: str) -> str:
-        acc = [float(a) for k, v in SHORTFALL.items() if k[0] == data for a in _shortfall_cells(*v)[0].split()]
+        acc = [float(a) for k, v in SHORTFALL.items() if k[0] == data
+               for a in _shortfall_cells(*v)[0].split()]
         return f"{min(acc):.2f}-{max(acc):.2f}"
 
     assert f"{spread('one file')} over its seeds, against {spread('per seed')}" in para
