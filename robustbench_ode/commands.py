@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     for key, reason, moved in report.damaged:
         log.info("  damaged %s: %s (moved to %s)", key, reason, moved)
     for f in report.failed:  # a failed cell is worth a warning, -q or not
-        log.warning(f"{f.label}: training {f.train_status.value} {f.message} {f.failed_rows} failed test "
-                    "rows".replace("  ", " "))
+        line = f"{f.label}: training {f.train_status.value} {f.message} {f.failed_rows} failed test rows"
+        log.warning(line.replace("  ", " "))
     _show_summary(out)
     return 1 if args.strict and report.failed else 0
 
