@@ -206,15 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_analysis(sub) -> None:
-    """The subcommands that read finished runs: report, verify, leaderboard, regress, compare, critical."""
+    """The subcommands that read finished runs: report, verify, migrate, leaderboard, regress,
+    compare, critical."""
     p = sub.add_parser("report", help="write DIR/report.html (and summary.csv) from a run")
     p.add_argument("dir")
     p.add_argument("--out", help="where the report goes (default DIR; another folder re-reports a "
                                  "read-only run)")
     p.set_defaults(func="robustbench_ode.commands:report")
-    p = sub.add_parser("verify", help="check a run folder's stored cells; exit 1 listing damaged ones")
+    p = sub.add_parser("verify", help="check a run folder's stored cells against their manifests and "
+                                      "its owner record; exit 1 listing damaged and missing ones")
     p.add_argument("dir")
     p.set_defaults(func="robustbench_ode.commands:verify")
+    p = sub.add_parser("migrate", help="once, for a store written before manifests: check each cell "
+                                       "without one and give it one; exit 1 listing those that fail")
+    p.add_argument("dir")
+    p.set_defaults(func="robustbench_ode.commands:migrate")
     p = sub.add_parser("leaderboard", help="rank trained configurations of runs, per dataset")
     p.add_argument("dirs", nargs="+")
     p.add_argument("--out", default=".", help="where leaderboard.md, .csv and .html go (default .)")

@@ -1,5 +1,5 @@
 """The command line's handlers that need torch or pandas (``run``, ``xor-fan``, ``report``,
-``verify``, ``leaderboard``, ``regress``, ``compare``, ``critical``). :mod:`.cli` parses the
+``verify``, ``migrate``, ``leaderboard``, ``regress``, ``compare``, ``critical``). :mod:`.cli` parses the
 arguments and loads this module only for these commands, so ``--help``, ``list`` and ``validate``
 stay fast. Every input a command reads is read and checked before it writes anything."""
 
@@ -17,6 +17,7 @@ from .config import read_suite
 from .core.context import resolve
 from .core.errors import SuiteError
 from .core.files import check_writable_dir, show_path
+from .core.preview import clip
 from .harness.cost import admit
 from .outputs.critical import adapted_vs_critical, critical_steps, critical_table
 from .outputs.figures.adapted import adapted_vs_fixed
@@ -27,8 +28,9 @@ from .outputs.report import write_report
 from .outputs.tables import read_results, read_table, read_training, training_log
 from .outputs.terminal import run_summary
 from .run.executors import check_executor, make_executor
+from .run.ownership import RunLock, read_record
 from .run.runner import claim_out_dir, run_suite
-from .run.store import CellStore
+from .run.store import CellStore, DamagedCell
 from .studies.xor_fan import write_fan
 
 log = logging.getLogger(__name__)
@@ -132,20 +134,73 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
-def verify(args: argparse.Namespace) -> int:
-    """Check every stored cell of a run folder (read only); exit 1 listing the damaged ones."""
-    p = Path(args.dir)
+def _store_folder(path: str) -> CellStore:
+    """The store of a run folder given on the command line (``verify``, ``migrate``)."""
+    p = Path(path)
     if not p.is_dir():
-        raise SuiteError(f"{show_path(args.dir)}: {'a file, not' if p.exists() else 'no such'} run folder")
+        raise SuiteError(f"{show_path(path)}: {'a file, not' if p.exists() else 'no such'} run folder")
     store = CellStore(p)
     if not store.cells.is_dir() and not (p / "meta.json").exists():
-        raise SuiteError(f"{show_path(args.dir)}: not a run folder (no cells/, no meta.json)")
+        raise SuiteError(f"{show_path(path)}: not a run folder (no cells/, no meta.json)")
+    return store
+
+
+def _listed(store: CellStore) -> list[str]:
+    """The cell keys the folder's owner record lists (none without a readable record)."""
+    try:
+        record = read_record(store.root)
+    except SuiteError:
+        return []
+    return [k for k in (record.cells if record is not None else []) if isinstance(k, str)]
+
+
+def _why_missing(store: CellStore, key: str) -> str:
+    try:
+        moved = any(p.name.startswith(f".old-{key}-") for p in store.cells.iterdir())
+    except OSError:
+        moved = False
+    return ("a --fresh run stopped between its renames: a run of the suite puts it back" if moved
+            else "deleted, or not computed yet: a run of the suite computes it")
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Check every stored cell of a run folder (read only) and compare them with the cells its
+    owner record lists; exit 1 listing the damaged and the missing ones."""
+    store = _store_folder(args.dir)
     keys = store.keys()
     damaged = [(k, why) for k in keys if (why := store.check(k, repair=False)) is not None]
     for key, why in damaged:
         print(f"damaged {key}: {why}")
+    listed = _listed(store)
+    missing = [k for k in listed if k not in set(keys)]
+    for key in missing:
+        print(f"missing {clip(key, 40)}: listed in owner.json, not in cells/ ({_why_missing(store, key)})")
     advice = "; a run of its suite moves them to damaged/ and recomputes them" if damaged else ""
-    print(f"{p}: {len(keys)} stored cells, {len(damaged)} damaged{advice}")
+    lacking = f", {len(missing)} of the {len(listed)} its owner record lists missing" if missing else ""
+    print(f"{store.root}: {len(keys)} stored cells, {len(damaged)} damaged{lacking}{advice}")
+    return 1 if damaged or missing else 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """Bless a store written before manifests, once: each cell without a manifest is checked
+    (every file parses, model.pt loads, config.json names its key) and given one; a cell that
+    fails is left as it is, listed, exit 1 (a run of its suite recomputes it)."""
+    store = _store_folder(args.dir)
+    blessed, damaged = [], []
+    with RunLock(store.root):  # it writes manifests: not while a run writes the store
+        keys = store.keys()
+        for key in keys:
+            try:
+                if store.bless(key):
+                    blessed.append(key)
+            except DamagedCell as exc:
+                damaged.append((key, exc.reason))
+    for key, why in damaged:
+        print(f"damaged {key}: {why}")
+    advice = "; left as they are: a run of its suite moves them to damaged/ and recomputes them" \
+        if damaged else ""
+    print(f"{store.root}: {len(keys)} stored cells, {len(blessed)} given a manifest, "
+          f"{len(keys) - len(blessed) - len(damaged)} had one, {len(damaged)} damaged{advice}")
     return 1 if damaged else 0
 
 

@@ -16,6 +16,7 @@ from robustbench_ode.cli import main
 from robustbench_ode.config import parse_suite
 from robustbench_ode.diagnostics import METHOD
 from robustbench_ode.outputs.summary import DIAGNOSTIC_COLUMNS
+from robustbench_ode.run import manifest
 from robustbench_ode.run.runner import run_suite
 from robustbench_ode.run.store import CellStore
 
@@ -45,9 +46,9 @@ def test_a_missing_or_outdated_diagnosis_is_recomputed_without_retraining(tmp_pa
     run_suite(parse_suite(TINY), tmp_path, progress=False)
     (cell,) = (tmp_path / "cells").iterdir()
     first = pd.read_csv(tmp_path / "diagnostics.csv")
-    # a cell stored before diagnostics (and checksums) existed: no diagnosis.json, no manifest
+    # a cell stored before diagnostics existed: no diagnosis.json (its manifest lists none)
     (cell / "diagnosis.json").unlink()
-    (cell / "manifest.json").unlink()
+    manifest.write(cell, [n for n in manifest.FILES if (cell / n).exists()])
     again = run_suite(parse_suite(TINY), tmp_path, progress=False)
     assert again.trained == [] and again.retested == [cell.name]
     costs = [c for c in first if c.startswith("cost")]

@@ -9,7 +9,8 @@ bytes, text that is not UTF-8, text in a number column, a fraction where a whole
 a missing key or metric column, an empty key cell, a ragged row, not CSV at all, and a directory
 in place of the file; for ``meta.json`` invalid JSON, deep nesting and non-objects. ``verify DIR``
 gets the same breakages in one stored cell's ``rows.csv``, ``training.csv`` or ``config.json``
-(with its manifest, or as a legacy cell without one): exit 1, the cell named, no traceback.
+with its manifest, and ``migrate DIR`` as a legacy cell without one (it blesses only a cell that
+parses): exit 1, the cell named, no traceback.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ def stored_cell(workdir):
     log = [{"iteration": i, "loss": 0.7, "accuracy": 0.5, "nfe": 2} for i in range(2)]
     record = CellRecord(cell, cell.train_spec, weights=InMemory({"w": torch.zeros(3)}))
     result = CellResult(record, rows=rows, log=log)
+    (workdir / "stored").mkdir()  # the store makes cells/ in an existing run folder, never its parents
     return CellStore(workdir / "stored").save(result)
 
 
@@ -185,11 +187,11 @@ def _verify_argv(root: Path, cell: Path, slot: str, broken: bytes | None, legacy
     run = root / "run"
     copy = shutil.copytree(cell, run / "cells" / cell.name)
     write_json(run / "meta.json", {"suite": "tiny"})
-    if legacy:  # a cell stored before manifests: it must parse
+    if legacy:  # a cell stored before manifests: migrate blesses it only if it parses
         (copy / "manifest.json").unlink()
     (copy / slot).unlink()
     _write(copy / slot, broken)
-    return ["verify", str(run)]
+    return ["migrate" if legacy else "verify", str(run)]
 
 
 def _argv(root: Path, command: str, slot: str, broken: bytes | None, as_dir: bool, n: int) -> list[str]:

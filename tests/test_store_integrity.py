@@ -3,7 +3,8 @@
 - 21 corruption cases (truncate, garbage, delete x config.json, model.pt, training.csv, rows.csv,
   diagnosis.json; and 6 of them with a grown test grid): the damaged cell is named in the output, moved to
   ``damaged/`` and recomputed, and the tables equal an undamaged run's (wall-clock columns aside);
-- cells stored before manifests (legacy) are accepted if they parse, and get a manifest;
+- a cell without a manifest is damaged; ``migrate`` blesses the ones that parse (once), a run
+  recomputes the others;
 - a re-test's rows and a new diagnosis update the manifest; a kill between the two renames of
   such an update leaves a cell that checks;
 - ``verify`` lists damaged cells (exit 1) and passes intact ones (exit 0), on a read-only folder too,
@@ -126,21 +127,32 @@ def test_damaged_cell_is_named_moved_aside_and_recomputed(runs, tmp_path, capsys
     assert not _no_temporaries(out)
 
 
-def test_legacy_cells_are_accepted_if_they_parse_and_get_a_manifest(runs, tmp_path, capsys):
+def test_cells_without_a_manifest_are_damaged_until_migrate_blesses_the_ones_that_parse(runs, tmp_path,
+                                                                                        capsys):
+    """A cell without a manifest is damaged (nothing vouches for its files); ``migrate`` blesses
+    the ones that parse, once, and leaves the others (exit 1), which a run then recomputes."""
     root, base, _ = runs
     out = tmp_path / "run"
     shutil.copytree(base, out)
     keys = CellStore(out).keys()
     for key in keys:
         (out / "cells" / key / manifest.MANIFEST).unlink()
-    assert cli.main(["verify", str(out)]) == 0  # verify reads only: accepted, no manifest written
+    capsys.readouterr()
+    assert cli.main(["verify", str(out)]) == 1  # verify reads only: named, no manifest written
+    printed = capsys.readouterr().out
+    assert all(f"damaged {k}: manifest.json is missing" in printed for k in keys), printed
     assert not any((out / "cells" / k / manifest.MANIFEST).exists() for k in keys)
     (out / "cells" / keys[0] / "rows.csv").write_text("dataset,model\nx,y\n")  # parses, but is no rows.csv
-    assert cli.main(["verify", str(out)]) == 1
-    assert f"damaged {keys[0]}" in capsys.readouterr().out
+    assert cli.main(["migrate", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert f"damaged {keys[0]}" in printed and f"{len(keys) - 1} given a manifest" in printed, printed
+    assert not (out / "cells" / keys[0] / manifest.MANIFEST).exists()  # left as it is
+    assert all((out / "cells" / k / manifest.MANIFEST).is_file() for k in keys[1:])
+    assert cli.main(["migrate", str(out)]) == 1 and f"{len(keys) - 1} had one" in capsys.readouterr().out
     assert cli.main(["run", str(_suite_file(tmp_path, TINY)), "--out", str(out), "--no-progress"]) == 0
-    assert "trained 1" in capsys.readouterr().out  # the damaged legacy cell; the intact one is loaded
+    assert "trained 1" in capsys.readouterr().out  # the damaged cell; the blessed ones are loaded
     assert all((out / "cells" / k / manifest.MANIFEST).is_file() for k in keys)
+    assert cli.main(["migrate", str(out)]) == 0 and cli.main(["verify", str(out)]) == 0
     _same_tables(out, base)
 
 

@@ -13,8 +13,10 @@ manifest over the manifest. A kill at any point leaves a cell that :func:`check`
 manifest matches (the update had not started replacing files: the pending one is stale), or the
 pending one does (the update had: it is adopted).
 
-Cells stored before manifests existed have none: :func:`check` answers :data:`LEGACY`, and the
-store accepts such a cell if every file parses, then writes its manifest.
+A cell without a manifest is damaged (:data:`MISSING`): nothing vouches for its files (an edited
+``rows.csv`` or a swapped ``model.pt`` would parse). Cells stored before manifests existed are
+blessed explicitly, once, by ``robustbench-ode migrate DIR`` (:meth:`..store.CellStore.bless`:
+every file parses and ``model.pt`` loads, then its manifest is written); a run recomputes them.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ MANIFEST, PENDING = "manifest.json", "manifest.pending.json"
 FILES = ("config.json", "model.pt", "training.csv", "rows.csv", "diagnosis.json")
 FORMAT = 1
 MAX_MANIFEST_BYTES = 1 << 20  # five files listed: a few hundred bytes
-LEGACY = "legacy"  # check()'s answer for a cell without a manifest
+# check()'s answer for a cell without a manifest (a cell stored before checksums, or one whose
+# manifest was deleted): damaged, unless migrate blesses it
+MISSING = "manifest.json is missing (a cell stored before checksums: `migrate DIR` checks and blesses it)"
 
 
 def digest(path: Path) -> str:
@@ -97,7 +101,7 @@ def mismatch(cell_dir: Path, manifest: dict[str, Any]) -> str | None:
 
 def check(cell_dir: Path, repair: bool = True) -> str | None:
     """None if the cell's files match its manifest (or a complete pending one: adopted when
-    ``repair``); :data:`LEGACY` if it has no manifest; else the reason it is damaged."""
+    ``repair``); :data:`MISSING` if it has none; else the reason it is damaged."""
     pending = cell_dir / PENDING
     if (cell_dir / MANIFEST).exists():
         manifest = read(cell_dir / MANIFEST)
@@ -107,13 +111,22 @@ def check(cell_dir: Path, repair: bool = True) -> str | None:
                 pending.unlink()  # an update that stopped before replacing anything
             return None
     else:
-        why = LEGACY
+        why = MISSING
     staged = read(pending) if pending.exists() else None
     if staged is not None and mismatch(cell_dir, staged) is None:
         if repair:
             os.replace(pending, cell_dir / MANIFEST)  # an update that stopped after replacing files
         return None
     return why
+
+
+def listed(cell_dir: Path) -> dict[str, Any] | None:
+    """The manifest :func:`check` accepted: the pending one where it matches and the main one does
+    not (a kill after an update replaced files, read without repair)."""
+    main = read(cell_dir / MANIFEST)
+    if (cell_dir / PENDING).exists() and (main is None or mismatch(cell_dir, main) is not None):
+        return read(cell_dir / PENDING)
+    return main
 
 
 def commit(cell_dir: Path, new: dict[str, Path]) -> None:

@@ -19,7 +19,9 @@ Folders written before the record existed are read by their ``suite.yaml`` (vali
 
 :class:`RunLock` holds an advisory lock (``fcntl.flock`` on ``DIR/.lock``) for a whole run: a
 second run on the same folder waits for the first to finish (saying so on stderr), then finds
-its cells stored and loads them, so each cell is computed once.
+its cells stored and loads them, so each cell is computed once. The lock also tells a run that
+its folder was renamed or moved under it (:meth:`RunLock.still_here`): the run stops in one line
+rather than write a partial folder at the old path.
 """
 
 from __future__ import annotations
@@ -231,6 +233,19 @@ class RunLock:
         except OSError:
             pass
         return self
+
+    def still_here(self) -> None:
+        """A one-line SuiteError if the folder was renamed or moved since the lock was taken: the
+        lock file at the folder's path is no longer the one this run holds."""
+        try:
+            at = os.stat(self.path, follow_symlinks=False)
+        except OSError:
+            at = None
+        held = os.fstat(self.fd) if self.fd is not None else None
+        if at is None or held is None or (at.st_dev, at.st_ino) != (held.st_dev, held.st_ino):
+            raise SuiteError(f"--out {show_path(self.path.parent)}: the run folder was renamed or moved "
+                             "during the run; stopped (its finished cells went with it: run the suite "
+                             "into the folder where it is now to resume)")
 
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:

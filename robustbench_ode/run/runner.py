@@ -7,13 +7,18 @@ retraining; a stored cell that fails its checks is moved aside and recomputed (:
 ``fresh=True`` recomputes everything. Units run on an executor (in-process by default, see
 :mod:`.executors`). The tables grow by appending each finished unit's rows (the per-cell cost
 does not grow with the suite) and are rewritten once, in suite order, at the end; nothing
-computed is lost when a run is killed. The folder belongs to one suite, by content, and one run
+computed is lost when a run is killed. No table is ever replaced by less: the tables are rebuilt
+only from a store that was read (a missing or unreadable ``cells/`` beside a table of stored
+rows, or a cell that fails to load while the tables are rebuilt, is a one-line error that leaves
+them as they are), and a run whose folder is renamed or moved under it stops in one line
+(:meth:`.ownership.RunLock.still_here`). The folder belongs to one suite, by content, and one run
 at a time writes it (:mod:`.ownership`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +36,7 @@ from ..harness.analysis import settings
 from ..harness.build import load_data
 from ..harness.cell import CellConfig, CellResult, cells
 from ..outputs.report import write_report_safely
-from ..outputs.tables import append_rows, start_table
+from ..outputs.tables import append_rows, read_table, start_table
 from .executors import Executor, LocalExecutor
 from .jobs import RetestJob, Unit, plan_training
 from .meta import Throughput, environment, now, write_json
@@ -164,13 +169,50 @@ def run_suite(suite: SuiteConfig, out_dir: Path, context: ExecutionContext | Non
     executor = executor or LocalExecutor()
     context = context or ExecutionContext(threads=executor.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(out_dir):
+    with RunLock(out_dir) as lock:
         decision = claim_out_dir(out_dir, suite, update)  # again: the record may have changed meanwhile
-        return _run_locked(suite, out_dir, context, progress, suite_text, fresh, executor, decision)
+        return _run_locked(suite, out_dir, context, progress, suite_text, fresh, executor, decision, lock)
+
+
+def check_store(out_dir: Path) -> None:
+    """The store can be read, or there is none to read and no table holds a stored cell's rows:
+    else a one-line SuiteError, before anything is written (the tables are rebuilt from the store,
+    and a store that is not there would rebuild them empty)."""
+    cells_dir, shown = CellStore(out_dir).cells, show_path(out_dir)
+    left = "the tables are left as they are"
+    try:
+        is_dir = os.path.isdir(cells_dir) and os.access(cells_dir, os.R_OK | os.X_OK)
+        if is_dir:
+            os.listdir(cells_dir)
+    except OSError as exc:
+        raise SuiteError(f"--out {shown}: cells/ cannot be read ({exc.strerror}); {left}") from None
+    if is_dir:
+        return
+    if os.path.lexists(cells_dir):
+        raise SuiteError(f"--out {shown}: cells/ is not a readable directory; {left}")
+    held = _stored_rows(out_dir / RESULTS_CSV)
+    if held != 0:
+        holds = f"holds {held} rows of stored cells" if held else "cannot be read (it may hold stored rows)"
+        raise SuiteError(f"--out {shown}: cells/ is missing but {RESULTS_CSV} {holds}; {left} "
+                         "(restore cells/, or run into another --out)")
+
+
+def _stored_rows(path: Path) -> int | None:
+    """How many rows of ``path`` (a results table) a store held (out-of-memory rows never are);
+    None where the table cannot be read."""
+    if not os.path.lexists(path):
+        return 0
+    try:
+        df = read_table(path, RESULTS, what="results table")
+        return int(sum(Status.parse(v).storable for v in df["status"])) if "status" in df else len(df)
+    except (SuiteError, ValueError):
+        return None
 
 
 def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, progress: bool,
-                suite_text: str | None, fresh: bool, executor: Executor, decision: Claim) -> RunReport:
+                suite_text: str | None, fresh: bool, executor: Executor, decision: Claim,
+                lock: RunLock) -> RunReport:
+    check_store(out_dir)
     todo = cells(suite)
     previous = take(out_dir, suite, decision, [c.key for c in todo])
     meta = {"suite": suite.name, "started": now(), "executor": executor.name,
@@ -191,6 +233,7 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, pr
     clock = time.perf_counter()
     for u, results in executor.run(plan.units):
         retest = isinstance(plan.units[u], RetestJob)
+        lock.still_here()  # before anything is written: never a partial folder at the old path
         for result in results:
             key = result.cell.key
             kept, oom = _split_oom(result.rows)
@@ -213,6 +256,7 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, pr
             bar.update()
     bar.close()
     units_seconds = round(time.perf_counter() - clock, 3)  # the executor's part of the run
+    lock.still_here()
     throughput = _assemble(plan.cells, suite, store, unstored, out_dir, report, oom_rows)
     meta.update(finished=now(), units_seconds=units_seconds, cells=len(plan.cells),
                 failed_cells=len(report.failed), trained=len(report.trained),
@@ -271,8 +315,9 @@ def _assemble(todo: list[CellConfig], suite: SuiteConfig, store: CellStore,
                 try:
                     stored = store.load(cell.key)
                 except DamagedCell as exc:  # damaged since it was planned: the next run recomputes it
-                    _warn(f"cell {cell.key} ({cell.label()}) is damaged: {exc.reason}; left out")
-                    continue
+                    raise SuiteError(f"cell {cell.key} ({cell.label()}) was damaged during the run: "
+                                     f"{exc.reason}; the tables are left as they are (a run of the "
+                                     "suite recomputes it)") from None
                 grid = stored.record.grid(suite.test, suite.reference)
                 result = stored.on(grid, (oom_rows or {}).get(cell.key, []))
             else:

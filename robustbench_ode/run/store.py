@@ -12,9 +12,10 @@ Mid-training checkpoints live under ``DIR/checkpoints/<key>.pt`` (write then ren
 Every read of a cell (:meth:`CellStore.load`) checks it first: a cell whose files are missing or
 do not match its manifest is :class:`DamagedCell`, never used; the runner moves it aside to
 ``DIR/damaged/<key>-<time>/`` (:meth:`CellStore.quarantine`, nothing is deleted) and recomputes
-it. A cell stored before manifests existed is accepted if every file parses, and gets its
-manifest then. A re-test's rows and a new diagnosis replace their files and the manifest so that
-a kill at any point leaves a cell that checks (:func:`.manifest.commit`).
+it. A cell without a manifest is damaged too: a cell stored before manifests existed is blessed
+once, explicitly, by ``robustbench-ode migrate DIR`` (:meth:`CellStore.bless`). A re-test's rows
+and a new diagnosis replace their files and the manifest so that a kill at any point leaves a cell
+that checks (:func:`.manifest.commit`).
 
 The store persists a cell's :class:`~robustbench_ode.harness.cell.CellRecord` exactly (config.json
 holds its fields, model.pt its weights) and reads it back as one: :meth:`CellStore.load` returns the
@@ -107,7 +108,7 @@ class Checkpoint:
         disk) is skipped quietly and training goes on (the cell's own files, written when it
         finishes, report a full disk in one line; the previous checkpoint stays usable)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(exist_ok=True)  # never parents: a moved run folder is not recreated
             write_atomic(self.path, lambda tmp: torch.save(state, tmp))
         except OSError:
             pass
@@ -176,7 +177,7 @@ class CellStore:
         never through a link (``O_EXCL | O_NOFOLLOW``), so nothing planted there is written to."""
         try:
             path = self.root / RUNNING / f"{key}.{uuid.uuid4().hex}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(exist_ok=True)  # never parents: a moved run folder is not recreated
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(fd, "w") as fh:
                 fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
@@ -195,7 +196,7 @@ class CellStore:
         """Write a finished cell, its manifest last (its checkpoint is no longer needed)."""
         record = result.record
         key = record.key
-        self.cells.mkdir(parents=True, exist_ok=True)
+        self.cells.mkdir(exist_ok=True)  # never parents: a moved run folder is not recreated
         tmp = self.cells / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
@@ -233,7 +234,7 @@ class CellStore:
 
     def check(self, key: str, repair: bool = True) -> str | None:
         """Why the stored cell ``key`` cannot be used (None: it can). ``repair``: finish a kill's
-        half-done update and give a legacy cell its manifest (needs a writable store)."""
+        half-done update (needs a writable store)."""
         try:
             self.load(key, repair=repair)
         except DamagedCell as exc:
@@ -241,18 +242,37 @@ class CellStore:
         return None
 
     def load(self, key: str, repair: bool = True) -> CellResult:
-        """The stored cell, checked (module docstring); :class:`DamagedCell` if it cannot be used."""
+        """The stored cell, checked (module docstring); :class:`DamagedCell` if it cannot be used,
+        a cell without a manifest included (:data:`.manifest.MISSING`)."""
         path = self.path(key)
         why = manifest.check(path, repair)
-        if why is not None and why != manifest.LEGACY:
+        if why is not None:
             raise DamagedCell(key, why)
-        listed = manifest.read(path / manifest.MANIFEST) if why is None else None
-        names = set(listed["files"]) if listed is not None else {n for n in manifest.FILES
-                                                                 if (path / n).is_file()}
+        listed = manifest.listed(path)
+        return self._parsed(key, set(listed["files"]) if listed is not None else set())
+
+    def bless(self, key: str) -> bool:
+        """``migrate``: give a cell stored before manifests its manifest, once every file parses,
+        ``model.pt`` loads and ``config.json`` names this key (nothing vouches for it otherwise).
+        True: blessed; False: it had a manifest that checks; :class:`DamagedCell` otherwise."""
+        path = self.path(key)
+        why = manifest.check(path)
+        if why is None:
+            return False
+        if why != manifest.MISSING:
+            raise DamagedCell(key, why)
+        names = [n for n in manifest.FILES if (path / n).is_file()]
+        self._parsed(key, set(names), weights=True)
+        manifest.write(path, names)
+        return True
+
+    def _parsed(self, key: str, names: set[str], weights: bool = False) -> CellResult:
+        """The cell's files ``names`` read (``weights``: model.pt loaded too); any failure is
+        :class:`DamagedCell`."""
         try:
-            stored = self._read(path, names)
-            if why == manifest.LEGACY and "model.pt" in names:
-                stored.record.weights.load()  # no checksum to vouch for it: it must load
+            stored = self._read(self.path(key), names)
+            if weights and stored.record.weights is not None:
+                stored.record.weights.load()
         except DamagedCell as exc:
             raise DamagedCell(key, exc.reason) from None
         except Exception as exc:  # noqa: BLE001 - any file that does not parse: damage, not a crash
@@ -261,8 +281,6 @@ class CellStore:
                 from None
         if stored.cell.key != key:
             raise DamagedCell(key, f"config.json describes another cell ({clip(stored.cell.key, 20)})")
-        if why == manifest.LEGACY and repair:
-            manifest.write(path, sorted(names, key=manifest.FILES.index))
         return stored
 
     def _read(self, path: Path, names: set[str]) -> CellResult:
