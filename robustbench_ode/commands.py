@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import read_suite
+from .config import parse_suite, read_suite
 from .core.context import resolve
 from .core.errors import SuiteError
 from .core.files import check_writable_dir, show_path
 from .core.preview import clip
+from .harness.cell import cells
 from .harness.cost import admit
 from .outputs.critical import adapted_vs_critical, critical_steps, critical_table
 from .outputs.figures.adapted import adapted_vs_fixed
@@ -28,7 +29,7 @@ from .outputs.report import write_report
 from .outputs.tables import read_results, read_table, read_training, training_log
 from .outputs.terminal import run_summary
 from .run.executors import check_executor, make_executor
-from .run.ownership import RunLock, read_record
+from .run.ownership import Claim, RunLock, read_record, take
 from .run.runner import claim_out_dir, run_suite
 from .run.store import CellStore, DamagedCell
 from .studies.xor_fan import write_fan
@@ -181,6 +182,22 @@ def verify(args: argparse.Namespace) -> int:
     return 1 if damaged or missing else 0
 
 
+def _adopt(store: CellStore) -> str:
+    """A folder written before owner.json gets its record from its suite.yaml (the cells ``verify``
+    compares the store with); what was done, for migrate's line."""
+    try:
+        record = read_record(store.root)
+        if record is None or not record.legacy:
+            return ""
+        if record.dump is None:
+            return "; no owner.json written (its suite.yaml cannot be read)"
+        suite = parse_suite(record.dump)
+    except SuiteError:
+        return "; no owner.json written (its suite.yaml cannot be read)"
+    take(store.root, suite, Claim("same", record), [c.key for c in cells(suite)])
+    return "; owner.json written from its suite.yaml"
+
+
 def migrate(args: argparse.Namespace) -> int:
     """Bless a store written before manifests, once: each cell without a manifest is checked
     (every file parses, model.pt loads, config.json names its key) and given one; a cell that
@@ -195,12 +212,13 @@ def migrate(args: argparse.Namespace) -> int:
                     blessed.append(key)
             except DamagedCell as exc:
                 damaged.append((key, exc.reason))
+        owner = _adopt(store)
     for key, why in damaged:
         print(f"damaged {key}: {why}")
     advice = "; left as they are: a run of its suite moves them to damaged/ and recomputes them" \
         if damaged else ""
     print(f"{store.root}: {len(keys)} stored cells, {len(blessed)} given a manifest, "
-          f"{len(keys) - len(blessed) - len(damaged)} had one, {len(damaged)} damaged{advice}")
+          f"{len(keys) - len(blessed) - len(damaged)} had one, {len(damaged)} damaged{advice}{owner}")
     return 1 if damaged else 0
 
 

@@ -8,6 +8,7 @@ is the manifest and the owner record.
   vouches for it), named, moved aside and recomputed: the edit is gone from the tables;
 - a deleted cell, or one a ``--fresh`` kill left moved aside: ``verify`` exits 1 naming it (the
   owner record lists it); a run puts the moved-aside one back;
+- ``migrate`` gives a folder written before ``owner.json`` its record (from its ``suite.yaml``);
 - the run folder renamed mid-run: the run stops in one line, nothing is recreated at the old path,
   and the same suite resumes in the folder where it now is.
 
@@ -190,3 +191,18 @@ def test_a_run_folder_renamed_mid_run_stops_in_one_line(base, tmp_path, capsys, 
     assert cli.main(["run", str(suite), "--out", str(moved), "--no-progress"]) == 0
     assert "trained 1" in capsys.readouterr().out  # resumed where it now is
     pd.testing.assert_frame_equal(_results(moved), _results(run))
+
+
+def test_migrate_gives_a_folder_written_before_owner_json_its_record(base, copy, capsys):
+    suite, _ = base
+    keys = CellStore(copy).keys()
+    (copy / "owner.json").unlink()
+    capsys.readouterr()
+    assert cli.main(["verify", str(copy)]) == 0  # no record: nothing to compare with
+    assert cli.main(["migrate", str(copy)]) == 0
+    assert "owner.json written from its suite.yaml" in capsys.readouterr().out
+    assert sorted(json.loads((copy / "owner.json").read_text())["cells"]) == keys
+    shutil.rmtree(copy / CELLS / keys[1])
+    assert cli.main(["verify", str(copy)]) == 1 and f"missing {keys[1]}" in capsys.readouterr().out
+    assert cli.main(["run", str(suite), "--out", str(copy), "--no-progress"]) == 0  # the same suite
+    assert "trained 1" in capsys.readouterr().out
