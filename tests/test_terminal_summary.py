@@ -90,7 +90,8 @@ def _made_up_results() -> pd.DataFrame:
                 rows.append(dict(dataset="sphere2", model="ott_conv1d", training="default", seed=seed,
                                  train_solver="euler", train_steps=steps, train_tol=None,
                                  test_solver=solver, test_steps=n, test_tol=tol,
-                                 accuracy=math.nan if (steps, j) == (64, 0) else steps / 100 + seed / 10 + j / 1000))
+                                 accuracy=math.nan if (steps, j) == (64, 0)
+                                 else steps / 100 + seed / 10 + j / 1000))
     return pd.DataFrame(rows)
 
 
