@@ -139,7 +139,7 @@ def _add_verbosity(parser: argparse.ArgumentParser, default) -> None:
     main parser's value stands unless given there)."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=default,
-                       help="only warnings and errors (no status lines, no summary table)")
+                       help="only warnings and errors (no status lines, no summary table, no progress bars)")
     group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=default,
                        help="also debug detail (what the run plans, each finished cell)")
 
@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default results/<suite name>)")
     p.add_argument("--device", default="cpu", choices=DEVICES,
                    help="cpu, cuda, or auto: CUDA where it is available")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (default: shown where stderr is a terminal)")
     p.add_argument("--data-root", help="image data folder (default $ROBUSTBENCH_ODE_DATA or ./data)")
     p.add_argument("--fresh", action="store_true", help="recompute every cell, ignoring stored ones")
     p.add_argument("--update", action="store_true",
@@ -194,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("xor-fan", help="run a suite, then write trajectories and the fan pictures")
     p.add_argument("suite", nargs="?", default="suites/xor_fan.yaml")
     p.add_argument("--out", help="output directory (default results/<suite name>)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (default: shown where stderr is a terminal)")
     p.add_argument("--update", action="store_true",
                    help="move an --out folder holding another version of the suite to this one")
     p.add_argument("--force", action="store_true", help="run a suite beyond the cost limit")

@@ -46,6 +46,12 @@ def _suite_and_out(args: argparse.Namespace):
     return suite, text, out
 
 
+def _progress(args: argparse.Namespace) -> bool | None:
+    """The progress display (core/progress.py): off with --no-progress or -q, else on where stderr
+    is a terminal (None)."""
+    return False if args.no_progress or getattr(args, "verbosity", 0) < 0 else None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.data_root:  # below a suite's dataset.root, above the environment (datasets/images.py)
         os.environ["ROBUSTBENCH_ODE_DATA"] = args.data_root
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell, args.threads)
     try:
         report = run_suite(suite, out, replace(context, threads=executor.threads),
-                           progress=not args.no_progress, suite_text=text, fresh=args.fresh,
+                           progress=_progress(args), suite_text=text, fresh=args.fresh,
                            update=args.update, executor=executor)
     finally:
         executor.close()
@@ -94,7 +100,7 @@ def xor_fan(args: argparse.Namespace) -> int:
     suite, text, out = _suite_and_out(args)
     admit(suite, args.force, show_path(args.suite))  # the same gates as run: cost, then the folder
     claim_out_dir(out, suite, args.update)
-    report = run_suite(suite, out, progress=not args.no_progress, suite_text=text, update=args.update)
+    report = run_suite(suite, out, progress=_progress(args), suite_text=text, update=args.update)
     written = write_fan(report.cells, read_table(out / "results.csv"), out)
     log.info(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
     _show_summary(out)

@@ -203,3 +203,12 @@ def test_the_device_is_resolved_in_one_function():
             if isinstance(sub, ast.Compare) and "device" in ast.unparse(sub.left)
             and any(isinstance(c, ast.Constant) and c.value == "auto" for c in sub.comparators)]
     assert set(auto) <= {"core/context.py::resolve_device"}, auto  # (name == "auto" there)
+
+
+def test_the_pipeline_and_the_studies_write_through_logging_not_print():
+    """The package's output goes through ``logging`` (core/console.py: -q / -v); ``print`` stays
+    where a command writes its own result or the one-line error (cli.py, commands.py, the cost
+    warning of ``validate``, core/console.py itself)."""
+    layers = ("training/", "harness/execution", "outputs/", "run/", "studies/")
+    printing = [where for where in _calls("print") if where.startswith(layers)]
+    assert not printing, printing

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from robustbench_ode.outputs.terminal import WIDTH, by_configuration, summary_text
+from robustbench_ode.outputs.terminal import WIDTH, by_configuration, grid_text, summary_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "suites" / "smoke.yaml"
@@ -55,6 +55,60 @@ def test_run_ends_with_the_summary_table_of_summary_csv(smoke):
     for row, (_, model) in zip(rows, summary.iterrows()):
         assert float(row.split()[column]) == pytest.approx(model["acc_train"], abs=5e-4)
         assert row.split()[header.split().index("effect")] == model["effect"]
+
+
+def test_run_then_shows_accuracy_by_train_and_test_configuration(smoke):
+    """Issue 25 item 3: the grid of train x test configurations, the seeds' mean accuracy, within
+    100 columns; the numbers are results.csv's."""
+    out, done = smoke
+    lines = done.stdout.splitlines()
+    (start,) = [i for i, line in enumerate(lines) if line.startswith("accuracy by train (rows) x test")]
+    header, *rows = lines[start + 1:start + 2 + len(CONFIGS)]
+    assert [r.split()[0] for r in rows] == CONFIGS
+    grid = lines[start:next(i for i, line in enumerate(lines) if line.startswith("(more: "))]
+    assert all(len(line) <= WIDTH for line in grid), [len(line) for line in grid]
+    results = pd.read_csv(out / "results.csv")
+    column = header.split().index("rk4-4")  # the test configuration every model has (suites/smoke.yaml)
+    for row, config in zip(rows, CONFIGS):
+        train = results[(results["train_solver"] + "-" + results["train_steps"].map("{:.0f}".format)
+                         == config) | (results["train_solver"] + "@" + results["train_tol"].map("{:g}".format)
+                                       == config)]
+        mean = train[(train["test_solver"] == "rk4") & (train["test_steps"] == 4)]["accuracy"].mean()
+        assert float(row.split()[1 + column]) == pytest.approx(mean, abs=5e-4)
+    assert "-" in rows[0].split()  # a model not tested at a configuration (step factors): a dash
+
+
+def _made_up_results() -> pd.DataFrame:
+    """Two train configurations x two seeds, tested at 12 Euler step counts, two rk4 and two
+    dopri5 tolerances (given out of order); accuracy = train steps / 100 + seed / 10 + a test index."""
+    tests = [("euler", n, None) for n in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)]
+    tests += [("dopri5", None, 1e-7), ("rk4", 8, None), ("dopri5", None, 1e-3), ("rk4", 2, None)]
+    rows = []
+    for steps in (2, 64):
+        for seed in (0, 1):
+            for j, (solver, n, tol) in enumerate(tests):
+                rows.append(dict(dataset="sphere2", model="ott_conv1d", training="default", seed=seed,
+                                 train_solver="euler", train_steps=steps, train_tol=None,
+                                 test_solver=solver, test_steps=n, test_tol=tol,
+                                 accuracy=math.nan if (steps, j) == (64, 0)
+                                 else steps / 100 + seed / 10 + j / 1000))
+    return pd.DataFrame(rows)
+
+
+def test_the_grid_fits_100_columns_in_blocks_of_test_configurations():
+    text = grid_text(_made_up_results())
+    lines = text.splitlines()
+    assert lines[0] == "accuracy by train (rows) x test configuration (columns) (mean over seeds):"
+    assert all(len(line) <= WIDTH for line in lines), [len(line) for line in lines]
+    headers = [line.split() for line in lines[1:] if line.startswith(" ") and line.strip()]
+    columns = [c for h in headers for c in h if c != "\\"]
+    assert len(headers) >= 2  # wrapped: the test columns go on in a second block
+    assert columns == [f"euler-{n}" for n in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)] + \
+        ["dopri5@0.001", "dopri5@1e-07", "rk4-2", "rk4-8"]  # by solver, then steps, tolerance coarse first
+    blocks = [line.split() for line in lines[1:] if line.startswith("euler-2 ")]
+    assert len(blocks) == len(headers)  # every block led by the row labels
+    assert blocks[0][1] == "0.070"  # euler-1 of the 2-step model: mean of 0.02 and 0.12
+    assert [line.split()[1] for line in lines[1:] if line.startswith("euler-64 ")][0] == "-"  # no score
 
 
 def test_quiet_shows_no_summary_and_verbose_adds_detail(smoke):
@@ -114,3 +168,12 @@ def test_a_narrow_terminal_drops_metric_columns_from_the_end_then_cuts_labels():
     assert all(len(line) <= 72 for line in cut) and "..." in cut[2]
     # cut in the middle: each row still ends with its train solver and steps
     assert [line.split()[-6] for line in cut[2:7]] == ["euler-2"] * 2 + ["euler-8"] * 2 + ["dopri5@0.01"]
+
+
+def test_the_demo_table_in_the_cli_reference_is_the_committed_run():
+    """docs/cli.md shows what `run` prints at the end of the demo: recomputed from results/demo."""
+    from robustbench_ode.outputs.terminal import run_summary
+
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    block = doc.split("The demo ends with:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert block.rstrip("\n") == run_summary(ROOT / "results" / "demo")

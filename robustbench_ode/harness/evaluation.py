@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace as dataclass_replace
 from typing import Any
 
@@ -111,6 +112,18 @@ def _batches(data: DataSplits, batch_size: int, device: str):
         yield x, data.y_test[start:start + batch_size].to(device, non_blocking=True)
 
 
+Tick = Callable[[float], None]  # told the test rows just evaluated (fractions: one batch of a row)
+
+
+def _no_tick(rows: float) -> None:
+    pass
+
+
+def _share(data: DataSplits, batch_size: int) -> float:
+    """The part of a test row one test batch is."""
+    return 1.0 / max(1, math.ceil(len(data.y_test) / batch_size))
+
+
 def _keep(score: Score, states: list[torch.Tensor] | None) -> None:
     if states is not None:
         z = score.final_states()
@@ -179,14 +192,18 @@ def drift_between(z: torch.Tensor | None, z_ref: torch.Tensor | None) -> float:
 
 @torch.no_grad()
 def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestPoint], batch_size: int,
-                    device: str = "cpu", *, plain: bool = False) -> list[dict[str, Any] | Exception]:
+                    device: str = "cpu", *, plain: bool = False,
+                    tick: Tick | None = None) -> list[dict[str, Any] | Exception]:
     """Each test point evaluated, one data pass for all of them (each batch is loaded and
     prepared once and solved at every point; ``plain``: a model that calls torchdiffeq itself,
     point by point with :func:`evaluate_plain`); the train point's row also gets the drift to the
     reference point, from the states the two evaluations kept. A point whose evaluation raises
-    gets the exception in place of its row."""
+    gets the exception in place of its row. ``tick``: told the rows done, a row's share per batch
+    (the progress display's test bar)."""
     scores = [Score(p.spec, data, keep=p.is_train or p.is_reference) for p in points]
     errors: dict[int, Exception] = {}
+    share = _share(data, batch_size)
+    tick = tick or _no_tick
     if plain:
         for i, (point, score) in enumerate(zip(points, scores)):
             keep = [] if score.states is not None else None
@@ -195,6 +212,8 @@ def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestP
             except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
                 errors[i] = exc
                 continue
+            finally:
+                tick(1.0)
             scores[i] = _Done(row, torch.cat(keep) if keep else None)
         return _rows(points, scores, errors)
     model.eval()
@@ -209,6 +228,7 @@ def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestP
             except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
                 errors[i] = exc
             score.seconds += time.perf_counter() - t0
+            tick(share)
     return _rows(points, scores, errors)
 
 
@@ -236,13 +256,16 @@ def _rows(points: list[TestPoint], scores: list, errors: dict[int, Exception]) -
 
 @torch.no_grad()
 def evaluate_stacked(models: list[torch.nn.Module], datas: list[DataSplits], points: list[TestPoint],
-                     batch_size: int, device: str = "cpu") -> list[list[dict[str, Any] | Exception]]:
+                     batch_size: int, device: str = "cpu",
+                     tick: Tick | None = None) -> list[list[dict[str, Any] | Exception]]:
     """The rows of several seeds' models (one configuration, one grid) at once: the fixed-step
     points of all seeds as one stacked model (one batched solve per batch instead of one per
     seed), the adaptive and gridless ones seed by seed (their step control would see all seeds'
     errors at once, which changes what it does). Each seed's rows equal its own
-    :func:`evaluate_points` up to float rounding (tests/test_fast_paths.py)."""
+    :func:`evaluate_points` up to float rounding (tests/test_fast_paths.py). ``tick``: as
+    :func:`evaluate_points`'s, every seed's rows counted."""
     n = len(models)
+    share, tick = _share(datas[0], batch_size), tick or _no_tick
     fixed = [i for i, p in enumerate(points) if p.spec.steps is not None]
     rest = [i for i in range(len(points)) if i not in fixed]
     scores = [[Score(p.spec, d, keep=p.is_train or p.is_reference) for p in points] for d in datas]
@@ -265,6 +288,7 @@ def evaluate_stacked(models: list[torch.nn.Module], datas: list[DataSplits], poi
                         errors[m][i] = exc
                 for m in range(n):
                     scores[m][i].seconds += (time.perf_counter() - t0) / n
+                tick(n * share)
     for m, (model, data) in enumerate(zip(models, datas)):
         if rest:
             model.eval()
@@ -277,4 +301,5 @@ def evaluate_stacked(models: list[torch.nn.Module], datas: list[DataSplits], poi
                     except Exception as exc:  # noqa: BLE001
                         errors[m][i] = exc
                     scores[m][i].seconds += time.perf_counter() - t0
+                    tick(share)
     return [_rows(points, scores[m], errors[m]) for m in range(n)]

@@ -16,13 +16,14 @@ import torch
 
 from ..config import DiagnosticsConfig, ReferenceConfig, TestEntry
 from ..core.context import CPU, ExecutionContext
+from ..core.progress import Enabled, test_bar
 from ..core.status import Status
 from ..training.forward import PlainForward, StackedForward
 from ..training.loop import Member, TrainOutcome, train
 from .analysis import analyse
 from .build import build_model, load_data
 from .cell import CellConfig, CellRecord, CellResult, InMemory
-from .evaluation import evaluate_points, evaluate_stacked
+from .evaluation import Tick, evaluate_points, evaluate_stacked
 from .grid import TestPoint
 
 Built = tuple[torch.nn.Module, Any]  # a cell's model (on the device) and its data
@@ -60,7 +61,7 @@ def _build(record: CellRecord, device: str) -> tuple[Built | None, CellRecord]:
 
 
 def _train(group: list[int], records: list[CellRecord], built: list[Built | None],
-           checkpoints: list[Checkpoints | None], device: str, progress: bool) -> dict[int, list]:
+           checkpoints: list[Checkpoints | None], device: str, progress: Enabled) -> dict[int, list]:
     """Train the cells ``group`` (one, or several as one stacked model); their records are
     updated in place, their logs returned."""
     first = records[group[0]].cell
@@ -74,7 +75,7 @@ def _train(group: list[int], records: list[CellRecord], built: list[Built | None
         else:
             forward = PlainForward(built[group[0]][0], first.training, device, first.seed)
         outcomes = train(forward, members, first.train_spec, first.training, progress=progress,
-                         desc=first.label())
+                         desc=_desc(first, len(group)))
     except Exception as exc:  # noqa: BLE001 - a crash in training is each member's status
         status, message = Status.from_exception(exc)
         outcomes = [TrainOutcome(status, message) for _ in group]
@@ -86,13 +87,21 @@ def _train(group: list[int], records: list[CellRecord], built: list[Built | None
     return {i: outcome.log for i, outcome in zip(group, outcomes)}
 
 
+def _desc(cell: CellConfig, seeds: int) -> str:
+    """A unit's name on its progress bars: the cell, and how many seeds train stacked with it."""
+    return cell.label() + (f" +{seeds - 1} stacked" if seeds > 1 else "")
+
+
+def _tested(record: CellRecord, built: Built | None) -> bool:
+    return record.status is Status.OK and built is not None
+
+
 def _test(record: CellRecord, built: Built | None, points: list[TestPoint], device: str,
-          outcomes: list | None = None) -> list[dict[str, Any]]:
+          outcomes: list | None = None, tick: Tick | None = None) -> list[dict[str, Any]]:
     """The record's rows; ``outcomes``: its evaluations when already made (with its seed group's)."""
     if outcomes is None:
-        tested = record.status is Status.OK and built is not None
         outcomes = (evaluate_points(built[0], built[1], points, record.cell.training.eval_batch_size,
-                                    device) if tested else [None] * len(points))
+                                    device, tick=tick) if _tested(record, built) else [None] * len(points))
     return [record.row(p, o) for p, o in zip(points, outcomes)]
 
 
@@ -105,11 +114,12 @@ def _diagnose(record: CellRecord, built: Built | None, cfg: DiagnosticsConfig | 
 
 def run_cells(cells: list[CellConfig], entries: list[TestEntry], reference: ReferenceConfig, *,
               context: ExecutionContext = CPU,
-              checkpoints: list[Checkpoints | None] | None = None, progress: bool = False,
+              checkpoints: list[Checkpoints | None] | None = None, progress: Enabled = False,
               diagnostics: DiagnosticsConfig | None = None) -> list[CellResult]:
     """Train the cells' models (several: as one stacked model, the seeds of one configuration
     that planning grouped), test each on the grid of ``entries`` at the configuration it ended
-    at, and diagnose it (when ``diagnostics`` is given and enabled)."""
+    at, and diagnose it (when ``diagnostics`` is given and enabled). ``progress``: the unit's
+    training and test bars (core/progress.py)."""
     device = context.device
     checkpoints = checkpoints or [None] * len(cells)
     records, built = [], []
@@ -121,24 +131,26 @@ def run_cells(cells: list[CellConfig], entries: list[TestEntry], reference: Refe
     logs = _train(group, records, built, checkpoints, device, progress) if group else {}
     evaluated: dict[int, list] = {}
     ok = [i for i in group if records[i].status is Status.OK]
-    if len(ok) > 1:  # a stacked group's seeds are also tested as one stacked model
-        points = records[ok[0]].grid(entries, reference)
-        rows = evaluate_stacked([built[i][0] for i in ok], [built[i][1] for i in ok], points,
-                                cells[ok[0]].training.eval_batch_size, device)
-        evaluated.update(zip(ok, rows))
-    results = []
-    for i, (record, b) in enumerate(zip(records, built)):
-        if b is not None:
-            record = replace(record, weights=InMemory(_cpu(b[0].state_dict())))
-        rows = _test(record, b, record.grid(entries, reference), device, evaluated.get(i))
-        results.append(CellResult(record, rows, logs.get(i, []),
-                                  _diagnose(record, b, diagnostics, reference, device)))
+    rows_due = sum(len(r.grid(entries, reference)) for r, b in zip(records, built) if _tested(r, b))
+    with test_bar(rows_due, _desc(cells[0], len(ok) or 1), progress) as bar:
+        if len(ok) > 1:  # a stacked group's seeds are also tested as one stacked model
+            points = records[ok[0]].grid(entries, reference)
+            rows = evaluate_stacked([built[i][0] for i in ok], [built[i][1] for i in ok], points,
+                                    cells[ok[0]].training.eval_batch_size, device, tick=bar.update)
+            evaluated.update(zip(ok, rows))
+        results = []
+        for i, (record, b) in enumerate(zip(records, built)):
+            if b is not None:
+                record = replace(record, weights=InMemory(_cpu(b[0].state_dict())))
+            rows = _test(record, b, record.grid(entries, reference), device, evaluated.get(i), bar.update)
+            results.append(CellResult(record, rows, logs.get(i, []),
+                                      _diagnose(record, b, diagnostics, reference, device)))
     return results
 
 
 def retest(record: CellRecord, points: list[TestPoint], *, context: ExecutionContext = CPU,
            diagnostics: DiagnosticsConfig | None = None,
-           reference: ReferenceConfig | None = None) -> CellResult:
+           reference: ReferenceConfig | None = None, progress: Enabled = False) -> CellResult:
     """Rows for the test points a stored model lacks, without retraining it; its diagnosis too
     when ``diagnostics`` (and the suite's ``reference``) are given."""
     device = context.device
@@ -152,6 +164,7 @@ def retest(record: CellRecord, points: list[TestPoint], *, context: ExecutionCon
         except Exception as exc:  # noqa: BLE001 - a model that cannot be rebuilt is a failure
             status, message = Status.from_exception(exc)
             record = replace(record, status=status, message=message)
-    rows = _test(record, built, points, device)
+    with test_bar(len(points) if _tested(record, built) else 0, _desc(record.cell, 1), progress) as bar:
+        rows = _test(record, built, points, device, tick=bar.update)
     diagnosis = _diagnose(record, built, diagnostics, reference, device) if reference is not None else None
     return CellResult(record, rows, [], diagnosis)

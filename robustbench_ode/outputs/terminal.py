@@ -2,7 +2,9 @@
 configuration (its seeds averaged), the key robustness metrics of :data:`.summary.METRICS` (those
 the report's summary table shows), the diagnostics verdict (``effect``) where the run diagnosed
 its models and the critical step count where it swept train step counts; at most :data:`WIDTH`
-columns (metric columns are dropped from the end of the list, then configuration labels cut).
+columns (metric columns are dropped from the end of the list, then configuration labels cut);
+then the test grid (:func:`grid_text`): accuracy by train x test configuration, wrapped in blocks
+of test columns to fit the same width.
 
 It is built by :func:`.summary.summarize` from the tables the run wrote (``results.csv``,
 ``diagnostics.csv``), the function that writes ``summary.csv``, so the two never differ.
@@ -10,6 +12,7 @@ It is built by :func:`.summary.summarize` from the tables the run wrote (``resul
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 
@@ -25,17 +28,20 @@ MIN_LABEL = 12  # a configuration label is never cut shorter than this
 NAN_TEXT = "-"
 COUNTS = ("nfe_train", "nfe_ref", "n_failed", "n_tests")  # shown as whole numbers
 VARYING = ("dataset", "model", "training")  # in a row's label only where the run has several
+GRID_METRICS = ("accuracy", "mse")  # what the grid shows: the first the run has
+GRID_LABEL = 32  # the grid's row labels are cut to this, so that test columns fit beside them
 # the order metric columns are dropped in to fit (from the end): the report's, then time series'
 METRIC_ORDER: list[Metric] = [*shown("report"), *(m for m in shown("regression") if m not in shown("report"))]
 
 
-def _config(row: pd.Series) -> str:
-    """A train configuration as the suite names it: euler-8 (steps), dopri5@0.01 (tolerance)."""
-    solver = str(row.get("train_solver", "?"))
-    if pd.notna(row.get("train_steps")):
-        return f"{solver}-{int(row['train_steps'])}"
-    if pd.notna(row.get("train_tol")):
-        return f"{solver}@{float(row['train_tol']):g}"
+def _config(row: pd.Series, side: str = "train") -> str:
+    """A train (or test) configuration as the suite names it: euler-8 (steps), dopri5@0.01
+    (tolerance)."""
+    solver = str(row.get(f"{side}_solver", "?"))
+    if pd.notna(row.get(f"{side}_steps")):
+        return f"{solver}-{int(row[f'{side}_steps'])}"
+    if pd.notna(row.get(f"{side}_tol")):
+        return f"{solver}@{float(row[f'{side}_tol']):g}"
     return solver
 
 
@@ -145,10 +151,46 @@ def summary_text(summary: pd.DataFrame, width: int = WIDTH) -> str:
     return "\n".join(line[:width] for line in [title, *text.splitlines(), *left])
 
 
+def grid_text(results: pd.DataFrame, width: int = WIDTH) -> str:
+    """The test grid as a table of at most ``width`` columns: one row per train configuration
+    (labelled as in the summary), one column per test configuration (suite order), the mean
+    accuracy over seeds (a regression run: the mean trajectory MSE); the columns that do not fit
+    continue in blocks below, each led by the row labels (pandas' ``line_width``). Empty
+    without rows or scores."""
+    metric = next((m for m in GRID_METRICS if m in results.columns and results[m].notna().any()), None)
+    if results.empty or metric is None:
+        return ""
+    rows = results.assign(train=[_cut(label, GRID_LABEL) for label in labels(results)],
+                          test=results.apply(_config, axis=1, side="test"),
+                          score=pd.to_numeric(results[metric], errors="coerce"))
+    table = rows.pivot_table(index="train", columns="test", values="score", aggfunc="mean",
+                             sort=False, dropna=False)
+    table = table.reindex(index=list(dict.fromkeys(rows["train"])), columns=_test_order(rows))
+    table.index.name = table.columns.name = None
+    body = table.to_string(line_width=width, na_rep=NAN_TEXT, float_format=lambda v: f"{v:.3f}")
+    seeds = " (mean over seeds)" if rows.groupby("train", sort=False)["seed"].nunique().max() > 1 else ""
+    title = f"{metric} by train (rows) x test configuration (columns){seeds}:"
+    return "\n".join(line[:width].rstrip() for line in [title, *body.splitlines()])
+
+
+def _test_order(rows: pd.DataFrame) -> list[str]:
+    """The test configurations by solver (in the order the suite meets them), then by steps, then
+    by tolerance from coarse to fine."""
+    solvers = list(dict.fromkeys(rows["test_solver"]))
+    steps = pd.to_numeric(rows.get("test_steps"), errors="coerce")
+    tols = pd.to_numeric(rows.get("test_tol"), errors="coerce")
+    keys = {test: (solvers.index(solver), n if pd.notna(n) else math.inf, -t if pd.notna(t) else 0.0)
+            for test, solver, n, t in zip(rows["test"], rows["test_solver"], steps, tols)}
+    return sorted(keys, key=keys.__getitem__)
+
+
 def run_summary(run_dir: str | Path, width: int = WIDTH) -> str:
-    """:func:`summary_text` of the run folder ``run_dir``, from its results.csv and diagnostics.csv."""
+    """:func:`summary_text` of the run folder ``run_dir``, from its results.csv and diagnostics.csv,
+    then its :func:`grid_text`."""
     run_dir = Path(run_dir)
     results = read_results(run_dir / "results.csv")
     path = run_dir / "diagnostics.csv"
     diagnostics = read_table(path, DIAGNOSTICS, what=path.name) if path.exists() else None
-    return summary_text(summarize(results, diagnostics), width)
+    text = summary_text(summarize(results, diagnostics), width)
+    grid = grid_text(results, width) if text else ""
+    return f"{text}\n{grid}" if grid else text

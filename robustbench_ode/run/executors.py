@@ -35,6 +35,9 @@ from .jobs import Unit, costliest_first, run_unit
 class Executor(Protocol):
     name: str
     threads: int
+    # True: units run in this process (their training and test bars join the run's progress
+    # display, run/progress.py); an executor without it shows only the cells bar
+    in_process: bool
 
     def run(self, units: list[Unit]) -> Iterator[tuple[int, list[CellResult]]]: ...
 
@@ -43,6 +46,7 @@ class Executor(Protocol):
 
 class LocalExecutor:
     name = "local"
+    in_process = True
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = thread_budget.budget(1, threads)
@@ -134,6 +138,7 @@ class ProcessExecutor:
     """A pool of spawned processes (spawn: no forked torch or CUDA state)."""
 
     name = "process"
+    in_process = False
 
     def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = workers
@@ -182,6 +187,7 @@ class RayExecutor:
     """Units as Ray tasks declaring their CPU/GPU needs; a task whose worker dies is retried."""
 
     name = "ray"
+    in_process = False
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_cell: float = 1,
                  gpus_per_cell: float = 0, max_retries: int = 3, threads: int | None = None) -> None:

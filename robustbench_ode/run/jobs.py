@@ -22,6 +22,7 @@ from typing import Protocol
 
 from ..config import DiagnosticsConfig, ReferenceConfig, TestEntry
 from ..core.context import CPU, ExecutionContext
+from ..core.progress import Enabled
 from ..harness.cell import CellConfig, CellRecord, CellResult
 from ..harness.cost import cell_cost
 from ..harness.execution import retest, run_cells
@@ -66,6 +67,7 @@ class TrainJob:
     context: ExecutionContext = CPU
     store_root: str | None = None  # where checkpoints go; None: no checkpoints
     diagnostics: DiagnosticsConfig | None = None
+    progress: Enabled = False  # its training and test bars (core/progress.py); the runner sets it
 
     @property
     def cells(self) -> tuple[CellConfig, ...]:
@@ -84,7 +86,7 @@ class TrainJob:
                 store.mark_running(cell.key)
             checkpoints = [store.checkpoint(c.key) for c in self.cells]
         return run_cells(list(self.cells), list(self.entries), self.reference, context=self.context,
-                         checkpoints=checkpoints, diagnostics=self.diagnostics)
+                         checkpoints=checkpoints, diagnostics=self.diagnostics, progress=self.progress)
 
     def lost(self, why: str) -> list[CellResult]:
         return [r.lost(r.grid(self.entries, self.reference), why) for r in self.records]
@@ -100,6 +102,7 @@ class RetestJob:
     context: ExecutionContext = CPU
     diagnostics: DiagnosticsConfig | None = None
     reference: ReferenceConfig | None = None
+    progress: Enabled = False  # its test bar (core/progress.py); the runner sets it
 
     @property
     def records(self) -> tuple[CellRecord, ...]:
@@ -116,7 +119,7 @@ class RetestJob:
     def run(self) -> list[CellResult]:
         _apply(self.context)
         return [retest(self.record, list(self.points), context=self.context, diagnostics=self.diagnostics,
-                       reference=self.reference)]
+                       reference=self.reference, progress=self.progress)]
 
     def lost(self, why: str) -> list[CellResult]:
         return [self.record.lost(list(self.points), why)]

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
-from tqdm.auto import tqdm
 
 from ..config import SuiteConfig
 from ..core.context import ExecutionContext
 from ..core.errors import SuiteError
 from ..core.files import show_path, temporary, write_text
+from ..core.progress import Enabled
 from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, LOG_NAMES, RESULTS, TRAINING
 from ..core.status import Status
 from ..harness.analysis import settings
@@ -41,6 +41,7 @@ from .executors import Executor, LocalExecutor
 from .jobs import RetestJob, Unit, plan_training
 from .meta import Throughput, environment, now, write_json
 from .ownership import Claim, RunLock, claim, take
+from .progress import CellsProgress, with_bars
 from .store import CellStore, DamagedCell
 
 RESULTS_CSV, TRAINING_CSV = "results.csv", "training.csv"
@@ -158,11 +159,12 @@ def _split_oom(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def run_suite(suite: SuiteConfig, out_dir: Path, context: ExecutionContext | None = None,
-              progress: bool = True, suite_text: str | None = None, *, fresh: bool = False,
+              progress: Enabled = None, suite_text: str | None = None, *, fresh: bool = False,
               update: bool = False, executor: Executor | None = None) -> RunReport:
     """Run ``suite`` into ``out_dir`` (module docstring) in ``context`` (resolved by the caller,
     core/context.py; default: the CPU, the executor's threads). ``update``: move a folder that
-    holds another version of the suite to this one (run/ownership.py)."""
+    holds another version of the suite to this one (run/ownership.py). ``progress``: the progress
+    display (core/progress.py; None: where stderr is a terminal)."""
     check_data(suite)
     out_dir = Path(out_dir)
     claim_out_dir(out_dir, suite, update)  # refuses before anything is written
@@ -209,7 +211,7 @@ def _stored_rows(path: Path) -> int | None:
         return None
 
 
-def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, progress: bool,
+def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, progress: Enabled,
                 suite_text: str | None, fresh: bool, executor: Executor, decision: Claim,
                 lock: RunLock) -> RunReport:
     check_store(out_dir)
@@ -228,10 +230,10 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, pr
     unstored: dict[str, CellResult] = {}  # results kept out of the store (OOM, lost): retried next run
     oom_rows: dict[str, list[dict]] = {}  # test rows kept out of the store (out of memory)
     _assemble(plan.cells, suite, store, unstored, out_dir)  # the tables as the store has them now
-    bar = tqdm(total=sum(len(u.cells) for u in plan.units), desc=f"suite {suite.name}", unit="cell",
-               disable=not progress)
+    bar = CellsProgress(plan.units, suite.name, progress, getattr(executor, "workers", 1))
     clock = time.perf_counter()
-    for u, results in executor.run(plan.units):
+    units = with_bars(plan.units, progress, getattr(executor, "in_process", False))
+    for u, results in executor.run(units):
         retest = isinstance(plan.units[u], RetestJob)
         lock.still_here()  # before anything is written: never a partial folder at the old path
         for result in results:
@@ -253,7 +255,7 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, pr
             _append(result, out_dir)  # after every unit: nothing computed is lost
             log.debug("cell %s (%s): %s, %s, %d test rows", key, result.cell.label(),
                       "re-tested" if retest else "trained", result.status.value, len(result.rows))
-            bar.update()
+        bar.finished(u, len(results))
     bar.close()
     units_seconds = round(time.perf_counter() - clock, 3)  # the executor's part of the run
     lock.still_here()

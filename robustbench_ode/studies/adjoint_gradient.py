@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import warnings
 from pathlib import Path
 
@@ -27,12 +28,15 @@ import torch
 import torch.nn.functional as F
 
 from ..config import load_suite
+from ..core.console import configure
 from ..core.status import Status
 from ..harness.build import build_model, load_data
 from ..harness.cell import CellConfig, cells
 from ..models.fields import prepared
 from ..run.store import CellStore
 from ..solvers import SOLVERS, Kind, solve
+
+log = logging.getLogger(__name__)  # shown by main's configure() (core/console.py)
 
 
 def _gradient(model, x: torch.Tensor, y: torch.Tensor, spec) -> torch.Tensor:
@@ -87,6 +91,7 @@ def study(run: Path, seed: int = 0, samples: int = 512) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    configure()  # the study's table on stdout through the package log
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path, help="a run folder with its cell store (e.g. results/sphere2)")
     p.add_argument("--seed", type=int, default=0)
@@ -98,11 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     rows = study(args.run, args.seed, args.samples)
     if not rows:
         p.error(f"run {args.run}: no trained fixed-step cell of seed {args.seed} with an adjoint")
-    print("| model | cos(adjoint, autograd) | norm autograd | norm adjoint | z(0) recovered: train solver "
-          "| rk4 512 |\n|---|---|---|---|---|---|")
+    log.info("| model | cos(adjoint, autograd) | norm autograd | norm adjoint | z(0) recovered: train solver "
+             "| rk4 512 |\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['label']} | {r['cos']:.3f} | {r['norm_autograd']:.3g} | {r['norm_adjoint']:.3g} | "
-              f"{r['recovered_train']:.3g} | {r['recovered_rk4_512']:.2g} |")
+        log.info(f"| {r['label']} | {r['cos']:.3f} | {r['norm_autograd']:.3g} | {r['norm_adjoint']:.3g} | "
+                 f"{r['recovered_train']:.3g} | {r['recovered_rk4_512']:.2g} |")
 
 
 if __name__ == "__main__":

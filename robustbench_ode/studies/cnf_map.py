@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import torch
 
+from ..core.console import configure
 from ..core.files import MAX_BLOB_BYTES, open_regular, read_text
 from ..datasets import DATASETS
 from ..diagnostics.discrete_map import discrete_log_likelihood
 from ..models import MODELS
 from ..models.spec import SolveSpec
+
+log = logging.getLogger(__name__)  # shown by main's configure() (core/console.py)
 
 REFERENCE = SolveSpec("dopri5", rtol=1e-7, atol=1e-7)
 
@@ -68,6 +72,7 @@ def measure(cell_dir: Path, samples: int) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    configure()  # the study's table on stdout through the package log
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a CNF run folder (its cells/ store)")
     parser.add_argument("--samples", type=int, default=500, help="test samples per cell")
@@ -75,12 +80,12 @@ def main(argv: list[str] | None = None) -> None:
     rows = [r for d in sorted((args.run / "cells").iterdir()) if (d / "model.pt").exists()
             if (r := measure(d, args.samples)) is not None]
     rows.sort(key=lambda r: (r["dataset"], r["seed"], int(r["train"].split()[1])))
-    print("| dataset | seed | train | NLL own solver | NLL discrete map | NLL reference | gap ref - own "
-          "| folded |")
-    print("|---|---|---|---|---|---|---|---|")
+    log.info("| dataset | seed | train | NLL own solver | NLL discrete map | NLL reference | gap ref - own "
+             "| folded |")
+    log.info("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['dataset']} | {r['seed']} | {r['train']} | {r['nll_train']:.3f} | {r['nll_map']:.3f} "
-              f"| {r['nll_ref']:.3f} | {r['nll_ref'] - r['nll_train']:+.3f} | {r['folded']:.1%} |")
+        log.info(f"| {r['dataset']} | {r['seed']} | {r['train']} | {r['nll_train']:.3f} | {r['nll_map']:.3f} "
+                 f"| {r['nll_ref']:.3f} | {r['nll_ref'] - r['nll_train']:+.3f} | {r['folded']:.1%} |")
 
 
 if __name__ == "__main__":

@@ -15,11 +15,16 @@ Printed as a Markdown table; nothing is written.
 from __future__ import annotations
 
 import argparse
+import logging
 
 import numpy as np
 import torch
 import torchdiffeq
 from scipy.integrate import solve_ivp
+
+from ..core.console import configure
+
+log = logging.getLogger(__name__)  # shown by main's configure() (core/console.py)
 
 SCIPY = {"bosh3": "RK23", "dopri5": "RK45", "dopri8": "DOP853", "adaptive_heun": None, "fehlberg2": None}
 A = torch.tensor([[-0.5, 2.0, 0.0], [-2.0, -0.5, 0.3], [0.0, -0.3, -1.0]], dtype=torch.float64)
@@ -67,13 +72,14 @@ def scipy_error(method: str | None, tol: float) -> tuple[float, int] | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    configure()  # the study's table on stdout through the package log
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tol", type=float, default=1e-8)
     tol = p.parse_args(argv).tol
-    print(f"rtol = atol = {tol:g}, dz/dt = A z on [0, 1], float64\n")
-    print("| method | past t1, interpolant: error / NFE | landing on t1: error / NFE "
-          "| scipy pair: error / NFE | adjoint dz(1)/dz0 error: past / landing |")
-    print("|---|---|---|---|---|")
+    log.info(f"rtol = atol = {tol:g}, dz/dt = A z on [0, 1], float64\n")
+    log.info("| method | past t1, interpolant: error / NFE | landing on t1: error / NFE "
+             "| scipy pair: error / NFE | adjoint dz(1)/dz0 error: past / landing |")
+    log.info("|---|---|---|---|---|")
     for method, pair in SCIPY.items():
         e0, n0, _ = solve(method, tol, land=False)
         e1, n1, _ = solve(method, tol, land=True)
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         _, _, g1 = solve(method, tol, land=True, adjoint=True)
         ref = scipy_error(pair, tol)
         scipy_txt = f"{pair}: {ref[0]:.2e} / {ref[1]}" if ref else "none"
-        print(f"| {method} | {e0:.2e} / {n0} | {e1:.2e} / {n1} | {scipy_txt} | {g0:.2e} / {g1:.2e} |")
+        log.info(f"| {method} | {e0:.2e} / {n0} | {e1:.2e} / {n1} | {scipy_txt} | {g0:.2e} / {g1:.2e} |")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 import xml.etree.ElementTree as ET
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TrainingConfig
+from ..core.console import configure
 from ..core.context import resolve_device
 from ..datasets.base import DataSplits
 from ..datasets.images import STATS, cifar10
@@ -34,6 +36,8 @@ from ..models import MODELS
 from ..models.spec import SolveSpec
 from ..training.forward import PlainForward
 from ..training.loop import Member, train
+
+log = logging.getLogger(__name__)  # shown by main's configure() (core/console.py)
 
 # Dense (no sparsity) peak tensor throughput in TFLOP/s from the vendors' datasheets:
 # name fragment -> (tf32, bf16). Pass --peak-tflops for a GPU not listed.
@@ -135,6 +139,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure()  # the study's table on stdout through the package log
     args = parse(argv)
     device = resolve_device(args.device)
     data = cifar10(0, root=args.data_root) if args.data_root else synthetic_cifar10(max(4 * args.batch, 1024))
@@ -156,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
                     row["peak_tflops"] = peaks[1] if amp else peaks[0]
                     row["fraction_of_peak"] = row["achieved_tflops"] / row["peak_tflops"]
                 report["results"].append(row)
-                print(json.dumps(row), flush=True)
+                log.info(json.dumps(row))
                 args.out.write_text(json.dumps(report, indent=2))  # kept if a time limit cuts the run
     args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    log.info(f"wrote {args.out}")
     return 0
 
 

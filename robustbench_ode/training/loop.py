@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..config import TrainingConfig
+from ..core.progress import Enabled, training_bar
 from ..core.status import Status
 from ..datasets.base import DataSplits
 from ..models.spec import SolveSpec
@@ -252,30 +252,35 @@ class _Training:
 
 
 def train(forward: PlainForward | StackedForward, members: list[Member], spec: SolveSpec,
-          cfg: TrainingConfig, *, progress: bool = False, desc: str = "") -> list[TrainOutcome]:
+          cfg: TrainingConfig, *, progress: Enabled = False, desc: str = "") -> list[TrainOutcome]:
     """Train every member for ``cfg.iterations`` on the forward's device; one outcome per member,
     with its log and final parameters. Resuming from the members' checkpoints (all at one
-    iteration) gives the uninterrupted result, the adaptation controller's state included."""
+    iteration) gives the uninterrupted result, the adaptation controller's state included.
+    ``progress``: a bar counted per seed-iteration (core/progress.py), so stacked members move
+    it once each per iteration."""
     run = _Training(forward, members, spec, cfg)
     forward.train()
-    bar = tqdm(range(run.start, cfg.iterations), desc=desc, leave=False, disable=not progress, unit="it")
-    for it in bar:
-        x, y = run.batch()
-        check = run.adapt(it, x, y)
-        out, losses, task, backward, saved_mb = run.gradient(it, x, y)
-        rows, stopped = run.log(it, y, out, losses, task, backward, saved_mb, check)
-        run.advance(rows, stopped)
-        if not run.active:
-            break
-        if progress and it % 50 == 0:
-            bar.set_postfix(loss=f"{rows[run.active[0]]['loss']:.3f}", nfe=out.stats.nfe)
-        run.checkpoint(it)
-    bar.close()
+    bar = training_bar((cfg.iterations - run.start) * len(members), desc, progress)
+    try:  # the bar goes away however training ends (a crash is the caller's status)
+        for it in range(run.start, cfg.iterations):
+            x, y = run.batch()
+            check = run.adapt(it, x, y)
+            out, losses, task, backward, saved_mb = run.gradient(it, x, y)
+            rows, stopped = run.log(it, y, out, losses, task, backward, saved_mb, check)
+            bar.update(len(run.active))  # the members that took this iteration, stopped ones included
+            run.advance(rows, stopped)
+            if not run.active:
+                break
+            if not bar.disable and it % 50 == 0:
+                bar.set_postfix(loss=f"{rows[run.active[0]]['loss']:.3f}", nfe=out.stats.nfe)
+            run.checkpoint(it)
+    finally:
+        bar.close()
     return run.finish()
 
 
 def train_model(model, data: DataSplits, spec: SolveSpec, cfg: TrainingConfig, *, seed: int = 0,
-                device: str = "cpu", progress: bool = False,
+                device: str = "cpu", progress: Enabled = False,
                 resume: dict[str, Any] | None = None,
                 on_checkpoint: Callable[[dict[str, Any]], None] | None = None) -> TrainOutcome:
     """Train one model (a package model, or one with the interface of
