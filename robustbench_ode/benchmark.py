@@ -34,7 +34,8 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from .config import DiagnosticsConfig, ReferenceConfig, TestEntry, TrainEntry
+from .config import TrainEntry
+from .config.benchmark import BenchmarkConfig, benchmark_config
 from .config.messages import format_validation_error
 from .core.context import resolve
 from .core.errors import SuiteError
@@ -56,6 +57,7 @@ from .outputs.summary import summarize
 from .outputs.tables import frame as table_frame
 from .outputs.tables import results_frame, write_csv
 from .run.meta import environment, now, write_json
+from .run.ownership import WRITER, report_folder
 from .run.threads import apply as apply_threads
 from .run.threads import budget
 
@@ -78,6 +80,7 @@ class BenchmarkResult:
     # why it breaks (docs/diagnostics.md): the diagnosis' scalars, ``effect`` the verdict
     diagnostics: dict[str, Any] | None = None
     leaderboard: pd.DataFrame | None = None  # several models: ranked per dataset (outputs/leaderboard.py)
+    frame: pd.DataFrame | None = None  # diagnostics.csv's row (the diagnosis with the row key)
 
 
 def _pair(test_data) -> tuple[Any, Any]:
@@ -152,34 +155,73 @@ def inferred_train(model: nn.Module, data: DataSplits, device: str, max_steps: i
     the model's own solver never runs)."""
     x = data.prepare(data.x_test[:1].to(device))
     with torch.no_grad(), substituted(SolveSpec("euler", steps=1)) as probe:
-        model.eval()(x)
+        _probe(lambda: model.eval()(x), model)
     if probe.requested is None:
         raise SuiteError(f"model: {type(model).__name__} has neither input_map, field and head nor a "
                          "torchdiffeq odeint (or torchode solve_ivp) call in its forward: nothing to test")
     try:
         spec = probe.requested.train_spec()
-    except ValueError as exc:
+    except (ValueError, ArithmeticError) as exc:  # step_size=0 divides by zero
         raise SuiteError(f"train: not given, and not inferable from the model's first odeint call "
                          f"({exc}); pass train={{'solver': ..., 'steps': ...}}") from None
+    # validated as a given train entry is: steps capped as grid steps are (core/types.py Steps),
+    # rtol and atol each a tolerance
+    asked = ([{"solver": spec.solver, "steps": spec.steps}] if spec.steps is not None else
+             [{"solver": spec.solver, "tol": spec.rtol}, {"solver": spec.solver, "tol": spec.atol}])
+    for entry in asked:
+        try:
+            train_spec(entry, max_steps)
+        except SuiteError as exc:
+            raise SuiteError(f"{exc} (inferred from the model's first odeint call: {_spec_entry(spec)}); "
+                             "pass train={'solver': ..., 'steps': ...}") from None
     return SolveSpec(spec.solver, steps=spec.steps, rtol=spec.rtol, atol=spec.atol, max_steps=max_steps)
+
+
+def _probe(forward, model: nn.Module):
+    """One probe forward pass (one sample, one Euler step); what it raises is one line naming the
+    model (the user's code may raise anything)."""
+    try:
+        return forward()
+    except SuiteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's model
+        _, message = Status.from_exception(exc)
+        raise SuiteError(f"model: {type(model).__name__} raised on one test sample (one Euler step): "
+                         f"{message[:200]}") from None
+
+
+def check_width(net: nn.Module, data: DataSplits, spec: SolveSpec, plain: bool, device: str) -> None:
+    """The model's output on one test sample (one Euler step: cheap) has one logit per class of
+    ``data`` (classification); another width is a one-line error, not a misleading score."""
+    if data.task != "classification":
+        return
+    x = data.prepare(data.x_test[:1].to(device))
+    with torch.no_grad():
+        if plain:
+            with substituted(SolveSpec("euler", steps=1)):
+                out = _probe(lambda: net.eval()(x), net)
+        else:
+            out = _probe(lambda: net.eval().logits(net.final_state(x, SolveSpec("euler", steps=1))[0]), net)
+    shape = tuple(out.shape) if torch.is_tensor(out) else None
+    if shape != (1, data.n_classes):
+        raise SuiteError(f"model: its output for 1 sample has shape {shape}, not (1, {data.n_classes}): one "
+                         f"logit per class of test_data ({data.n_classes}; a DataSplits with n_classes= "
+                         "gives classes the test set lacks)")
 
 
 def diagnostics_frame(rows):
     return table_frame(rows, DIAGNOSTICS)
 
 
-def _diagnosis(net, data: DataSplits, spec: SolveSpec, settings, ref: ReferenceConfig, plain: bool,
+def _diagnosis(net, data: DataSplits, spec: SolveSpec, args: BenchmarkConfig, plain: bool,
                device: str) -> dict[str, Any] | None:
-    if settings is False:
-        return None
-    given = settings if isinstance(settings, dict) else {}
-    cfg = _validated("diagnostics", lambda: DiagnosticsConfig(**given))
-    if not cfg.enabled:
+    cfg = args.diagnostics
+    if cfg is None or not cfg.enabled:
         return None
     if plain:
         return {"diagnostics_status": Status.NOT_COMPUTED.value, "effect": "undetermined",
                 "diagnostics_message": "a plain torchdiffeq model: no field to take Jacobians of"}
-    return analyse(net, data, spec, cfg, ref, device)["scalars"]
+    return analyse(net, data, spec, cfg, args.reference, device)["scalars"]
 
 
 def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = None, *,
@@ -187,7 +229,7 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
               batch_size: int = 1000, max_steps: int = 10_000, device: str = "cpu",
               report: str | Path | None = None, name: str = "custom",
               model_label: str | None = None, diagnostics: dict[str, Any] | bool = True,
-              threads: int | None = None) -> BenchmarkResult:
+              threads: int | None = None, time_limit: float | None = None) -> BenchmarkResult:
     """Test ``model`` on ``test_data`` with every solver configuration of ``grid``.
 
     ``model``: a plain torchdiffeq model (``forward(x)`` calls ``torchdiffeq.odeint`` and returns
@@ -209,9 +251,15 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     asking for ``train``. The result's ``train`` and ``inferred`` say what was used.
 
     ``reference``: ``{"solver", "tol"}``, default dopri5 at 1e-7. ``report``: a directory to write
-    results.csv, summary.csv and report.html into. ``model_label``: the ``model`` column (default
-    the model's class name). Bad arguments raise :class:`~robustbench_ode.core.errors.SuiteError`
-    with a one-line message. A plain model's torchdiffeq functions are restored when ``benchmark``
+    results.csv, summary.csv and report.html into: new, empty, or one ``benchmark`` wrote before
+    (never a run folder or a folder holding other files). ``model_label``: the ``model`` column
+    (default the model's class name). Every argument is validated as the suite setting it stands
+    for (:mod:`robustbench_ode.config.benchmark`: ``grid`` as ``test``, ``batch_size`` as
+    ``training.eval_batch_size``, ...); bad arguments raise
+    :class:`~robustbench_ode.core.errors.SuiteError` with a one-line message naming the argument.
+    The model's output must have one logit per class of ``test_data`` (else a SuiteError);
+    NaN or inf logits make the test point ``non_finite``. ``time_limit``: seconds per test point,
+    checked between batches; a point past it stops with status ``time_limit``. A plain model's torchdiffeq functions are restored when ``benchmark``
     returns, also when the model raises (a model that raises on a test point gets a ``failed`` row).
 
     ``device``: ``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (CUDA where there is one), resolved once.
@@ -232,55 +280,103 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     if isinstance(model, (dict, list)):  # many models, one call
         return benchmark_many(model, test_data, grid, train=train, reference=reference,
                               batch_size=batch_size, max_steps=max_steps, device=device, report=report,
-                              name=name, diagnostics=diagnostics, threads=threads)
+                              name=name, diagnostics=diagnostics, threads=threads, time_limit=time_limit)
+    args = benchmark_config(grid=DEFAULT_GRID if grid is None else grid, reference=reference,
+                            diagnostics=diagnostics, batch_size=batch_size, max_steps=max_steps, name=name,
+                            model_label=model_label, time_limit=time_limit)
+    out = report_folder(report)
+    result = _benchmark_one(model, test_data, args, train, device, threads, name)
+    if out is not None:
+        result.report = _write_outputs(out, result, args, train, result.train, device)
+    return result
+
+
+def _benchmark_one(model: nn.Module, test_data, args: BenchmarkConfig, train: dict[str, Any] | None,
+                   device: str, threads: int | None, name: str) -> BenchmarkResult:
+    """One model, the arguments validated; ``name`` the dataset column (benchmark_many's
+    ``name/<index>``)."""
     apply_threads(budget(1, threads))  # the CLI's thread budget (run/threads.py), process-wide as there
-    context = resolve(device)  # once: a bad device is one line; auto is CUDA where there is one
-    device = context.device
+    try:  # once: a bad device is one line; auto is CUDA where there is one
+        device = resolve(device).device
+    except SuiteError as exc:  # core/context.py words it for the command line
+        raise SuiteError(str(exc).replace("--device ", "device=", 1)) from None
+    if not isinstance(model, nn.Module):
+        raise SuiteError(f"model: a torch.nn.Module (or a dict or list of them), got {type(model).__name__}")
     plain = is_plain(model)
     if train is None and not plain:
         raise SuiteError(f"train: required for a model with input_map, field and head "
                          f"({type(model).__name__}); e.g. train={{'solver': 'euler', 'steps': 4}}")
-    spec = train_spec(train, max_steps) if train is not None else None
-    entries = [_validated(f"grid.{i}", lambda e=e: TestEntry(**e))
-               for i, e in enumerate(DEFAULT_GRID if grid is None else grid)]
-    ref = _validated("reference", lambda: ReferenceConfig(**(reference or {})))
+    spec = train_spec(train, args.max_steps) if train is not None else None
     data = _as_data(test_data)
     net = model.to(device) if plain else as_classifier(model).to(device)
     if spec is None:
-        spec = inferred_train(net, data, device, max_steps)
-    points = grid_points(entries, ref, spec, max_steps)
-    label = model_label or type(model).__name__
+        spec = inferred_train(net, data, device, args.max_steps)
+    check_width(net, data, spec, plain, device)
+    points = grid_points(list(args.grid), args.reference, spec, args.max_steps)
+    label = args.model_label or type(model).__name__
     ident = identity(f"{name}:{label}", name, label, "default", 0, spec)  # cell: one model's row key
-    outcomes = evaluate_points(net, data, points, batch_size, device, plain=plain)
+    outcomes = evaluate_points(net, data, points, args.batch_size, device, plain=plain,
+                               time_limit=args.time_limit)
     table = results_frame(result_row(ident, p, o, train_status=Status.OK) for p, o in zip(points, outcomes))
-    verdict = _diagnosis(net, data, spec, diagnostics, ref, plain, device)
+    verdict = _diagnosis(net, data, spec, args, plain, device)
     frame = (diagnostics_frame([{**ident, **verdict}]) if verdict is not None else None)
-    result = BenchmarkResult(table, summarize(table, frame), train=spec, inferred=train is None,
-                             diagnostics=verdict)
-    if report is not None:
-        suite = {"name": name, "train": train if train is not None else _spec_entry(spec),
-                 "train_inferred": train is None, "test": [e.model_dump(exclude_none=True) for e in entries]}
-        result.report = _write_outputs(Path(report), result, frame, suite, device)
-    return result
+    return BenchmarkResult(table, summarize(table, frame), train=spec, inferred=train is None,
+                           diagnostics=verdict, frame=frame)
 
 
-def _write_outputs(out: Path, result: BenchmarkResult, frame, suite: dict[str, Any], device: str) -> Path:
+def _write_outputs(out: Path, result: BenchmarkResult, args: BenchmarkConfig, train: dict[str, Any] | None,
+                   spec: SolveSpec, device: str) -> Path:
     """``benchmark(report=DIR)``: the tables, what was asked (suite.yaml), meta.json and the report."""
+    suite = {"name": args.name, "train": train if train is not None else _spec_entry(spec),
+             "train_inferred": train is None, "test": [e.model_dump(exclude_none=True) for e in args.grid]}
     out.mkdir(parents=True, exist_ok=True)
     write_csv(result.table, out / "results.csv")
-    if frame is not None:
-        write_csv(frame, out / "diagnostics.csv")
+    if result.frame is not None:
+        write_csv(result.frame, out / "diagnostics.csv")
     write_text(out / "suite.yaml", json.dumps(suite, indent=2))
-    write_json(out / "meta.json", {"suite": suite["name"], "started": now(), **environment(device)})
+    write_json(out / "meta.json", {"suite": args.name, "writer": WRITER, "started": now(),
+                                   **environment(device)})
     return write_report(out)
 
 
 def benchmark_many(models, test_data, grid=None, *, report: str | Path | None = None,
-                   name: str = "custom", **kwargs: Any) -> BenchmarkResult:
+                   name: str = "custom", train: dict[str, Any] | None = None, device: str = "cpu",
+                   threads: int | None = None, **settings: Any) -> BenchmarkResult:
     """Several models in one call: ``{label: model}`` on ``test_data``, or a list of
     ``(label, model, data)``. One table (``model`` the label, ``dataset`` the data's label: ``name``
     for a dict, ``name/<index>`` of each distinct data in a list), one summary (a row per model),
-    one report, and the leaderboard across them (:func:`~.outputs.leaderboard.leaderboard`)."""
+    one report, and the leaderboard across them (:func:`~.outputs.leaderboard.leaderboard`).
+    ``settings``: benchmark()'s (``reference``, ``batch_size``, ``max_steps``, ``diagnostics``,
+    ``time_limit``), validated once; each label as a ``model_label``."""
+    runs = _runs(models, test_data, name)
+    given = {"grid": DEFAULT_GRID if grid is None else grid, "name": name, **settings}
+    args = [benchmark_config(**given, model_label=label) for label, *_ in runs]
+    folder = report_folder(report)
+    results = [_benchmark_one(m, data, a, train, device, threads, dataset)
+               for a, (label, m, data, dataset) in zip(args, runs)]
+    table = pd.concat([r.table for r in results], ignore_index=True)
+    summary = pd.concat([r.summary for r in results], ignore_index=True)
+    with tempfile.TemporaryDirectory() as tmp:  # leaderboard() reads run folders
+        dirs = []
+        for i, r in enumerate(results):
+            d = Path(tmp) / f"run{i}"
+            d.mkdir()
+            write_csv(r.table, d / "results.csv")
+            dirs.append(d)
+        board = leaderboard(dirs).drop(columns=["run"])
+    out = BenchmarkResult(table, summary, leaderboard=board)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_csv(table, folder / "results.csv")
+        write_csv(board, folder / "leaderboard.csv")
+        write_json(folder / "meta.json", {"suite": name, "writer": WRITER, "started": now(),
+                                          **environment(device)})
+        out.report = write_report(folder)
+    return out
+
+
+def _runs(models, test_data, name: str) -> list[tuple[str, Any, Any, str]]:
+    """(label, model, data, dataset column) per model of a dict or a list of triples."""
     if isinstance(models, dict):
         runs = [(str(label), m, test_data, name) for label, m in models.items()]
     else:
@@ -296,25 +392,4 @@ def benchmark_many(models, test_data, grid=None, *, report: str | Path | None = 
             runs.append((str(label), m, data, f"{name}/{index}"))
     if not runs or len({r[0] for r in runs}) != len(runs):
         raise SuiteError("model: need at least one model, each with its own label")
-    results = [benchmark(m, data, grid, name=dataset, model_label=label, **kwargs)
-               for label, m, data, dataset in runs]
-    table = pd.concat([r.table for r in results], ignore_index=True)
-    summary = pd.concat([r.summary for r in results], ignore_index=True)
-    with tempfile.TemporaryDirectory() as tmp:  # leaderboard() reads run folders
-        dirs = []
-        for i, r in enumerate(results):
-            d = Path(tmp) / f"run{i}"
-            d.mkdir()
-            write_csv(r.table, d / "results.csv")
-            dirs.append(d)
-        board = leaderboard(dirs).drop(columns=["run"])
-    out = BenchmarkResult(table, summary, leaderboard=board)
-    if report is not None:
-        folder = Path(report)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_csv(table, folder / "results.csv")
-        write_csv(board, folder / "leaderboard.csv")
-        write_json(folder / "meta.json", {"suite": name, "started": now(),
-                                          **environment(kwargs.get("device", "cpu"))})
-        out.report = write_report(folder)
-    return out
+    return runs

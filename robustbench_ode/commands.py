@@ -16,7 +16,7 @@ import pandas as pd
 from .config import parse_suite, read_suite
 from .core.context import resolve
 from .core.errors import SuiteError
-from .core.files import check_writable_dir, show_path
+from .core.files import check_file, check_writable_dir, show_path
 from .core.preview import clip
 from .harness.cell import cells
 from .harness.cost import admit
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     context = resolve(args.device)  # once, for the whole run (core/context.py)
     admit(suite, args.force, show_path(args.suite), gpu=context.cuda)
     claim_out_dir(out, suite, args.update)  # before starting any workers
-    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell, args.threads)
+    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_cell, args.threads,
+                             units=len(cells(suite)))  # no more workers than cells to run
     try:
         report = run_suite(suite, out, replace(context, threads=executor.threads),
                            progress=_progress(args), suite_text=text, fresh=args.fresh,
@@ -240,9 +241,10 @@ def leaderboard(args: argparse.Namespace) -> int:
 def regress(args: argparse.Namespace) -> int:
     _need_results(args.dir)
     baseline = Path(args.baseline)
-    if not baseline.is_file():
-        what = "a directory; give a results CSV file" if baseline.is_dir() else "no such file"
-        raise SuiteError(f"--baseline {show_path(args.baseline)}: {what}")
+    try:  # what the path is, precisely: missing, a directory, a pipe (/dev/stdin), unreadable
+        check_file(baseline, "results CSV file")
+    except SuiteError as exc:
+        raise SuiteError(f"--baseline {exc}") from None
     run_table, base_table = load_table(args.dir), load_baseline(baseline)
     note = check_comparable(args.dir, baseline, "regress a run of the baseline's suite, or refresh it "
                             "(make baseline)")

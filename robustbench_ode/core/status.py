@@ -27,6 +27,7 @@ class Status(str, Enum):
     OK = "ok"
     NON_FINITE = "non_finite"  # the solve produced NaN or inf
     MAX_STEPS = "max_steps"  # an adaptive solve hit its step limit
+    TIME_LIMIT = "time_limit"  # a test point ran past benchmark(time_limit=) seconds
     DIVERGED = "diverged"  # training loss became NaN or inf
     OOM = "oom"  # out of memory (not stored: a rerun on a bigger machine retries it)
     LOST = "lost"  # the infrastructure lost the unit (a dead worker): not stored, the next run retries it
@@ -49,8 +50,9 @@ class Status(str, Enum):
     @property
     def storable(self) -> bool:
         """Whether an outcome says something about the cell, so the store keeps it. Running out of
-        memory or losing a worker says something about the machine: the next run tries again."""
-        return self not in (Status.OOM, Status.LOST)
+        memory, losing a worker or a time limit says something about the machine: the next run tries
+        again."""
+        return self not in (Status.OOM, Status.LOST, Status.TIME_LIMIT)
 
     def combine(self, other: Status) -> Status:
         """The worse of two outcomes (a batch of solves is as bad as its worst)."""
@@ -96,13 +98,14 @@ def _cpu_allocation(exc: BaseException) -> bool:
     return type(exc) is RuntimeError and "DefaultCPUAllocator: can't allocate memory" in str(exc)
 
 
-_ORDER = [Status.OK, Status.NOT_COMPUTED, Status.NON_FINITE, Status.MAX_STEPS, Status.DIVERGED,
-          Status.OOM, Status.LOST, Status.FAILED, Status.SKIPPED]
+_ORDER = [Status.OK, Status.NOT_COMPUTED, Status.NON_FINITE, Status.MAX_STEPS, Status.TIME_LIMIT,
+          Status.DIVERGED, Status.OOM, Status.LOST, Status.FAILED, Status.SKIPPED]
 
 _MESSAGES = {
     Status.OK: "finished",
     Status.NON_FINITE: "the solution contains NaN or inf",
     Status.MAX_STEPS: "the adaptive solver reached its step limit",
+    Status.TIME_LIMIT: "stopped: over the time limit per test point",
     Status.DIVERGED: "the training loss became NaN or inf",
     Status.OOM: "out of memory",
     Status.LOST: "lost by the executor (a dead worker); retried by the next run",

@@ -68,6 +68,9 @@ class Score:
                 self.status, self.message = stats.status, stats.message
             return False
         out = logits()
+        if not bool(torch.isfinite(out).all()):  # a finite solve, a broken head: not a robust model
+            self.stop(Status.NON_FINITE, "the model's output (logits) contains NaN or inf")
+            return False
         if self.states is not None:
             self.states.append(final().flatten(1).cpu())
         if self.regression:  # summed here, divided by the element count below
@@ -77,6 +80,20 @@ class Score:
         else:
             self.correct += int((out.argmax(-1) == y).sum())
             self.loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
+        return True
+
+    def stop(self, status: Status, message: str) -> None:
+        """Record an outcome found outside the solve (the output, the time limit): kept if worse."""
+        if self.status.combine(status) is not self.status:
+            self.status, self.message = status, message
+
+    def over(self, time_limit: float | None) -> bool:
+        """Whether the point has run past ``time_limit`` seconds (checked between batches: a batch
+        that started is finished); if so its status says so and no further batch is evaluated."""
+        if time_limit is None or self.seconds <= time_limit:
+            return False
+        self.stop(Status.TIME_LIMIT, f"stopped after {self.batches} batch(es), {self.seconds:.3g} s: over "
+                                     f"the time limit of {time_limit:g} s per test point")
         return True
 
     def final_states(self) -> torch.Tensor | None:
@@ -149,19 +166,22 @@ def evaluate(model: ODEClassifier, data: DataSplits, spec: SolveSpec, batch_size
 @torch.no_grad()
 def evaluate_plain(model: torch.nn.Module, data: DataSplits, spec: SolveSpec, batch_size: int,
                    device: str = "cpu", states: list[torch.Tensor] | None = None, *,
-                   strict: bool = False) -> dict[str, Any]:
+                   strict: bool = False, time_limit: float | None = None) -> dict[str, Any]:
     """:func:`evaluate` for a model that calls torchdiffeq itself: ``model(x) -> logits`` run
     under :func:`~.substitution.substituted` with ``spec``, batch by batch. The row has the same
     keys and meaning; ``nfe``/``steps_taken`` are per batch forward pass, the counters of all its
     odeint calls summed (several ODE blocks: the cost of the whole forward pass). ``states``:
     each batch's :meth:`~.substitution.SubstitutionProbe.drift_states` (z(T) for one block, the
     blocks' concatenated for several). The model must make at least one odeint call per batch
-    and return one tensor, else ValueError / TypeError."""
+    and return one tensor, else ValueError / TypeError. ``time_limit``: see :meth:`Score.over`."""
     model.eval()
     score = Score(spec, data, keep=states is not None)
     t0 = time.perf_counter()
     with substituted(spec, strict=strict) as probe:
         for x, y in _batches(data, batch_size, device):
+            score.seconds = time.perf_counter() - t0
+            if score.over(time_limit):
+                break
             probe.reset()
             logits = model(x)
             if probe.n_calls == 0:
@@ -193,13 +213,15 @@ def drift_between(z: torch.Tensor | None, z_ref: torch.Tensor | None) -> float:
 @torch.no_grad()
 def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestPoint], batch_size: int,
                     device: str = "cpu", *, plain: bool = False,
-                    tick: Tick | None = None) -> list[dict[str, Any] | Exception]:
+                    tick: Tick | None = None,
+                    time_limit: float | None = None) -> list[dict[str, Any] | Exception]:
     """Each test point evaluated, one data pass for all of them (each batch is loaded and
     prepared once and solved at every point; ``plain``: a model that calls torchdiffeq itself,
     point by point with :func:`evaluate_plain`); the train point's row also gets the drift to the
     reference point, from the states the two evaluations kept. A point whose evaluation raises
     gets the exception in place of its row. ``tick``: told the rows done, a row's share per batch
-    (the progress display's test bar)."""
+    (the progress display's test bar). ``time_limit``: seconds per point, checked between
+    batches (:meth:`Score.over`): a point past it stops with status ``time_limit``."""
     scores = [Score(p.spec, data, keep=p.is_train or p.is_reference) for p in points]
     errors: dict[int, Exception] = {}
     share = _share(data, batch_size)
@@ -208,7 +230,8 @@ def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestP
         for i, (point, score) in enumerate(zip(points, scores)):
             keep = [] if score.states is not None else None
             try:
-                row = evaluate_plain(model, data, point.spec, batch_size, device, states=keep)
+                row = evaluate_plain(model, data, point.spec, batch_size, device, states=keep,
+                                     time_limit=time_limit)
             except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
                 errors[i] = exc
                 continue
@@ -219,7 +242,8 @@ def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestP
     model.eval()
     for x, y in _batches(data, batch_size, device):
         for i, (point, score) in enumerate(zip(points, scores)):
-            if i in errors:
+            if i in errors or score.status is Status.TIME_LIMIT or score.over(time_limit):
+                tick(share)  # the bar counts the point's batches whether or not they are solved
                 continue
             t0 = time.perf_counter()
             try:

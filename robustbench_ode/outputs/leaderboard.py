@@ -70,18 +70,30 @@ def _verdict(effects: pd.Series) -> str:
     return str(counts.index[0]) if len(counts) == 1 else ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
+_MARKDOWN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "\n": " ", "\r": " ",
+                           "`": "\\`", "[": "\\[", "]": "\\]"})
+
+
+def md_text(v: object) -> str:
+    """Text as one Markdown table cell or heading shows it, never as markup: ``<``, ``>`` and
+    ``&`` as HTML entities (a renderer passes raw HTML through), ``|`` escaped (it would split the
+    cell), links and code spans escaped, line breaks as spaces (a label from a hand-edited table
+    may hold any of them)."""
+    return str(v).translate(_MARKDOWN)
+
+
 def _cell(v) -> str:
     if v is None or v is pd.NA or (isinstance(v, float) and v != v):
         return ""
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return f"{v:.4g}" if isinstance(v, float) else md_text(v)
 
 
 def markdown(board: pd.DataFrame) -> str:
-    """One Markdown table per dataset."""
+    """One Markdown table per dataset; every text cell through :func:`md_text`."""
     out = []
     cols = [c for c in board.columns if c != "dataset"]
     for dataset, part in board.groupby("dataset", sort=True):
-        out += [f"## {dataset}", "", "| " + " | ".join(cols) + " |",
+        out += [f"## {md_text(dataset)}", "", "| " + " | ".join(md_text(c) for c in cols) + " |",
                 "|" + "|".join("---:" for _ in cols) + "|"]
         out += ["| " + " | ".join(_cell(v) for v in row) + " |"
                 for row in part[cols].itertuples(index=False)]

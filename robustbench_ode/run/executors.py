@@ -249,10 +249,14 @@ EXECUTORS.register("ray", RayExecutor, "Ray tasks on a local instance (--workers
 
 
 def make_executor(name: str = "local", workers: int = 1, address: str | None = None,
-                  gpus_per_cell: float = 0, threads: int | None = None) -> Executor:
+                  gpus_per_cell: float = 0, threads: int | None = None, units: int | None = None) -> Executor:
+    """The executor ``--executor name`` names, with ``workers`` workers, never more than ``units``
+    (the most units a run can have: its cells), so no worker is started with nothing to run."""
     check_executor(name)
     if workers < 1:
         raise SuiteError(f"--workers {workers}: must be at least 1")
+    if units is not None:
+        workers = max(1, min(workers, units))
     if address and not EXECUTORS.meta(name).takes_address:
         raise SuiteError("--address: only with --executor ray")
     if name == "ray":

@@ -8,7 +8,8 @@ order are one suite) with the dump itself, and the cell keys of its cells. A run
 - the folder is new or empty, or
 - its record names the same content, or one that differs only in :data:`RETEST_KEYS` (a grown or
   shrunk test grid, another reference or other diagnostics settings: the stored models are
-  re-tested or re-diagnosed, as a rerun always did), or
+  re-tested or re-diagnosed, as a rerun always did) and speed-only training settings (they are
+  not in the cell key), or
 - ``update`` is set (``run --update``): the folder moves to the new suite, every stored cell is
   kept, and the previous tables, figures, report, suite and meta files move under
   ``DIR/previous/<UTC time>/`` (:func:`take`).
@@ -39,16 +40,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import SuiteConfig, parse_suite
+from ..config import SPEED_ONLY, SuiteConfig, parse_suite
 from ..config.loader import parse_yaml
 from ..core.errors import SuiteError
 from ..core.files import TMP_MARK, check_writable_dir, os_error, read_bytes, read_text, show_path
 from ..core.preview import clip, preview
+from ..harness.cell import cells
 from .meta import strict_json, write_json
 
 log = logging.getLogger(__name__)
 
 RECORD, LOCK, PREVIOUS = "owner.json", ".lock", "previous"
+WRITER = "benchmark"  # meta.json's "writer" in a folder benchmark(report=) wrote
 # top-level suite keys whose change keeps the folder's suite: they change what is tested or
 # diagnosed, never what is trained
 RETEST_KEYS = ("test", "reference", "diagnostics", "description")
@@ -143,7 +146,7 @@ def claim(out_dir: Path, suite: SuiteConfig, update: bool = False) -> Claim:
         differs = differences(record.dump, dump)
         if not differs:
             return Claim("same", record)
-        if all(k in RETEST_KEYS for k in differs):
+        if all(k in RETEST_KEYS for k in differs) or _speed_only(record, dump, suite):
             return Claim("retest", record, differs)
         why = (f"holds suite {preview(record.suite, 40)} with other content (differs in "
                f"{clip(', '.join(differs), 80)})")
@@ -151,6 +154,26 @@ def claim(out_dir: Path, suite: SuiteConfig, update: bool = False) -> Claim:
         return Claim("update", record, differs)
     raise SuiteError(f"--out {clip(out_dir, 80)}: {why}; give --update to move it to this suite (its "
                      "cells are kept, its tables moved to previous/), or another --out")
+
+
+def _results_dump(dump: dict[str, Any]) -> dict[str, Any]:
+    """The dump without the speed-only training settings (config/training.py SPEED_ONLY)."""
+    trainings = dump.get("training")
+    if not isinstance(trainings, list):
+        return dump
+    return {**dump, "training": [{k: v for k, v in t.items() if k not in SPEED_ONLY} if isinstance(t, dict)
+                                 else t for t in trainings]}
+
+
+def _speed_only(record: Record, dump: dict[str, Any], suite: SuiteConfig) -> bool:
+    """Whether the new suite differs from the recorded one only in RETEST_KEYS and speed-only
+    training settings (``checkpoint_every``, ``compile``, ...), with the same cells (``fast`` is
+    speed-only but moves the model's key: harness/cell.py one_fast_switch)."""
+    if record.dump is None:
+        return False
+    if not all(k in RETEST_KEYS for k in differences(_results_dump(record.dump), _results_dump(dump))):
+        return False
+    return not record.cells or sorted(c.key for c in cells(suite)) == sorted(record.cells)
 
 
 def _stamp(root: Path) -> Path:
@@ -181,6 +204,37 @@ def take(out_dir: Path, suite: SuiteConfig, decision: Claim, cell_keys: list[str
     write_json(out_dir / RECORD, {"suite": suite.name, "content": content_hash(dump), "cells": cell_keys,
                                   "dump": dump})
     return moved_to
+
+
+def report_folder(report: str | Path | None) -> Path | None:
+    """``report=``: a new or empty folder, or one an earlier ``benchmark(report=)`` wrote (its
+    meta.json says so); never a file, another folder, or a run folder (its record, read only).
+    Checked before anything is computed."""
+    if report is None:
+        return None
+    out = Path(report)
+    shown = show_path(out)
+    if str(report) == "":
+        raise SuiteError("report='': an empty path; name a folder")
+    if out.exists() and not out.is_dir():
+        raise SuiteError(f"report={shown}: exists and is not a directory; name a new or empty folder")
+    try:
+        record = read_record(out)
+    except SuiteError:
+        raise SuiteError(f"report={shown}: not empty and not a folder benchmark() wrote; name a new or "
+                         "empty folder") from None
+    if record is not None and (not record.legacy or _writer(out) != WRITER):
+        raise SuiteError(f"report={shown}: holds a run of suite {record.suite[:40]!r}, which benchmark() "
+                         "does not overwrite; name a new or empty folder")
+    return out
+
+
+def _writer(out: Path) -> str | None:
+    try:
+        meta = json.loads(read_text(out / "meta.json", 16 << 20, "meta.json"))
+    except (SuiteError, OSError, ValueError, RecursionError):
+        return None
+    return meta.get("writer") if isinstance(meta, dict) else None
 
 
 def _lock_only(path: Path) -> bool:
