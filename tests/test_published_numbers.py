@@ -529,3 +529,104 @@ def test_the_biased_accuracy_premise_is_cited_and_its_arithmetic_holds():
     full, last = divmod(1000, 128)
     capped = (full + last / 128) / (full + 1)
     assert f"({full} + {last}/128) / {full + 1} = {capped:.3f}" in text
+
+
+def _config(results: pd.DataFrame, label: str, side: str) -> pd.Series:
+    """'euler 20', 'dopri5 tol 1e-3', 'rk4 2' or '... (reference)' as a mask on the train or test
+    columns (``side``: 'train' or 'test'); the reference row only where the label says so."""
+    words = label.lower().replace(" (reference)", "").replace("tol ", "").split()
+    mask = results[f"{side}_solver"] == words[0]
+    if "e-" in words[1]:
+        mask &= results[f"{side}_tol"] == float(words[1])
+    else:
+        mask &= results[f"{side}_steps"] == int(words[1])
+    if side == "test":
+        mask &= results["is_reference"] == label.endswith("(reference)")
+    return mask
+
+
+def test_the_van_der_pol_table_is_the_committed_run():
+    """docs/time_series.md, Van der Pol: test MSE, mean over the 3 seeds of results/van_der_pol, to
+    the digits each cell shows."""
+    import published_tables as pt
+
+    t = pt.table("docs/time_series.md", "Van der Pol, measured (`suites/van_der_pol.yaml`)", "test solver")
+    results = pd.read_csv(ROOT / "results" / "van_der_pol" / "results.csv")
+    for row in t.rows:
+        for column, cell in zip(t.header[1:], row[1:]):
+            mse = results[_config(results, row[0], "test") & _config(results, column, "train")]["mse"]
+            assert len(mse) == 3 and _close(cell, mse.mean()), (row[0], column, cell, mse.mean())
+
+
+def test_the_adjoint_table_is_the_committed_runs():
+    """docs/reproductions.md, adjoint training: per seed (0 / 1), the adjoint from
+    results/sphere2_adjoint, autograd from the same seeds of results/sphere2."""
+    import published_tables as pt
+
+    t = pt.table(R, "Adjoint training on Sphere2 (the talk's appendix)", "train steps")
+    runs = {g: pd.read_csv(ROOT / "results" / f / "results.csv")
+            for g, f in (("adjoint", "sphere2_adjoint"), ("autograd", "sphere2"))}
+    for steps, gradient, seeds, *cells in t.rows:
+        assert seeds == "0 / 1"
+        r = runs[gradient]
+        r = r[(r["train_solver"] == "euler") & (r["train_steps"] == int(steps))]
+        picks = [r["is_train_config"], _solver_column(r, "euler 512"), r["is_reference"]]
+        for pick, cell in zip(picks, cells):
+            rows = r[pick].set_index("seed").loc[[0, 1]]
+            shown = ["non-finite" if status == "non_finite" else f"{acc:.3f}"
+                     for status, acc in zip(rows["status"], rows["accuracy"])]
+            assert cell == " / ".join(shown), (steps, gradient, cell)
+
+
+def test_the_fashion_mnist_table_is_the_committed_run():
+    """docs/reproductions.md, Fashion-MNIST at full size: means over 3 seeds, reference min-max."""
+    import published_tables as pt
+
+    t = pt.table(R, "Fashion-MNIST at full size, NODE against ANODE", "model")
+    results = pd.read_csv(ROOT / "results" / "fashion_mnist_full" / "results.csv")
+    for model, trained, own, euler32, ref in t.rows:
+        r = results[(results["model"] == model.lower()) & _config(results, trained, "train")]
+        assert r["seed"].nunique() == 3, (model, trained)
+        assert own == f"{r[r['is_train_config']]['accuracy'].mean():.3f}", (model, trained)
+        assert euler32 == f"{r[_solver_column(r, 'euler 32')]['accuracy'].mean():.3f}", (model, trained)
+        assert ref == _mean_range(r[r["is_reference"]]["accuracy"]), (model, trained)
+
+
+def test_the_anode_table_is_the_committed_run():
+    """docs/reproductions.md, augmented neural ODEs: the dopri5-1e-3-trained model at its train
+    configuration (accuracy, NFE), the Euler-4-trained one at its train configuration and under
+    the reference (accuracy, NFE); means over the seeds of results/anode, to the digits shown."""
+    import published_tables as pt
+
+    t = pt.table(R, "Augmented neural ODEs", "dataset")
+    results = pd.read_csv(ROOT / "results" / "anode" / "results.csv")
+    for dataset, model, acc, nfe, euler, ref, ref_nfe in t.rows:
+        r = results[(results["dataset"] == dataset) & (results["model"] == model)]
+        dopri = r[_config(r, "dopri5 1e-3", "train") & r["is_train_config"]]
+        four = r[_config(r, "euler 4", "train")]
+        train, reference = four[four["is_train_config"]], four[four["is_reference"]]
+        for cell, value in ((acc, dopri["accuracy"]), (nfe, dopri["nfe"]), (euler, train["accuracy"]),
+                            (ref, reference["accuracy"]), (ref_nfe, reference["nfe"])):
+            assert len(value) and _close(cell, value.mean()), (dataset, model, cell, value.mean())
+
+
+def test_the_tolerance_adaptation_table_is_the_committed_run():
+    """docs/reproductions.md, tolerance adaptation: per seed of results/adaptation_tolerance, the
+    final tolerance, the NFE of the test solve there and the training log's mean NFE, the accuracies and the ODE gap."""
+    import published_tables as pt
+
+    t = pt.table(R, "Tolerance adaptation at paper scale (fehlberg2, threshold 0.1)", "seed")
+    folder = ROOT / "results" / "adaptation_tolerance"
+    results, log = pd.read_csv(folder / "results.csv"), pd.read_csv(folder / "training.csv")
+    assert [int(r[0]) for r in t.rows] == sorted(results["seed"].unique().tolist())
+    for seed, tol, nfe, acc, factors, ref, gap in t.rows:
+        r, lg = results[results["seed"] == int(seed)], log[log["seed"] == int(seed)].sort_values("iteration")
+        own = r[r["is_train_config"]]["accuracy"].iloc[0]
+        fehlberg = r[(r["test_solver"] == "fehlberg2")].set_index("test_factor")["accuracy"]
+        reference = r[r["is_reference"]]["accuracy"].iloc[0]
+        assert tol == f"{r['train_tol'].iloc[0]:.1e}".replace("e-0", "e-"), seed
+        own_nfe = r[r["is_train_config"]]["nfe"].iloc[0]
+        assert nfe == f"{own_nfe:.0f}; {lg['nfe'].mean():.0f}", seed
+        assert (acc, ref) == (f"{own:.3f}", f"{reference:.3f}"), seed
+        assert factors == f"{fehlberg[0.1]:.3f} / {fehlberg[10.0]:.3f}", seed
+        assert gap == f"{100 * (own - reference):.1f} pt", seed
