@@ -159,14 +159,14 @@ SOURCES: dict[tuple[str, str, str], str] = {
     (R, "Step-size adaptation and the critical step count", "seed"):
         "pending: a reduced adaptation run written to /tmp; not committed",
     (R, "Lady Windermere's fan: the XOR case", "trained with"): T + "test_the_xor_tables_are_the_committed_run",
-    (R, "ResNet baselines", "blocks"): "pending: results/resnet and results/resnet_shared",
+    (R, "ResNet baselines", "blocks"): T + "test_the_resnet_tables_are_the_committed_runs",
     (R, "Augmented neural ODEs", "dataset"): T + "test_the_anode_table_is_the_committed_run",
-    (R, "Gradient method: autograd or the adjoint", "train solver"): "pending: results/gradient_memory",
+    (R, "Gradient method: autograd or the adjoint", "train solver"): T + "test_the_gradient_memory_table_is_the_committed_run",
     (R, "Regularised dynamics", "training"): "pending: results/regularization",
     (R, "Image benchmarks", "trained with"): "pending: image runs; no committed results/ folder holds them",
-    (R, "Time series", "trained with \\ tested with"): "pending: results/lotka_volterra",
+    (R, "Time series", "trained with \\ tested with"): T + "test_the_time_series_table_is_the_committed_run",
     ("docs/resnet.md", "Measured: Sphere2, the quick suite's grid", "train steps = blocks"):
-        "pending: results/resnet",
+        T + "test_the_resnet_tables_are_the_committed_runs",
     ("docs/robustness.md", "Metrics (`summary.csv`, one row per trained model)", "column"):
         "definition: summary columns",
     ("docs/scaling.md", "What is tested, and what is not", "path"): "definition: paths and their tests",

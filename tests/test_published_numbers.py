@@ -630,3 +630,72 @@ def test_the_tolerance_adaptation_table_is_the_committed_run():
         assert (acc, ref) == (f"{own:.3f}", f"{reference:.3f}"), seed
         assert factors == f"{fehlberg[0.1]:.3f} / {fehlberg[10.0]:.3f}", seed
         assert gap == f"{100 * (own - reference):.1f} pt", seed
+
+
+def _resnet_cell(results: pd.DataFrame, blocks: int, column: str) -> float:
+    """One resnet-table column, mean over the seeds, for the models with ``blocks`` blocks."""
+    r = results[(results["train_solver"] == "euler") & (results["train_steps"] == blocks)]
+    column = column.replace(" (reference)", "").replace("euler at N (train)", "train")
+    if column.startswith("train"):
+        return r[r["is_train_config"]]["accuracy"].mean()
+    if column.startswith("dopri5 1e-7"):
+        return r[r["is_reference"]]["nfe" if column.endswith("NFE") else "accuracy"].mean()
+    factor = re.fullmatch(r"euler (\d)N", column)
+    at = f"euler {int(factor[1]) * blocks}" if factor else column
+    return r[_solver_column(r, at)]["accuracy"].mean()
+
+
+def test_the_resnet_tables_are_the_committed_runs():
+    """docs/resnet.md's two tables (results/resnet, results/resnet_shared) and docs/reproductions.md's
+    ResNet table (separate weights, then 'shared: euler 512 / dopri5 1e-7 / NFE'), seeds pooled."""
+    import published_tables as pt
+
+    runs = {n: pd.read_csv(ROOT / "results" / n / "results.csv") for n in ("resnet", "resnet_shared")}
+    heading = "Measured: Sphere2, the quick suite's grid"
+    tables = [t for t in pt.tables("docs/resnet.md") if t.heading == heading]
+    assert len(tables) == 2
+    for run, t in zip(("resnet", "resnet_shared"), tables):
+        for row in t.rows:
+            for column, cell in zip(t.header[1:], row[1:]):
+                value = _resnet_cell(runs[run], int(row[0]), column)
+                assert _close(cell, value), (run, row[0], column, cell, value)
+    t = pt.table(R, "ResNet baselines", "blocks")
+    shared = ("euler 512", "dopri5 1e-7 (reference)", "dopri5 1e-7 NFE")
+    for row in t.rows:
+        blocks = int(row[0])
+        for column, cell in zip(t.header[1:-1], row[1:-1]):
+            assert _close(cell, _resnet_cell(runs["resnet"], blocks, column)), (row[0], column, cell)
+        for column, cell in zip(shared, row[-1].split(" / ")):
+            assert _close(cell, _resnet_cell(runs["resnet_shared"], blocks, column)), (row[0], column, cell)
+
+
+def test_the_time_series_table_is_the_committed_run():
+    """docs/reproductions.md, time series: test MSE, mean over the seeds of results/van_der_pol."""
+    import published_tables as pt
+
+    t = pt.table(R, "Time series", "trained with \\ tested with")
+    results = pd.read_csv(ROOT / "results" / "van_der_pol" / "results.csv")
+    for row in t.rows:
+        trained = re.sub(r"^(\w+), (?:tol )?(\S+)(?: steps)?.*$", r"\1 \2", row[0])
+        for column, cell in zip(t.header[1:], row[1:]):
+            tested = column.replace(" (ref.)", " (reference)")
+            mse = results[_config(results, trained, "train") & _config(results, tested, "test")]["mse"]
+            assert len(mse) == 3 and _close(cell, mse.mean()), (row[0], column, cell, mse.mean())
+
+
+def test_the_gradient_memory_table_is_the_committed_run():
+    """docs/reproductions.md, gradient method: saved MB and forward + backward NFE, means over the
+    training log of results/gradient_memory (the s/iteration column is timing, not checked)."""
+    import published_tables as pt
+
+    t = pt.table(R, "Gradient method: autograd or the adjoint", "train solver")
+    assert t.header[-1].startswith("s/iteration")
+    log = pd.read_csv(ROOT / "results" / "gradient_memory" / "training.csv")
+    for solver, auto_mb, adj_mb, auto_nfe, adj_nfe, _seconds in t.rows:
+        for gradient, mb, nfe in (("autograd", auto_mb, auto_nfe), ("adjoint", adj_mb, adj_nfe)):
+            lg = log[(log["training"] == gradient) & _config(log, solver, "train")]
+            assert len(lg), (solver, gradient)
+            assert _close(mb, lg["saved_mb"].mean()), (solver, gradient, mb, lg["saved_mb"].mean())
+            forward, backward = nfe.split(" + ")
+            assert _close(forward, lg["nfe"].mean()) and _close(backward, lg["nfe_backward"].mean()), \
+                (solver, gradient, nfe, lg["nfe"].mean(), lg["nfe_backward"].mean())
