@@ -699,3 +699,38 @@ def test_the_gradient_memory_table_is_the_committed_run():
             forward, backward = nfe.split(" + ")
             assert _close(forward, lg["nfe"].mean()) and _close(backward, lg["nfe_backward"].mean()), \
                 (solver, gradient, nfe, lg["nfe"].mean(), lg["nfe_backward"].mean())
+
+
+REGULARISED = {"plain": ["plain"], "kinetic 1.0": ["kinetic"], "jacobian 0.01": ["jacobian_0.01"],
+               "kinetic 1.0 + jacobian 0.01": ["both_0.01"],
+               "jacobian 0.1 (alone or + kinetic 1.0)": ["jacobian", "both"]}
+
+
+def _regularised_values(r: pd.DataFrame, trained: str, what: str) -> pd.Series:
+    """Per model (training setting, seed), one column of the regularisation table."""
+    m = r[_config(r, trained, "train")]
+    own, ref = m[m["is_train_config"]].set_index(["training", "seed"]), m[m["is_reference"]].set_index(
+        ["training", "seed"])
+    value = {"accuracy": own["accuracy"], "nfe": own["nfe"], "ref_nfe": ref["nfe"],
+             "gap": own["accuracy"] - ref["accuracy"]}[what]
+    return value
+
+
+def test_the_regularised_table_is_the_committed_run():
+    """docs/reproductions.md, regularised dynamics: seed means from results/regularization; a
+    'low-high' cell (the row pooling two settings) is the range over those models."""
+    import published_tables as pt
+
+    t = pt.table(R, "Regularised dynamics", "training")
+    r = pd.read_csv(ROOT / "results" / "regularization" / "results.csv")
+    columns = [("dopri5 1e-3", "accuracy"), ("dopri5 1e-3", "nfe"), ("dopri5 1e-3", "ref_nfe"),
+               ("euler 2", "gap"), ("euler 2", "ref_nfe"), ("euler 8", "gap"), ("euler 8", "ref_nfe")]
+    for row in t.rows:
+        settings = REGULARISED[row[0]]
+        for (trained, what), cell in zip(columns, row[1:]):
+            values = _regularised_values(r, trained, what).loc[settings]
+            low, _, high = cell.strip("*").partition("-")
+            if not high:
+                values = pd.Series([values.mean()])
+            assert _close(low, values.min()) and _close(high or low, values.max()), \
+                (row[0], trained, what, cell, values.to_dict())
