@@ -171,7 +171,7 @@ SOURCES: dict[tuple[str, str, str], str] = {
         "definition: summary columns",
     ("docs/scaling.md", "What is tested, and what is not", "path"): "definition: paths and their tests",
     ("docs/solvers.md", "Adaptive solves end on t1 with the method's own solution", "method"):
-        "pending: the endpoint study (robustbench_ode.studies.endpoint); no committed output",
+        T + "test_the_endpoint_table_is_the_committed_study_output",
     ("docs/solvers.md", "Solvers from the command line and Python (moved from the README)", "name"):
         T + "test_the_solver_tables_are_the_registry",
     ("docs/time_series.md", "Datasets (`robustbench_ode/datasets/timeseries.py`)", "name"):

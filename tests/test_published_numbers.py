@@ -734,3 +734,16 @@ def test_the_regularised_table_is_the_committed_run():
                 values = pd.Series([values.mean()])
             assert _close(low, values.min()) and _close(high or low, values.max()), \
                 (row[0], trained, what, cell, values.to_dict())
+
+
+def test_the_endpoint_table_is_the_committed_study_output():
+    """docs/solvers.md's endpoint table: cell for cell the committed output of
+    ``python -m robustbench_ode.studies.endpoint`` (results/endpoint/endpoint.md; the study is
+    deterministic, and tests/test_solvers.py checks its mechanism), bold marks aside."""
+    import published_tables as pt
+
+    committed = [r for r in (ROOT / "results" / "endpoint" / "endpoint.md").read_text().splitlines()
+                 if r.startswith("| ") and not r.startswith("| method")]
+    committed = [tuple(c.strip() for c in r.strip().strip("|").split("|")) for r in committed]
+    t = pt.table("docs/solvers.md", "Adaptive solves end on t1 with the method's own solution", "method")
+    assert [tuple(c.replace("**", "") for c in row) for row in t.rows] == committed
