@@ -156,14 +156,11 @@ SOURCES: dict[tuple[str, str, str], str] = {
         T + "test_the_tolerance_adaptation_table_is_the_committed_run",
     (R, "The effect, measured (`make bench`)", "train steps \\ test steps"):
         T + "test_the_quick_suite_table_is_the_committed_run",
-    (R, "Step-size adaptation and the critical step count", "seed"):
-        "pending: a reduced adaptation run written to /tmp; not committed",
     (R, "Lady Windermere's fan: the XOR case", "trained with"): T + "test_the_xor_tables_are_the_committed_run",
     (R, "ResNet baselines", "blocks"): T + "test_the_resnet_tables_are_the_committed_runs",
     (R, "Augmented neural ODEs", "dataset"): T + "test_the_anode_table_is_the_committed_run",
     (R, "Gradient method: autograd or the adjoint", "train solver"): T + "test_the_gradient_memory_table_is_the_committed_run",
     (R, "Regularised dynamics", "training"): T + "test_the_regularised_table_is_the_committed_run",
-    (R, "Image benchmarks", "trained with"): "pending: image runs; no committed results/ folder holds them",
     (R, "Time series", "trained with \\ tested with"): T + "test_the_time_series_table_is_the_committed_run",
     ("docs/resnet.md", "Measured: Sphere2, the quick suite's grid", "train steps = blocks"):
         T + "test_the_resnet_tables_are_the_committed_runs",
