@@ -747,3 +747,18 @@ def test_the_endpoint_table_is_the_committed_study_output():
     committed = [tuple(c.strip() for c in r.strip().strip("|").split("|")) for r in committed]
     t = pt.table("docs/solvers.md", "Adaptive solves end on t1 with the method's own solution", "method")
     assert [tuple(c.replace("**", "") for c in row) for row in t.rows] == committed
+
+
+def test_the_readme_critical_sentence_is_the_committed_run():
+    """README, paper scale: 'from the critical step count on: N Euler steps (per seed a-b); trained
+    with midpoint or rk4 ... at M and K steps', the strict rule with fixed checks of results/sphere2."""
+    from robustbench_ode.outputs.critical import critical_table
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    c = critical_table(pd.read_csv(ROOT / "results" / "sphere2" / "results.csv"))
+    c = c[(c["critical_rule"] == "strict") & (c["critical_checks"] == "fixed")].set_index("train_solver")
+    e = c.loc["euler"]
+    stated = (f"from the critical step count on: {int(e.critical_steps)} Euler steps (per seed "
+              f"{int(e.critical_steps_min)}-{int(e.critical_steps_max)}); trained with midpoint or rk4 they do so "
+              f"at {int(c.loc['midpoint', 'critical_steps'])} and {int(c.loc['rk4', 'critical_steps'])} steps")
+    assert stated in text, stated
