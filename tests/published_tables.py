@@ -180,6 +180,6 @@ SOURCES: dict[tuple[str, str, str], str] = {
         "definition: semantics of the torchode backend",
     ("docs/xor_fan.md", "Pieces", "piece"): "definition: modules of the XOR study",
     ("docs/xor_fan.md", "Why the effect happens", "trained"):
-        "pending: the XOR mechanism table; no committed output",
+        T + "test_the_xor_mechanism_table_is_the_snippet_the_doc_gives",
     ("docs/xor_fan.md", "Results", "trained with"): T + "test_the_xor_tables_are_the_committed_run",
 }

@@ -1,7 +1,10 @@
-"""The numbers the README and docs/reproductions.md state are the committed runs': the README's
-paper-scale headline table and every 'train steps \\ SOLVER test steps' table of the
-reproductions, each mean and min-max recomputed from the run's ``results.csv``. The tables are
-written by hand, so a rerun that moves a number, or an edit that mistypes one, fails here."""
+"""The numbers README.md and docs/ state are the committed runs'. Every numeric pipe table of
+README.md and docs/**/*.md is registered in tests/published_tables.py to the test here (or in
+tests/test_dupont.py, or the diagnostics' tests/test_published_diagnostics.py) that recomputes
+it from a committed ``results/*/`` file or a registry, or marked as a definition (no measured
+number) or timing; an unregistered table fails ``test_every_numeric_table_is_registered_to_its_source``.
+BENCHMARKS.md is exempt: it holds performance data (timings) only. The tables are written by hand,
+so a rerun that moves a number, or an edit that mistypes one, fails here."""
 
 from __future__ import annotations
 
@@ -762,3 +765,34 @@ def test_the_readme_critical_sentence_is_the_committed_run():
               f"{int(e.critical_steps_min)}-{int(e.critical_steps_max)}); trained with midpoint or rk4 they do so "
               f"at {int(c.loc['midpoint', 'critical_steps'])} and {int(c.loc['rk4', 'critical_steps'])} steps")
     assert stated in text, stated
+
+
+def _numbers(text: str) -> list[str]:
+    text = text.replace("w0=", "").replace("w1=", "").replace("dtype=torch.float64", "")
+    return re.findall(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?", text)
+
+
+def test_the_xor_mechanism_table_is_the_snippet_the_doc_gives():
+    """docs/xor_fan.md 'Why the effect happens': the doc's own snippet ('Reproducing the mechanism
+    table') retrains seed 0 of suites/xor_fan.yaml (100 iterations on 4 points; the committed
+    results.csv holds no weights) and every number of the table is its output, to the digits shown."""
+    import contextlib
+    import io
+
+    import published_tables as pt
+
+    doc = (ROOT / "docs" / "xor_fan.md").read_text()
+    snippet = doc.split("### Reproducing the mechanism table", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(snippet.replace('"suites/', f'"{ROOT}/suites/'), "xor_fan.md", "exec"), {})
+    printed = {int(line.split()[0]): _numbers(line.split(" ", 1)[1])
+               for line in out.getvalue().splitlines() if line.strip()}
+    t = pt.table("docs/xor_fan.md", "Why the effect happens", "trained")
+    assert len(t.rows) == 3
+    for row in t.rows:
+        stated = [n for cell in row[1:] for n in _numbers(cell)]
+        value = printed[int(row[0].split()[1])]
+        assert len(stated) == len(value), (row[0], stated, value)
+        wrong = [(s, v) for s, v in zip(stated, value) if not _close(s, float(v))]
+        assert not wrong, (row[0], "stated vs printed", wrong)
