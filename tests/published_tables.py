@@ -85,7 +85,8 @@ T = "tests/test_published_numbers.py::"
 DIAGNOSTICS = "tests/test_published_diagnostics.py"  # written by the diagnostics re-run
 R = "docs/reproductions.md"
 SOURCES: dict[tuple[str, str, str], str] = {
-    ("README.md", "The effect in one minute", "trained with"): T + "test_the_readme_demo_table_is_the_committed_run",
+    ("README.md", "The effect in one minute", "trained with"):
+        T + "test_the_readme_demo_table_is_the_committed_run",
     ("README.md", "At the paper's scale: `suites/sphere2.yaml`", "trained with"):
         T + "test_the_readme_headline_table_is_the_committed_run",
     ("docs/adaptation.md", "Turning it on", "key"): "definition: the adaptation config's keys and defaults",
@@ -94,16 +95,20 @@ SOURCES: dict[tuple[str, str, str], str] = {
     ("docs/cnf.md", "Datasets (`datasets/density.py`)", "name"): "definition: the density dataset registry",
     ("docs/cnf.md", "A reduced first run (the science check)", "dataset"):
         "pending: NLL table of a reduced CNF run; no committed results/ folder holds it",
-    ("docs/diagnostics.md", "The verdict (`robustbench_ode/diagnostics/verdict.py`)", "constant"): DIAGNOSTICS,
-    ("docs/diagnostics.md", "The fold test (`robustbench_ode/diagnostics/folds.py`)", "construction"): DIAGNOSTICS,
-    ("docs/diagnostics.md", "Fold diagnostics: how to read them", "column"): "definition: diagnostics columns",
+    ("docs/diagnostics.md", "The verdict (`robustbench_ode/diagnostics/verdict.py`)", "constant"):
+        DIAGNOSTICS,
+    ("docs/diagnostics.md", "The fold test (`robustbench_ode/diagnostics/folds.py`)", "construction"):
+        DIAGNOSTICS,
+    ("docs/diagnostics.md", "Fold diagnostics: how to read them", "column"):
+        "definition: diagnostics columns",
     ("docs/diagnostics.md", "Windermere decomposition: how to read it", "column"): "definition: fan columns",
     ("docs/diagnostics.md", "Cost", "steps"): "timing: wall seconds of one diagnostics run",
     ("docs/diagnostics.md", "The quick suite (`make results-bench`; `results/quick/summary.csv`, "
      "`diagnostics.csv`)", "train steps"): DIAGNOSTICS,
-    ("docs/diagnostics.md", "The XOR fan (`make results-bench`; `results/xor_fan/`, re-diagnosed with the fold "
-     "test above)", "train steps"): DIAGNOSTICS,
-    ("docs/diagnostics.md", "The regularised models (`suites/regularization.yaml`; `results/regularization/`)",
+    ("docs/diagnostics.md", "The XOR fan (`make results-bench`; `results/xor_fan/`, re-diagnosed with the "
+     "fold test above)", "train steps"): DIAGNOSTICS,
+    ("docs/diagnostics.md",
+      "The regularised models (`suites/regularization.yaml`; `results/regularization/`)",
      "training"): DIAGNOSTICS,
     ("docs/dupont.md", "g(x) = -x in 1-D: `suites/dupont_reflection.yaml`", "seed"):
         "tests/test_dupont.py::test_the_reflection_table_is_the_committed_run",
@@ -116,9 +121,11 @@ SOURCES: dict[tuple[str, str, str], str] = {
         "definition: a worked example of the metric formulas (made-up accuracies, not a run)",
     ("docs/performance.md", "Performance: the fast paths and how to check them", "fast path"):
         "definition: fast paths and their equality tests",
-    ("docs/reliability.md", "The bounded YAML loader (`config/loader.py`, `core/files.py`, `core/preview.py`)",
+    ("docs/reliability.md",
+      "The bounded YAML loader (`config/loader.py`, `core/files.py`, `core/preview.py`)",
      "limit"): "definition: the loader's size limits (constants in config/loader.py)",
-    ("docs/reliability.md", "The bounded YAML loader (`config/loader.py`, `core/files.py`, `core/preview.py`)",
+    ("docs/reliability.md",
+      "The bounded YAML loader (`config/loader.py`, `core/files.py`, `core/preview.py`)",
      "guarantee"): "definition: guarantees and their tests",
     ("docs/reliability.md", "The integrity-checked store (`run/store.py`, `run/manifest.py`)", "guarantee"):
         "definition: guarantees and their tests",
@@ -149,17 +156,20 @@ SOURCES: dict[tuple[str, str, str], str] = {
         T + "test_the_grid_tables_are_the_committed_runs",
     (R, "Adjoint training on Sphere2 (the talk's appendix)", "train steps"):
         T + "test_the_adjoint_table_is_the_committed_runs",
-    (R, "Fashion-MNIST at full size, NODE against ANODE", "model"): T + "test_the_fashion_mnist_table_is_the_committed_run",
+    (R, "Fashion-MNIST at full size, NODE against ANODE", "model"):
+        T + "test_the_fashion_mnist_table_is_the_committed_run",
     (R, "Three minima (released work; our construction)", "train steps \\ Euler test steps"):
         T + "test_the_grid_tables_are_the_committed_runs",
     (R, "Tolerance adaptation at paper scale (fehlberg2, threshold 0.1)", "seed"):
         T + "test_the_tolerance_adaptation_table_is_the_committed_run",
     (R, "The effect, measured (`make bench`)", "train steps \\ test steps"):
         T + "test_the_quick_suite_table_is_the_committed_run",
-    (R, "Lady Windermere's fan: the XOR case", "trained with"): T + "test_the_xor_tables_are_the_committed_run",
+    (R, "Lady Windermere's fan: the XOR case", "trained with"):
+        T + "test_the_xor_tables_are_the_committed_run",
     (R, "ResNet baselines", "blocks"): T + "test_the_resnet_tables_are_the_committed_runs",
     (R, "Augmented neural ODEs", "dataset"): T + "test_the_anode_table_is_the_committed_run",
-    (R, "Gradient method: autograd or the adjoint", "train solver"): T + "test_the_gradient_memory_table_is_the_committed_run",
+    (R, "Gradient method: autograd or the adjoint", "train solver"):
+        T + "test_the_gradient_memory_table_is_the_committed_run",
     (R, "Regularised dynamics", "training"): T + "test_the_regularised_table_is_the_committed_run",
     (R, "Time series", "trained with \\ tested with"): T + "test_the_time_series_table_is_the_committed_run",
     ("docs/resnet.md", "Measured: Sphere2, the quick suite's grid", "train steps = blocks"):

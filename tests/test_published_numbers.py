@@ -351,9 +351,11 @@ def test_the_solver_tables_are_the_registry():
     """docs/solvers.md's and docs/torchode.md's solver tables: each name's order, stages and kind
     are the solver registry's (a non-result source: the entries' declared metadata)."""
     import published_tables as pt
+
     from robustbench_ode.solvers.catalog import SOLVERS
 
-    listed = pt.table("docs/solvers.md", "Solvers from the command line and Python (moved from the README)", "name")
+    listed = pt.table("docs/solvers.md", "Solvers from the command line and Python (moved from the README)",
+                      "name")
     for name, order, stages, kind, _note in listed.rows:
         s = SOLVERS.get(name.strip("`"))
         assert (int(order), int(stages), kind) == (s.order, s.stages, s.kind.value), (name, s)
@@ -412,6 +414,7 @@ def test_the_sphere2_investigation_table_is_the_committed_run():
     seeds 0 and 1 from results/sphere2 and results/sphere2_investigation (the verdict column is the
     diagnostics': tests/test_published_diagnostics.py)."""
     import published_tables as pt
+
     from robustbench_ode.outputs.tables import read_training
 
     t = pt.table(R, "The 256-step model's shortfall at 64 test steps: training length, learning rate, seeds",
@@ -440,7 +443,8 @@ def test_the_published_against_ours_table_is_the_committed_run():
     """docs/reproductions.md, Sphere2 'The comparison': our column from results/sphere2 (5 seeds)."""
     import published_tables as pt
 
-    t = pt.table(R, "Sphere2: Euler training, tested over a grid of step counts (Ott et al., Figure on Sphere2)", "")
+    heading = "Sphere2: Euler training, tested over a grid of step counts (Ott et al., Figure on Sphere2)"
+    t = pt.table(R, heading, "")
     ours = {row[0]: row[2].replace("**", "") for row in t.rows}
     results = pd.read_csv(ROOT / "results" / "sphere2" / "results.csv")
 
@@ -471,6 +475,7 @@ def test_the_status_table_critical_counts_are_the_committed_run():
     """docs/reproductions.md's status table: the critical counts it quotes are results/sphere2's
     critical.csv (strict rule, fixed checks), and each 'N seeds' of a run is the run's seed count."""
     import published_tables as pt
+
     from robustbench_ode.outputs.critical import critical_table
 
     t = pt.table(R, "Reproductions: the published figures against ours", "figure")
@@ -509,7 +514,8 @@ def test_the_spheres_accurate_solver_sentence_is_the_committed_run():
     out = (g["dataset"] == "spheres10") & (g["seed"] == 2)
     rk4, dopri = g[g["test_solver"] == "rk4"], g[g["test_solver"] == "dopri5"]
     rk4_out = rk4[out.loc[rk4.index] & (rk4["train_steps"] == 32)]
-    dopri_out = dopri[out.loc[dopri.index] & dopri["train_steps"].isin([32, 128])].set_index("train_steps")["gap"]
+    dopri_out = dopri[out.loc[dopri.index] & dopri["train_steps"].isin([32, 128])]
+    dopri_out = dopri_out.set_index("train_steps")["gap"]
     assert rk4_out["gap"].max() > rk4[~rk4.index.isin(rk4_out.index)]["gap"].max()
     stated = (f"rk4 at 8, 32 and 128 steps gives the reference's accuracy to within "
               f"{rk4[~rk4.index.isin(rk4_out.index)]['gap'].max():.1f} points for every model but the "
@@ -615,7 +621,8 @@ def test_the_anode_table_is_the_committed_run():
 
 def test_the_tolerance_adaptation_table_is_the_committed_run():
     """docs/reproductions.md, tolerance adaptation: per seed of results/adaptation_tolerance, the
-    final tolerance, the NFE of the test solve there and the training log's mean NFE, the accuracies and the ODE gap."""
+    final tolerance, the NFE of the test solve there and the training log's mean NFE, the
+    accuracies and the ODE gap."""
     import published_tables as pt
 
     t = pt.table(R, "Tolerance adaptation at paper scale (fehlberg2, threshold 0.1)", "seed")
@@ -762,8 +769,9 @@ def test_the_readme_critical_sentence_is_the_committed_run():
     c = c[(c["critical_rule"] == "strict") & (c["critical_checks"] == "fixed")].set_index("train_solver")
     e = c.loc["euler"]
     stated = (f"from the critical step count on: {int(e.critical_steps)} Euler steps (per seed "
-              f"{int(e.critical_steps_min)}-{int(e.critical_steps_max)}); trained with midpoint or rk4 they do so "
-              f"at {int(c.loc['midpoint', 'critical_steps'])} and {int(c.loc['rk4', 'critical_steps'])} steps")
+              f"{int(e.critical_steps_min)}-{int(e.critical_steps_max)}); trained with midpoint or rk4 "
+              f"they do so at {int(c.loc['midpoint', 'critical_steps'])} and "
+              f"{int(c.loc['rk4', 'critical_steps'])} steps")
     assert stated in text, stated
 
 
@@ -782,7 +790,8 @@ def test_the_xor_mechanism_table_is_the_snippet_the_doc_gives():
     import published_tables as pt
 
     doc = (ROOT / "docs" / "xor_fan.md").read_text()
-    snippet = doc.split("### Reproducing the mechanism table", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    snippet = doc.split("### Reproducing the mechanism table", 1)[1].split("```python", 1)[1]
+    snippet = snippet.split("```", 1)[0]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(snippet.replace('"suites/', f'"{ROOT}/suites/'), "xor_fan.md", "exec"), {})
@@ -796,3 +805,25 @@ def test_the_xor_mechanism_table_is_the_snippet_the_doc_gives():
         assert len(stated) == len(value), (row[0], stated, value)
         wrong = [(s, v) for s, v in zip(stated, value) if not _close(s, float(v))]
         assert not wrong, (row[0], "stated vs printed", wrong)
+
+
+def test_the_endpoint_sentence_at_1e6_is_the_committed_study_output():
+    """docs/solvers.md 'At rtol = atol = 1e-6 the picture is the same (...)': each error is the
+    committed output results/endpoint/endpoint_1e-6.md to 2 digits; past and landing NFE equal."""
+    rows = {}
+    for line in (ROOT / "results" / "endpoint" / "endpoint_1e-6.md").read_text().splitlines():
+        if line.startswith("| ") and not line.startswith("| method"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows[cells[0]] = [c.split(" / ") for c in cells[1:]]
+    assert all(r[0][1] == r[1][1] for r in rows.values())
+
+    printed = [rows["bosh3"][0][0], rows["bosh3"][1][0], rows["bosh3"][2][0].split(": ")[1],
+               rows["dopri8"][0][0], rows["dopri8"][1][0], rows["dopri8"][2][0].split(": ")[1]]
+    text = " ".join((ROOT / "docs" / "solvers.md").read_text().split())
+    found = re.search(r"\(bosh3 (\S+) -> (\S+), scipy (\S+); dopri8 (\S+) -> (\S+), scipy (\S+); "
+                      r"NFE unchanged for every method\)", text)
+    assert found, "the 1e-6 sentence of docs/solvers.md"
+    for stated, value in zip(found.groups(), printed):
+        # 2 digits stated of a 3-digit output: half a unit of the stated digit, plus rounding
+        exponent = stated.split("e")[1]
+        assert abs(float(stated) - float(value)) <= 0.55 * 10 ** (int(exponent) - 1), (stated, value)
