@@ -259,8 +259,9 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     :class:`~robustbench_ode.core.errors.SuiteError` with a one-line message naming the argument.
     The model's output must have one logit per class of ``test_data`` (else a SuiteError);
     NaN or inf logits make the test point ``non_finite``. ``time_limit``: seconds per test point,
-    checked between batches; a point past it stops with status ``time_limit``. A plain model's torchdiffeq functions are restored when ``benchmark``
-    returns, also when the model raises (a model that raises on a test point gets a ``failed`` row).
+    checked between batches; a point past it stops with status ``time_limit``. A plain model's
+    torchdiffeq functions are restored when ``benchmark`` returns, also when the model raises
+    (a model that raises on a test point gets a ``failed`` row).
 
     ``device``: ``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (CUDA where there is one), resolved once.
 
