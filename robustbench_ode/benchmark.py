@@ -98,7 +98,8 @@ def _pair(test_data) -> tuple[Any, Any]:
             torch.cat([torch.as_tensor(b[1]) for b in batches]))
 
 
-def _as_data(test_data) -> DataSplits:
+def as_data(test_data) -> DataSplits:
+    """``test_data`` as a DataSplits whose test split it is (benchmark() and sweep() take it so)."""
     if isinstance(test_data, DataSplits):
         return test_data
     x, y = _pair(test_data)
@@ -110,7 +111,8 @@ def _as_data(test_data) -> DataSplits:
     return DataSplits(x[:0], y[:0], x, y, n_classes=int(y.max()) + 1)
 
 
-def _validated(what: str, build):
+def validated(what: str, build):
+    """``build()``, its validation error one line naming ``what`` (a SuiteError)."""
     try:
         return build()
     except ValidationError as exc:
@@ -133,7 +135,7 @@ def train_spec(train: dict[str, Any], max_steps: int) -> SolveSpec:
         raise SuiteError(f"train: give a mapping such as {{'solver': 'euler', 'steps': 4}}, got "
                          f"{type(train).__name__}")
     lists = {k: [v] if k in ("steps", "tol") else v for k, v in train.items()}
-    entry = _validated("train", lambda: TrainEntry(**lists))
+    entry = validated("train", lambda: TrainEntry(**lists))
     steps = entry.steps[0] if entry.steps else None
     tol = entry.tol[0] if entry.tol else None
     return SolveSpec(entry.solver, steps=steps, rtol=tol, atol=tol, max_steps=max_steps)
@@ -173,7 +175,7 @@ def _diagnosis(net, data: DataSplits, spec: SolveSpec, settings, ref: ReferenceC
     if settings is False:
         return None
     given = settings if isinstance(settings, dict) else {}
-    cfg = _validated("diagnostics", lambda: DiagnosticsConfig(**given))
+    cfg = validated("diagnostics", lambda: DiagnosticsConfig(**given))
     if not cfg.enabled:
         return None
     if plain:
@@ -241,10 +243,10 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
         raise SuiteError(f"train: required for a model with input_map, field and head "
                          f"({type(model).__name__}); e.g. train={{'solver': 'euler', 'steps': 4}}")
     spec = train_spec(train, max_steps) if train is not None else None
-    entries = [_validated(f"grid.{i}", lambda e=e: TestEntry(**e))
+    entries = [validated(f"grid.{i}", lambda e=e: TestEntry(**e))
                for i, e in enumerate(DEFAULT_GRID if grid is None else grid)]
-    ref = _validated("reference", lambda: ReferenceConfig(**(reference or {})))
-    data = _as_data(test_data)
+    ref = validated("reference", lambda: ReferenceConfig(**(reference or {})))
+    data = as_data(test_data)
     net = model.to(device) if plain else as_classifier(model).to(device)
     if spec is None:
         spec = inferred_train(net, data, device, max_steps)
