@@ -66,6 +66,13 @@ def test_sweep_reproduces_the_suite_critical_step_count(tmp_path):
     assert (ours["critical_status"] == "not_found").all()  # learned models, none of them an ODE
 
 
+@pytest.mark.slow
+def test_sweep_reproduces_a_finite_suite_critical_step_count(tmp_path):
+    ours = _compare(LEARNS, [16, 64], [0, 1], tmp_path)
+    fixed = ours[ours["critical_checks"] == "fixed"].set_index("critical_rule")["critical_steps"]
+    assert fixed.to_dict() == {"strict": 64, "adaptation": 16}  # a finite count to agree on
+
+
 def _run(out: Path, calls: Path, hang_at: int | None = None) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SWEEP_CALLS": str(calls),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
