@@ -40,6 +40,8 @@ _LAZY = {
     "lightning_callback": "robustbench_ode.monitor:lightning_callback",
     "load_suite": "robustbench_ode.config:load_suite",
     "run_suite": "robustbench_ode.run.runner:run_suite",
+    "sweep": "robustbench_ode.sweep:sweep",
+    "SweepResult": "robustbench_ode.sweep:SweepResult",
 }
 
 __all__ = ["DATASETS", "MODELS", "SOLVERS", "__version__", *sorted(_LAZY)]

@@ -101,7 +101,8 @@ def _pair(test_data) -> tuple[Any, Any]:
             torch.cat([torch.as_tensor(b[1]) for b in batches]))
 
 
-def _as_data(test_data) -> DataSplits:
+def as_data(test_data) -> DataSplits:
+    """``test_data`` as a DataSplits whose test split it is (benchmark() and sweep() take it so)."""
     if isinstance(test_data, DataSplits):
         return test_data
     x, y = _pair(test_data)
@@ -113,7 +114,8 @@ def _as_data(test_data) -> DataSplits:
     return DataSplits(x[:0], y[:0], x, y, n_classes=int(y.max()) + 1)
 
 
-def _validated(what: str, build):
+def validated(what: str, build):
+    """``build()``, its validation error one line naming ``what`` (a SuiteError)."""
     try:
         return build()
     except ValidationError as exc:
@@ -136,7 +138,7 @@ def train_spec(train: dict[str, Any], max_steps: int) -> SolveSpec:
         raise SuiteError(f"train: give a mapping such as {{'solver': 'euler', 'steps': 4}}, got "
                          f"{type(train).__name__}")
     lists = {k: [v] if k in ("steps", "tol") else v for k, v in train.items()}
-    entry = _validated("train", lambda: TrainEntry(**lists))
+    entry = validated("train", lambda: TrainEntry(**lists))
     steps = entry.steps[0] if entry.steps else None
     tol = entry.tol[0] if entry.tol else None
     return SolveSpec(entry.solver, steps=steps, rtol=tol, atol=tol, max_steps=max_steps)
@@ -308,7 +310,7 @@ def _benchmark_one(model: nn.Module, test_data, args: BenchmarkConfig, train: di
         raise SuiteError(f"train: required for a model with input_map, field and head "
                          f"({type(model).__name__}); e.g. train={{'solver': 'euler', 'steps': 4}}")
     spec = train_spec(train, args.max_steps) if train is not None else None
-    data = _as_data(test_data)
+    data = as_data(test_data)
     net = model.to(device) if plain else as_classifier(model).to(device)
     if spec is None:
         spec = inferred_train(net, data, device, args.max_steps)

@@ -108,7 +108,7 @@ def test_the_pyproject_reader_takes_the_project_table(tmp_path):
 # assert_is_ode, Monitor) join _LAZY in robustbench_ode/__init__.py and this list.
 PUBLIC = ["benchmark", "BenchmarkResult", "solve", "Solution", "SolveStats", "SolveSpec", "Status",
           "SuiteError", "DataSplits", "ODEClassifier", "load_suite", "run_suite", "SOLVERS", "MODELS",
-          "DATASETS", "__version__"]
+          "DATASETS", "__version__", "sweep", "SweepResult"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

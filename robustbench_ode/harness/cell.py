@@ -39,10 +39,8 @@ class CellConfig(BaseModel):
     def key(self) -> str:
         """Stable content hash of everything that determines the trained model (the speed-only
         training settings are left out: the same model comes out whatever their values)."""
-        cell = self.model_dump(mode="json", serialize_as_any=True,
-                               exclude={"training": set(type(self.training).speed_only())})
-        payload = json.dumps({"cell": cell, "version": __version__}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return content_key(self.model_dump(mode="json", serialize_as_any=True,
+                                           exclude={"training": set(type(self.training).speed_only())}))
 
     @property
     def train_spec(self) -> SolveSpec:
@@ -56,11 +54,52 @@ class CellConfig(BaseModel):
         return (f"{self.dataset.display}/{self.model.display}{training} {self.solver} {cfg} "
                 f"seed={self.seed}")
 
-    def columns(self) -> dict[str, Any]:
-        """The identifying columns of the cell as configured (its training log's rows); a result
-        row carries its record's (:meth:`CellRecord.columns`)."""
+    def columns(self, spec: SolveSpec | None = None) -> dict[str, Any]:
+        """The identifying columns of the cell as configured (its training log's rows), or as
+        trained at ``spec``: a result row carries its record's (:meth:`CellRecord.columns`)."""
         return identity(self.key, self.dataset.display, self.model.display, self.training.display,
-                        self.seed, self.train_spec)
+                        self.seed, spec or self.train_spec)
+
+
+def content_key(dump: dict[str, Any]) -> str:
+    """A cell's key: the stable hash of its config dump and the package version."""
+    payload = json.dumps({"cell": dump, "version": __version__}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class FamilyCell(BaseModel):
+    """A cell of a plain model family (:func:`robustbench_ode.sweep`): the researcher's factory
+    and training function (fingerprints, harness/fingerprint.py, which says what the key covers)
+    at one fixed train step count and seed, on data of one content. Stored and read back by the
+    suite's store as a :class:`CellConfig` is; its rows have the suite's identity columns."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str
+    model: str
+    factory: str  # fingerprint.code_fingerprint(make_model)
+    train_fn: str  # fingerprint.code_fingerprint(train_fn)
+    data: str  # fingerprint.data_fingerprint(training data, test data)
+    solver: str
+    steps: int
+    seed: int = 0
+    max_steps: int = 10_000
+    key_extra: str = ""  # the caller's key= as JSON
+
+    @property
+    def key(self) -> str:
+        return content_key(self.model_dump(mode="json"))
+
+    @property
+    def train_spec(self) -> SolveSpec:
+        return SolveSpec(self.solver, steps=self.steps, max_steps=self.max_steps)
+
+    def label(self) -> str:
+        return f"{self.dataset}/{self.model} {self.solver} steps={self.steps} seed={self.seed}"
+
+    def columns(self, spec: SolveSpec | None = None) -> dict[str, Any]:
+        """The identifying columns: training ``default`` (the family's one training)."""
+        return identity(self.key, self.dataset, self.model, "default", self.seed, spec or self.train_spec)
 
 
 def one_fast_switch(model: ModelConfig, training: TrainingConfig) -> tuple[ModelConfig, TrainingConfig]:
@@ -117,7 +156,7 @@ class CellRecord:
     (``status``, ``message``, ``seconds``), whether it was adapted, and its weights (None where
     training left none). Storable where its status is (:attr:`Status.storable`)."""
 
-    cell: CellConfig
+    cell: CellConfig | FamilyCell
     trained_at: SolveSpec
     status: Status = Status.OK
     message: str = ""
@@ -141,14 +180,12 @@ class CellRecord:
     def columns(self) -> dict[str, Any]:
         """The identifying columns of every result row of this model (schema.CELL_COLUMNS), with
         the train steps / tol it ended at."""
-        c = self.cell
-        return identity(c.key, c.dataset.display, c.model.display, c.training.display, c.seed,
-                        self.trained_at)
+        return self.cell.columns(self.trained_at)
 
     def grid(self, entries: list[TestEntry] | tuple[TestEntry, ...],
              reference: ReferenceConfig) -> list[TestPoint]:
         """The test points of this model: the suite's entries resolved at ``trained_at``."""
-        return grid_points(list(entries), reference, self.trained_at, self.cell.training.max_steps)
+        return grid_points(list(entries), reference, self.trained_at, self.trained_at.max_steps)
 
     def row(self, point: TestPoint, outcome: dict[str, Any] | Exception | None) -> dict[str, Any]:
         """One test point's result row (harness/rows.py), with this record's training outcome."""

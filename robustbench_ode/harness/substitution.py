@@ -107,10 +107,12 @@ class SubstitutionProbe:
       method/options/step_size the model asked for; ``train_spec()`` turns it into a spec.
     """
 
-    def __init__(self, spec: SolveSpec, strict: bool = False) -> None:
+    def __init__(self, spec: SolveSpec, strict: bool = False, keep: bool = True) -> None:
         SOLVERS.get(spec.solver)  # an unknown solver fails here, with the valid names
         self.spec = spec
         self.strict = bool(strict)
+        self.keep = bool(keep)  # False: count the calls, keep only the first (``requested``)
+        self.solves = 0  # calls substituted since the block opened (kept across reset())
         self.calls: list[OdeintCall] = []
         self.requested: OdeintCall | None = None
         self._open = False
@@ -191,7 +193,9 @@ class SubstitutionProbe:
 
     def record(self, call: OdeintCall) -> None:
         """Keep a substituted call (the first since the block opened is also ``requested``)."""
-        self.calls.append(call)
+        self.solves += 1
+        if self.keep:
+            self.calls.append(call)
         if self.requested is None:
             self.requested = call
 
@@ -238,13 +242,15 @@ def _backends() -> list[ModuleType]:
     return out
 
 
-def substituted(spec: SolveSpec, *, strict: bool = False) -> SubstitutionProbe:
+def substituted(spec: SolveSpec, *, strict: bool = False, keep: bool = True) -> SubstitutionProbe:
     """A context manager: inside it, every torchdiffeq ``odeint``/``odeint_adjoint`` solve the model
     starts, whatever reference it holds (and torchode's where installed; the module
     docstring says what is refused), is solved with ``spec`` by :func:`robustbench_ode.solve`, over
     each interval of the call's ``t``. ``with substituted(spec) as probe: logits = model(x)``;
     ``probe`` then holds every call's counters, final states and what the model asked for
     (:class:`SubstitutionProbe`). ``strict``: refuse a second solve (one ODE block expected)
-    instead of substituting each and summing. Everything put in place is taken away on exit, also
+    instead of substituting each and summing. ``keep=False``: count the calls (``probe.solves``)
+    and keep only the first (``requested``), not every call's states: a training run of thousands
+    of solves (robustbench_ode/sweep.py). Everything put in place is taken away on exit, also
     when the model raises."""
-    return SubstitutionProbe(spec, strict=strict)
+    return SubstitutionProbe(spec, strict=strict, keep=keep)

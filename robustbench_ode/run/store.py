@@ -34,7 +34,7 @@ import re
 import shutil
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,7 @@ from ..core.files import MAX_BLOB_BYTES, TMP_MARK, open_regular, read_text, temp
 from ..core.preview import clip
 from ..core.schema import LOG, LOG_NAMES, RESULTS
 from ..core.status import Status
-from ..harness.cell import CellConfig, CellRecord, CellResult
-from ..models.spec import SolveSpec
+from ..harness.cell import CellConfig, CellRecord, CellResult, FamilyCell
 from ..outputs.tables import RESULTS_FILLED, RESULTS_NEED, append_rows, read_table, start_table
 from . import manifest
 
@@ -137,7 +136,7 @@ def _record_json(record: CellRecord) -> dict[str, Any]:
             "trained_at": {"solver": at.solver, "steps": at.steps, "tol": at.rtol}}
 
 
-def _record(meta: dict[str, Any], cell: CellConfig, rows: list[dict[str, Any]],
+def _record(meta: dict[str, Any], cell: CellConfig | FamilyCell, rows: list[dict[str, Any]],
             weights: ModelFile | None) -> CellRecord:
     """The record config.json describes. Cells stored before it recorded the final train
     configuration: an adapted cell's rows carry it (read with the schema's types, so ``adapted``
@@ -149,16 +148,19 @@ def _record(meta: dict[str, Any], cell: CellConfig, rows: list[dict[str, Any]],
         first = rows[0] if rows else {}
         adapted = first.get("adapted") is True
         steps, tol = (first.get("train_steps"), first.get("train_tol")) if adapted else (cell.steps, cell.tol)
-    trained = SolveSpec(cell.solver, steps=steps, rtol=tol, atol=tol, max_steps=cell.training.max_steps,
-                        adjoint=cell.training.gradient == "adjoint")
+    trained = replace(cell.train_spec, steps=steps, rtol=tol, atol=tol)
     return CellRecord(cell, trained, Status.parse(meta["status"]), meta.get("message") or "",
                       float(meta.get("train_seconds") or 0.0), adapted, weights)
 
 
 class CellStore:
-    def __init__(self, root: Path) -> None:
+    """``cell_type``: the config its cells are (a suite's :class:`CellConfig`, or a plain model
+    family's :class:`~robustbench_ode.harness.cell.FamilyCell`, robustbench_ode/sweep.py)."""
+
+    def __init__(self, root: Path, cell_type: type = CellConfig) -> None:
         self.root = Path(root)
         self.cells = self.root / CELLS
+        self.cell_type = cell_type
 
     def path(self, key: str) -> Path:
         return self.cells / key
@@ -291,7 +293,7 @@ class CellStore:
         if not isinstance(meta, dict) or meta.get("key", path.name) != path.name:
             raise DamagedCell(path.name, "config.json names another cell")
         with imports.deferred():  # identify the cell before anything it names is resolved
-            cell = CellConfig.model_validate(meta["cell"])
+            cell = self.cell_type.model_validate(meta["cell"])
         if Status.parse(meta["status"]) is Status.OK and "model.pt" not in names:
             raise DamagedCell(path.name, "model.pt is missing")
         rows = _records(_own_table(path / "rows.csv", RESULTS, need=RESULTS_NEED, filled=RESULTS_FILLED,
