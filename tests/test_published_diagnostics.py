@@ -1,0 +1,122 @@
+"""The diagnostics numbers the docs state (docs/diagnostics.md, "Measured verdicts"; the verdicts
+quoted in docs/reproductions.md) are the committed runs': every cell of a verdict table and each
+fold / flip / accumulation number of the prose around it is recomputed from the run's
+``diagnostics.csv`` (accuracies from its ``summary.csv``). The tables are written by hand, so a
+re-diagnosis that moves a number, or an edit that mistypes one, fails here. Companion of
+tests/test_published_numbers.py (the accuracy tables)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _section(path: str, heading: str) -> str:
+    """The text of the markdown section whose heading line starts with ``heading``."""
+    text = (ROOT / path).read_text()
+    start = text.index(heading)
+    ends = [i for i in (text.find("\n## ", start + 1), text.find("\n### ", start + 1)) if i > 0]
+    return text[start:min(ends, default=len(text))]
+
+
+def _table(section: str) -> tuple[list[str], list[list[str]]]:
+    """Header and body rows of the first markdown table in ``section``."""
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    return rows[0], rows[2:]
+
+
+def _stated(cell: str, value: float) -> bool:
+    """``cell`` states ``value``: '-' a missing one, '0' an exact zero, else the value rounded to
+    the decimals written (an integer count exactly)."""
+    cell = cell.strip("*")
+    if cell == "-":
+        return value is None or (isinstance(value, float) and math.isnan(value))
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if cell == "0":
+        return value == 0
+    decimals = len(cell.split(".")[1]) if "." in cell else 0
+    return abs(float(cell) - value) <= 0.5 * 10 ** -decimals + 1e-12 and (decimals or value == int(cell))
+
+
+def _pct(series: pd.Series) -> str:
+    """'a-b' of a share column in whole percent, as the prose writes a range."""
+    low, high = round(100 * series.min()), round(100 * series.max())
+    return f"{low}-{high}" if low != high else f"{low}"
+
+
+def _runs(run: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    diag = pd.read_csv(ROOT / "results" / run / "diagnostics.csv")
+    summary = pd.read_csv(ROOT / "results" / run / "summary.csv")
+    return diag, summary
+
+
+def _check_table(header: list[str], body: list[list[str]], diag: pd.DataFrame,
+                 summary: pd.DataFrame) -> int:
+    """Every cell of a (train steps, seed, columns...) verdict table; returns the cells checked.
+    A header names a column of diagnostics.csv, or of summary.csv (``acc_*``), or two of them
+    joined by ' / ' (``crossing / ref crossing``)."""
+    alias = {"crossing": "crossing_fraction", "ref crossing": "ref_crossing_fraction"}
+    assert header[:2] == ["train steps", "seed"], header
+    checked = 0
+    for row in body:
+        key = (int(row[0]), int(row[1]))
+        d = diag[(diag["train_steps"] == key[0]) & (diag["seed"] == key[1])]
+        s = summary[(summary["train_steps"] == key[0]) & (summary["seed"] == key[1])]
+        assert len(d) == 1 and len(s) == 1, key
+        for name, cell in zip(header[2:], row[2:]):
+            names, cells = name.split(" / "), cell.split(" / ")
+            assert len(names) == len(cells), (key, name, cell)
+            for n, c in zip(names, cells):
+                column = alias.get(n, n)
+                if column == "effect":
+                    assert c.strip("*") == d["effect"].item(), (key, c)
+                else:
+                    source = s if column.startswith("acc_") else d
+                    assert _stated(c, float(source[column].item())), (key, column, c)
+                checked += 1
+    return checked
+
+
+def test_stated_reads_a_number_as_written():
+    assert _stated("0.336", 0.335938) and not _stated("0.337", 0.335938)
+    assert _stated("0", 0.0) and not _stated("0", 0.0001) and _stated("-", float("nan"))
+    assert _stated("86", 86.0) and not _stated("87", 86.0) and not _stated("0.0002", 0.0)
+
+
+def test_the_quick_suite_verdict_table_and_prose_are_the_committed_diagnosis():
+    section = _section("docs/diagnostics.md", "### The quick suite")
+    diag, summary = _runs("quick")
+    header, body = _table(section)
+    assert len(body) == len(diag) == 8
+    assert _check_table(header, body, diag, summary) == 8 * (len(header) - 2) + 8  # + the crossing pairs
+    by = dict(tuple(diag.groupby("train_steps")))
+    two, eight, thirty_two, last = by[2], by[8], by[32], by[128]
+    assert f"69-80 % of the samples have det <= 0" in section  # the per-sample fold at 2 steps
+    assert _pct(two["fold_fraction"]) == "69-80" and (two["fold_near_fraction"] == 1).all()
+    assert f"{_pct(two['flips_at_fold_share'])} % of the\n  flipped samples" in section
+    assert f"near {_pct(eight['fold_near_fraction'])} % of the" in section
+    assert f"only {_pct(eight['flips_at_fold_share'])} % of the flips are at a fold" in section
+    assert f"error for\n  {_pct(eight['flips_concentrated_share'])} % of them" in section
+    assert f"carries {_pct(thirty_two['top1_share_median'])} % of the sum" in section
+    assert f"for {_pct(thirty_two['flips_concentrated_share'])} % of the flips" in section
+    assert (thirty_two["fold_near_fraction"] == 0).all() and (last["fold_near_fraction"] == 0).all()
+    flips = last.set_index("seed")["flips"]
+    assert f"Seed 0 flips {flips[0]:.0f} samples" in section
+    assert f"Seed 1 flips {flips[1]:.0f} ({100 * flips[1] / 256:.1f} %)" in section
+    assert diag["ref_fold_fraction"].max() == 0
+
+
+def test_the_quick_suite_diagnosis_cost_is_the_committed_one():
+    section = _section("docs/diagnostics.md", "### What it adds to a run")
+    diag, _ = _runs("quick")
+    cost = diag.groupby("train_steps")["cost_s"].agg(["min", "max"])
+    assert f"diagnoses took {diag['cost_s'].sum():.0f} s in all" in section
+    for steps, (low, high) in cost.iterrows():
+        assert f"{low:.1f}-{high:.1f} s at {steps}" in section, steps
