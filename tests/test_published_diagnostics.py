@@ -33,7 +33,7 @@ def _table(section: str) -> tuple[list[str], list[list[str]]]:
 
 def _stated(cell: str, value: float) -> bool:
     """``cell`` states ``value``: '-' a missing one, '0' an exact zero, else the value rounded to
-    the decimals written (an integer count exactly)."""
+    the decimals written."""
     cell = cell.strip("*")
     if cell == "-":
         return value is None or (isinstance(value, float) and math.isnan(value))
@@ -42,7 +42,7 @@ def _stated(cell: str, value: float) -> bool:
     if cell == "0":
         return value == 0
     decimals = len(cell.split(".")[1]) if "." in cell else 0
-    return abs(float(cell) - value) <= 0.5 * 10 ** -decimals + 1e-12 and (decimals or value == int(cell))
+    return abs(float(cell) - value) <= 0.5 * 10 ** -decimals + 1e-12
 
 
 def _pct(series: pd.Series) -> str:
@@ -120,3 +120,58 @@ def test_the_quick_suite_diagnosis_cost_is_the_committed_one():
     assert f"diagnoses took {diag['cost_s'].sum():.0f} s in all" in section
     for steps, (low, high) in cost.iterrows():
         assert f"{low:.1f}-{high:.1f} s at {steps}" in section, steps
+
+
+def test_the_demo_summary_printed_in_readme_and_docs_is_the_committed_run():
+    """The block `run` prints at the end of the demo (README, docs/cli.md, docs/tutorial.md): its
+    verdicts and metrics are the committed results/demo/summary.csv as the terminal renders it."""
+    from robustbench_ode.outputs.terminal import by_configuration, fitted
+
+    text, _ = fitted(by_configuration(pd.read_csv(ROOT / "results" / "demo" / "summary.csv")))
+    assert "fold" in text  # the 2-step models' verdict is part of what is compared
+    for path in ("README.md", "docs/cli.md", "docs/tutorial.md"):
+        assert text in (ROOT / path).read_text(), path
+
+
+REGULARIZED = {"plain": ["plain"], "kinetic 1.0": ["kinetic"], "jacobian 0.01": ["jacobian_0.01"],
+               "kinetic 1.0 + jacobian 0.01": ["both_0.01"],
+               "jacobian 0.1, alone or + kinetic 1.0": ["jacobian", "both"]}
+VERDICT_CELL = re.compile(r"^(?P<effects>[a-z, ]+?)(?: \((?P<detail>.*)\))?$")
+
+
+def _regularized_cell(cell: str, models: pd.DataFrame) -> None:
+    """One cell of the regularised verdict table: 'E0, E1 (flips a, b; at a fold x %, y %)' per
+    seed, or 'E (all four)' for the two Jacobian-0.1 trainings' four models."""
+    found = VERDICT_CELL.match(cell)
+    assert found, cell
+    models = models.sort_values(["training", "seed"])
+    if found["detail"] == "all four":
+        assert len(models) == 4 and (models["effect"] == found["effects"]).all(), cell
+        return
+    assert found["effects"].split(", ") == models["effect"].tolist(), cell
+    for part in (found["detail"] or "").split("; "):
+        if not part:
+            continue
+        if part == "none at a fold":
+            assert (models["flips_at_fold_share"].fillna(0) == 0).all(), cell
+            continue
+        name, values = part.split(" ", 1) if part.startswith("flips") else ("at a fold", part[10:])
+        column = {"flips": "flip_fraction", "at a fold": "flips_at_fold_share"}[name]
+        stated = [v.strip().removesuffix(" %") for v in values.split(", ")]
+        scale = 100 if name == "at a fold" else 1
+        assert [_stated(s, scale * v) for s, v in zip(stated, models[column])] == [True] * 2, cell
+
+
+def test_the_regularised_verdict_table_is_the_committed_diagnosis():
+    section = _section("docs/diagnostics.md", "### The regularised models")
+    diag, _ = _runs("regularization")
+    header, body = _table(section)
+    assert header == ["training", "Euler 2", "Euler 8", "dopri5 1e-3"]
+    assert [row[0] for row in body] == list(REGULARIZED)
+    for row in body:
+        trained = diag[diag["training"].isin(REGULARIZED[row[0]])]
+        columns = [trained[(trained["train_solver"] == "euler") & (trained["train_steps"] == 2)],
+                   trained[(trained["train_solver"] == "euler") & (trained["train_steps"] == 8)],
+                   trained[trained["train_solver"] == "dopri5"]]
+        for cell, models in zip(row[1:], columns):
+            _regularized_cell(cell, models)
