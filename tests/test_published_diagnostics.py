@@ -26,7 +26,8 @@ def _section(path: str, heading: str) -> str:
 
 def _table(section: str) -> tuple[list[str], list[list[str]]]:
     """Header and body rows of the first markdown table in ``section``."""
-    lines = [line for line in section.splitlines() if line.startswith("|")]
+    lines = section.split("\n|", 1)[1].split("\n\n", 1)[0].splitlines()
+    lines = ["|" + lines[0], *lines[1:]]
     rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
     return rows[0], rows[2:]
 
@@ -175,3 +176,49 @@ def test_the_regularised_verdict_table_is_the_committed_diagnosis():
                    trained[trained["train_solver"] == "dopri5"]]
         for cell, models in zip(row[1:], columns):
             _regularized_cell(cell, models)
+
+
+def _effects(run: str, **where) -> list[str]:
+    d = pd.read_csv(ROOT / "results" / run / "diagnostics.csv")
+    for column, value in where.items():
+        d = d[d[column] == value]
+    return d.sort_values("seed")["effect"].tolist()
+
+
+def test_the_adapted_models_verdicts_stated_in_reproductions():
+    text = (ROOT / "docs" / "reproductions.md").read_text()
+    adapted = pd.read_csv(ROOT / "results" / "adaptation" / "diagnostics.csv")
+    assert set(adapted["effect"]) == {"accumulation"} and len(adapted) == 5
+    assert (adapted["fold_fraction"] == 0).all()
+    assert "All five\nverdicts are `accumulation` (no folds)" in text
+    tolerance = pd.Series(_effects("adaptation_tolerance")).value_counts().to_dict()
+    assert tolerance == {"accumulation": 4, "mixed": 1}
+    assert "verdicts `accumulation`, one `mixed`" in text
+
+
+def test_the_spheres_128_step_verdicts_stated_in_reproductions():
+    text = " ".join((ROOT / "docs" / "reproductions.md").read_text().split())
+    d = pd.read_csv(ROOT / "results" / "spheres" / "diagnostics.csv")
+    last = d[d["train_steps"] == 128]
+    ten, three = last[last["dataset"] == "spheres10"], last[last["dataset"] == "spheres3"]
+    flips = lambda rows: f"{100 * rows['flip_fraction'].min():.1f}-{100 * rows['flip_fraction'].max():.1f} %"
+    assert sorted(ten["effect"]) == ["accumulation", "accumulation", "robust"]
+    assert (ten["fold_fraction"] == 0).all()
+    assert (f"the 10-D 128-step models flip {flips(ten)} of the samples under the reference (one "
+            f"`robust`, two `accumulation` with no folds), the 3-D ones {flips(three)}") in text
+
+
+def test_the_sphere2_investigation_verdict_column_is_the_committed_diagnosis():
+    section = _section("docs/reproductions.md", "**Results** (test accuracy; Euler at the given")
+    header, body = _table(section)
+    assert header[-1] == "verdict"
+    trainings = {"10 000 it, lr 1e-4 (published)": None, "40 000 it, lr 1e-4": "lr1e-4_40k",
+                 "10 000 it, lr 1e-3": "lr1e-3_10k"}
+    training = None
+    for cells in body:
+        training = cells[0] or training
+        if trainings[training] is None:  # the published-settings cells are results/sphere2's
+            run, where = "sphere2", {"train_solver": "euler", "train_steps": 256}
+        else:
+            run, where = "sphere2_investigation", {"training": trainings[training], "train_steps": 256}
+        assert _effects(run, **where)[int(cells[1])] == cells[-1], (training, cells[1])
