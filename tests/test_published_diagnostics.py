@@ -99,7 +99,7 @@ def test_the_quick_suite_verdict_table_and_prose_are_the_committed_diagnosis():
     assert _check_table(header, body, diag, summary) == 8 * (len(header) - 2) + 8  # + the crossing pairs
     by = dict(tuple(diag.groupby("train_steps")))
     two, eight, thirty_two, last = by[2], by[8], by[32], by[128]
-    assert f"69-80 % of the samples have det <= 0" in section  # the per-sample fold at 2 steps
+    assert "69-80 % of the samples have det <= 0" in section  # the per-sample fold at 2 steps
     assert _pct(two["fold_fraction"]) == "69-80" and (two["fold_near_fraction"] == 1).all()
     assert f"{_pct(two['flips_at_fold_share'])} % of the\n  flipped samples" in section
     assert f"near {_pct(eight['fold_near_fraction'])} % of the" in section
@@ -222,3 +222,30 @@ def test_the_sphere2_investigation_verdict_column_is_the_committed_diagnosis():
         else:
             run, where = "sphere2_investigation", {"training": trainings[training], "train_steps": 256}
         assert _effects(run, **where)[int(cells[1])] == cells[-1], (training, cells[1])
+
+
+def test_the_regularised_prose_is_the_committed_diagnosis():
+    section = " ".join(_section("docs/diagnostics.md", "### The regularised models").split())
+    diag, summary = _runs("regularization")
+    def pick(table: pd.DataFrame, training: str, solver: str, steps: int | None = None) -> pd.DataFrame:
+        rows = table[(table["training"] == training) & (table["train_solver"] == solver)]
+        return rows[rows["train_steps"] == steps] if steps else rows
+
+    plain_two = _pct(pick(diag, "plain", "euler", 2)["fold_fraction"])
+    assert f"The plain Euler-2 models fold for {plain_two} %" in section
+    assert f"folds drop to {_pct(pick(diag, 'kinetic', 'euler', 2)['fold_fraction'])} %" in section
+    both = pick(diag, "both_0.01", "euler", 2).sort_values("seed")
+    assert both["effect"].iloc[0] == "accumulation" and both["flips_with_fold_share"].iloc[0] <= 0.1
+    regularised = summary[(summary["training"].isin(["kinetic", "jacobian_0.01", "both_0.01"]))
+                          & (summary["train_steps"] == 8)]
+    gaps = 100 * regularised["ode_gap"]
+    assert f"ODE gap ({gaps.min():.0f}-{gaps.max():.0f} points)" in section
+    dead = summary[summary["training"].isin(["jacobian", "both"])]
+    assert f"(accuracy {dead['acc_train'].min():.2f}-{dead['acc_train'].max():.2f})" in section
+    plain = pick(diag, "plain", "dopri5").sort_values("seed")
+    gap = pick(summary, "plain", "dopri5").sort_values("seed")["ode_gap"].iloc[1]
+    assert plain["effect"].tolist() == ["robust", "accumulation"]
+    flips = 100 * plain["flip_fraction"].iloc[1]
+    assert f"(flips {flips:.1f} %, accumulation, ODE gap {100 * gap:.1f} points" in section
+    assert f"(the plain seed 0: {100 * plain['fold_fraction'].iloc[0]:.0f} %)" in section
+    assert (plain["flips_at_fold_share"] == 0).all()
