@@ -249,3 +249,19 @@ def test_the_regularised_prose_is_the_committed_diagnosis():
     assert f"(flips {flips:.1f} %, accumulation, ODE gap {100 * gap:.1f} points" in section
     assert f"(the plain seed 0: {100 * plain['fold_fraction'].iloc[0]:.0f} %)" in section
     assert (plain["flips_at_fold_share"] == 0).all()
+
+
+def test_the_three_minima_verdicts_stated_in_reproductions():
+    text = " ".join((ROOT / "docs" / "reproductions.md").read_text().split())
+    d = pd.read_csv(ROOT / "results" / "three_minima" / "diagnostics.csv")
+    by = dict(tuple(d.groupby("train_steps")))
+    coarse = pd.concat([by[2], by[8]])
+    assert set(coarse["effect"]) == {"fold", "mixed"}
+    assert set(by[32]["effect"]) == {"accumulation"}
+    assert (pd.concat([by[32], by[128]])["fold_fraction"] == 0).all()
+    assert sorted(by[128]["effect"]) == ["accumulation", "accumulation", "robust"]
+    accumulated = by[128][by[128]["effect"] == "accumulation"]  # the flips quoted beside the verdict
+    f32, f128 = 100 * by[32]["flip_fraction"], 100 * accumulated["flip_fraction"]
+    assert (f"2 and 8 steps `fold`/`mixed` ({_pct(coarse['fold_fraction'])} % of the samples fold), 32 and "
+            f"128 steps `accumulation` with no fold ({f32.min():.0f}-{f32.max():.0f} % and "
+            f"{f128.min():.1f}-{f128.max():.1f} % flips), one 128-step seed `robust`") in text
