@@ -265,3 +265,30 @@ def test_the_three_minima_verdicts_stated_in_reproductions():
     assert (f"2 and 8 steps `fold`/`mixed` ({_pct(coarse['fold_fraction'])} % of the samples fold), 32 and "
             f"128 steps `accumulation` with no fold ({f32.min():.0f}-{f32.max():.0f} % and "
             f"{f128.min():.1f}-{f128.max():.1f} % flips), one 128-step seed `robust`") in text
+
+
+def test_the_sphere2_midpoint_and_rk4_verdicts_stated_in_reproductions():
+    text = " ".join((ROOT / "docs" / "reproductions.md").read_text().split())
+    d = pd.read_csv(ROOT / "results" / "sphere2" / "diagnostics.csv")
+    rows = {(s, n): g for (s, n), g in d.groupby(["train_solver", "train_steps"])}
+    counts = {key: g["effect"].value_counts().to_dict() for key, g in rows.items()}
+    coarse = pd.concat([rows["midpoint", 1], rows["midpoint", 2], rows["rk4", 1]])
+    assert set(coarse["effect"]) == {"fold"}
+    assert (f"(the map folds near {_pct(coarse['fold_near_fraction'])} % of the samples; "
+            f"{_pct(coarse['flips_at_fold_share'])} % of the flips are at a fold)") in text
+    assert counts["rk4", 2] == {"mixed": 3, "fold": 2} and counts["midpoint", 4] == {"mixed": 5}
+    assert counts["midpoint", 8] == {"mixed": 3, "accumulation": 2}
+    at_fold = _pct(rows["midpoint", 8]["flips_at_fold_share"])
+    assert f"2 `accumulation` ({at_fold} % of the flips at a fold)" in text
+    assert counts["midpoint", 16] == {"accumulation": 2, "undetermined": 2, "robust": 1}
+    sixteen = rows["midpoint", 16][rows["midpoint", 16]["effect"] == "accumulation"]
+    assert (sixteen["fold_near_fraction"] == 0).all()
+    flipped = _pct(sixteen["flip_fraction"])
+    assert f"midpoint at 16 2 `accumulation` ({flipped} % of the samples flip, no fold)" in text
+    assert counts["rk4", 4] == {"mixed": 4, "undetermined": 1}
+    assert (f"({_pct(rows['rk4', 4]['flip_fraction'])} % of the samples flip, the map folding near "
+            f"{_pct(rows['rk4', 4]['fold_near_fraction'])} % of them)") in text
+    assert counts["rk4", 8] == {"robust": 4, "undetermined": 1}
+    assert rows["rk4", 8]["flips"].max() == 2 and "1 `undetermined` with 2 flips" in text
+    robust = [g for (s, n), g in rows.items() if n >= {"midpoint": 32, "rk4": 16}.get(s, 10**9)]
+    assert len(robust) == 7 and all(set(g["effect"]) == {"robust"} for g in robust)
