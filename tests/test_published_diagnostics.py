@@ -292,3 +292,11 @@ def test_the_sphere2_midpoint_and_rk4_verdicts_stated_in_reproductions():
     assert rows["rk4", 8]["flips"].max() == 2 and "1 `undetermined` with 2 flips" in text
     robust = [g for (s, n), g in rows.items() if n >= {"midpoint": 32, "rk4": 16}.get(s, 10**9)]
     assert len(robust) == 7 and all(set(g["effect"]) == {"robust"} for g in robust)
+
+
+def test_the_sphere2_investigation_two_step_verdicts_stated_in_reproductions():
+    text = " ".join((ROOT / "docs" / "reproductions.md").read_text().split())
+    d = pd.read_csv(ROOT / "results" / "sphere2_investigation" / "diagnostics.csv")
+    two = d[d["train_steps"] == 2]
+    assert len(two) == 4 and set(two["effect"]) == {"fold", "mixed"}
+    assert f"verdicts `fold` or `mixed` with {_pct(two['fold_fraction'])} % of the samples folding" in text
