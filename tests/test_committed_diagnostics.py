@@ -21,7 +21,7 @@ RUNS = sorted(p.parent.name for p in (ROOT / "results").glob("*/diagnostics.csv"
 EARLIER_METHOD = {"adaptation", "adaptation_tolerance", "anode", "fashion_mnist_full",
                   "regularization",
                   "resnet_shared", "sphere2_adjoint", "sphere2_investigation", "spheres",
-                  "spheres900", "spheres900_cpu", "three_minima", "van_der_pol"}
+                  "spheres900", "spheres900_cpu", "van_der_pol"}
 
 
 def _method(run: str) -> set:
