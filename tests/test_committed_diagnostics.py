@@ -19,9 +19,9 @@ RUNS = sorted(p.parent.name for p in (ROOT / "results").glob("*/diagnostics.csv"
 # Committed before the fold test of the map; re-run a suite into a folder holding its cells to
 # re-diagnose it (tests/test_diagnostics_pipeline.py), then copy the tables and drop it here.
 EARLIER_METHOD = {"adaptation", "adaptation_tolerance", "anode", "fashion_mnist_full",
-                  "lotka_volterra", "quick", "regularization", "resnet",
+                  "regularization",
                   "resnet_shared", "sphere2_adjoint", "sphere2_investigation", "spheres",
-                  "spheres900", "spheres900_cpu", "three_minima", "van_der_pol"}
+                  "spheres900", "spheres900_cpu", "van_der_pol"}
 
 
 def _method(run: str) -> set:
