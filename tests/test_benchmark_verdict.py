@@ -137,3 +137,19 @@ def test_the_reports_wording_holds_on_the_committed_sphere2_run():
     fine = summary[(summary["train_solver"] == "rk4") & (summary["train_steps"] >= 8)]
     assert len(fine) and fine["ode_gap"].abs().max() < 0.05
     assert fine["worst_drop"].min() > 0.3 and fine["worst_drop_finer"].max() < 0.01
+
+
+def test_the_seed_interval_is_a_bootstrap_over_the_seeds_of_one_configuration():
+    from pathlib import Path
+
+    from robustbench_ode.outputs.tables import read_results
+
+    root = Path(__file__).resolve().parents[1]
+    summary = summarize(read_results(root / "results" / "sphere2" / "results.csv"))
+    for _, group in summary.groupby(["train_solver", "train_steps"]):
+        lo, hi = group["ode_gap_seeds_lo"].iloc[0], group["ode_gap_seeds_hi"].iloc[0]
+        assert (group["ode_gap_seeds_lo"] == lo).all() and (group["ode_gap_seeds_hi"] == hi).all()
+        gaps = group["ode_gap"]
+        assert gaps.min() <= lo <= gaps.mean() + 1e-12 and gaps.mean() - 1e-12 <= hi <= gaps.max()
+    single = summarize(read_results(root / "results" / "sphere2" / "results.csv").query("seed == 0"))
+    assert "ode_gap_seeds_lo" not in single.columns  # one seed: no interval over seeds

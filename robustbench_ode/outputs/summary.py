@@ -61,6 +61,7 @@ from ..core.registry import UnknownNameError
 from ..core.status import Status
 from ..solvers import SOLVERS
 from .critical import KEYS, critical_steps
+from .intervals import seed_intervals
 
 # The columns that identify a trained model, in the order they lead the summary.
 ID_COLUMNS = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed"]
@@ -249,6 +250,13 @@ INTERVAL_COLUMNS = {
     "ode_gap_lo": "lower end of the 95% bootstrap interval of ode_gap (test samples resampled, 2000 times)",
     "ode_gap_hi": "upper end of that interval",
 }
+# Every summary, where a train configuration has several seeds (the same value on each of its rows).
+SEED_INTERVAL_COLUMNS = {
+    "ode_gap_seeds_lo": "lower end of the 95% bootstrap interval of the seeds' mean ode_gap (seeds resampled, "
+                        "2000 times)",
+    "ode_gap_seeds_hi": "upper end of that interval",
+}
+SEED_GROUP = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol"]
 
 # From diagnostics.csv (robustbench_ode/diagnostics; docs/diagnostics.md): why a model breaks.
 DIAGNOSTIC_COLUMNS = ["effect", "flip_fraction", "flips_at_fold_share", "fold_fraction", "fold_near_fraction",
@@ -281,12 +289,24 @@ def summarize(results: pd.DataFrame, diagnostics: pd.DataFrame | None = None, *,
     if diagnostics is not None and not diagnostics.empty and "cell" in df.columns:
         verdicts = diagnostics[["cell", *DIAGNOSTIC_COLUMNS]].drop_duplicates("cell")
         df = df.merge(verdicts, on="cell", how="left")
+    df = _with_seed_intervals(df)
     if intervals is not None and not intervals.empty and "cell" in df.columns:
         df = df.merge(intervals[["cell", *INTERVAL_COLUMNS]], on="cell", how="left")
     for col in ("seed", "train_steps", "deploy_steps"):
         if col in df.columns:
             df[col] = pd.to_numeric(df[col]).astype("Int64")
     return df
+
+
+def _with_seed_intervals(summary: pd.DataFrame) -> pd.DataFrame:
+    keys = [k for k in SEED_GROUP if k in summary.columns]
+    if "seed" not in summary.columns or "ode_gap" not in summary.columns or not keys:
+        return summary
+    found = seed_intervals(summary.assign(**{k: summary[k].astype(object) for k in keys}), keys)
+    if found.empty:
+        return summary
+    merged = summary.assign(**{k: summary[k].astype(object) for k in keys}).merge(found, on=keys, how="left")
+    return merged.assign(**{k: summary[k].to_numpy() for k in keys})
 
 
 def _with_critical(summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
