@@ -252,8 +252,8 @@ INTERVAL_COLUMNS = {
 }
 # Every summary, where a train configuration has several seeds (the same value on each of its rows).
 SEED_INTERVAL_COLUMNS = {
-    "ode_gap_seeds_lo": "lower end of the 95% bootstrap interval of the seeds' mean ode_gap (seeds resampled, "
-                        "2000 times)",
+    "ode_gap_seeds_lo": "lower end of the 95% bootstrap interval of the seeds' mean ode_gap "
+                        "(seeds resampled, 2000 times)",
     "ode_gap_seeds_hi": "upper end of that interval",
 }
 SEED_GROUP = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol"]
@@ -302,11 +302,12 @@ def _with_seed_intervals(summary: pd.DataFrame) -> pd.DataFrame:
     keys = [k for k in SEED_GROUP if k in summary.columns]
     if "seed" not in summary.columns or "ode_gap" not in summary.columns or not keys:
         return summary
-    found = seed_intervals(summary.assign(**{k: summary[k].astype(object) for k in keys}), keys)
+    # as objects: NaN train_steps / train_tol keys group and merge as one value
+    keyed = summary.assign(**{k: summary[k].astype(object) for k in keys})
+    found = seed_intervals(keyed, keys)
     if found.empty:
         return summary
-    merged = summary.assign(**{k: summary[k].astype(object) for k in keys}).merge(found, on=keys, how="left")
-    return merged.assign(**{k: summary[k].to_numpy() for k in keys})
+    return keyed.merge(found, on=keys, how="left").assign(**{k: summary[k].to_numpy() for k in keys})
 
 
 def _with_critical(summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
