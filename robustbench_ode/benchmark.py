@@ -14,6 +14,16 @@ Two kinds of model are accepted:
   ``input_map`` (``x -> z0``), ``field`` (``f(t, z)``), ``head`` (``z(T) -> logits``), optionally
   ``t_span``; or a package :class:`~robustbench_ode.models.classifier.ODEClassifier` as it is.
 
+A plain model is diagnosed (``diagnostics``) from its solve, captured under the train
+configuration (:mod:`robustbench_ode.harness.capture`: its field, initial states, and its own
+forward replayed as the head): the same columns as a suite's cell; ``not_computed``, with the
+reason, where that solve is not one torchdiffeq solve of a tensor state over ``[t0, T]``.
+
+The summary also has ``ode_gap_lo`` / ``ode_gap_hi``, a 95 % bootstrap interval of ode_gap over
+the test set (2000 resamples, :mod:`robustbench_ode.outputs.intervals`), and the deployment
+recommendation ``deploy_*``: the cheapest test configuration (fewest NFE) within
+``deploy_tolerance`` (default 0.01) of acc_ref (:mod:`robustbench_ode.outputs.summary`).
+
 A model with all three of ``input_map``, ``field`` and ``head`` (or an ODEClassifier) takes the
 interface path; any other is a plain torchdiffeq model. Either way it is tested with every
 solver configuration of ``grid`` plus its train configuration and the reference solve, exactly as
@@ -51,9 +61,10 @@ from .harness.substitution import substituted
 from .models.classifier import ODEClassifier
 from .models.interface import as_classifier
 from .models.spec import SolveSpec
+from .outputs.intervals import gap_interval
 from .outputs.leaderboard import leaderboard
 from .outputs.report import write_report
-from .outputs.summary import summarize
+from .outputs.summary import DEPLOY_TOLERANCE, summarize
 from .outputs.tables import frame as table_frame
 from .outputs.tables import results_frame, write_csv
 from .run.meta import environment, now, write_json
@@ -220,10 +231,8 @@ def _diagnosis(net, data: DataSplits, spec: SolveSpec, args: BenchmarkConfig, pl
     cfg = args.diagnostics
     if cfg is None or not cfg.enabled:
         return None
-    if plain:
-        return {"diagnostics_status": Status.NOT_COMPUTED.value, "effect": "undetermined",
-                "diagnostics_message": "a plain torchdiffeq model: no field to take Jacobians of"}
-    return analyse(net, data, spec, cfg, args.reference, device)["scalars"]
+    # a plain model: its field, initial states and head captured from its solve (harness/capture.py)
+    return analyse(net, data, spec, cfg, args.reference, device, plain=plain)["scalars"]
 
 
 def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = None, *,
@@ -231,7 +240,8 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
               batch_size: int = 1000, max_steps: int = 10_000, device: str = "cpu",
               report: str | Path | None = None, name: str = "custom",
               model_label: str | None = None, diagnostics: dict[str, Any] | bool = True,
-              threads: int | None = None, time_limit: float | None = None) -> BenchmarkResult:
+              threads: int | None = None, time_limit: float | None = None,
+              deploy_tolerance: float = DEPLOY_TOLERANCE) -> BenchmarkResult:
     """Test ``model`` on ``test_data`` with every solver configuration of ``grid``.
 
     ``model``: a plain torchdiffeq model (``forward(x)`` calls ``torchdiffeq.odeint`` and returns
@@ -269,8 +279,8 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
 
     ``diagnostics``: the fold and Windermere diagnostics at the train configuration (``True``, the
     suite defaults; a mapping of a suite's ``diagnostics:`` settings; ``False``: none). The
-    verdict is ``result.diagnostics["effect"]`` and a column of ``result.summary``; a plain
-    torchdiffeq model has no field to take Jacobians of: ``not_computed``.
+    verdict is ``result.diagnostics["effect"]`` and a column of ``result.summary`` (a plain model:
+    from its captured solve; ``deploy_tolerance``: the module docstring).
 
     ``model`` may also be a dict ``{label: model}`` (all on ``test_data``) or a list of
     ``(label, model, data)`` (``test_data`` unused): :func:`benchmark_many`.
@@ -283,10 +293,12 @@ def benchmark(model: nn.Module, test_data, grid: list[dict[str, Any]] | None = N
     if isinstance(model, (dict, list)):  # many models, one call
         return benchmark_many(model, test_data, grid, train=train, reference=reference,
                               batch_size=batch_size, max_steps=max_steps, device=device, report=report,
-                              name=name, diagnostics=diagnostics, threads=threads, time_limit=time_limit)
+                              name=name, diagnostics=diagnostics, threads=threads, time_limit=time_limit,
+                              deploy_tolerance=deploy_tolerance)
+    _check_tolerance(deploy_tolerance)
     args = benchmark_config(grid=DEFAULT_GRID if grid is None else grid, reference=reference,
                             diagnostics=diagnostics, batch_size=batch_size, max_steps=max_steps, name=name,
-                            model_label=model_label, time_limit=time_limit)
+                            model_label=model_label, time_limit=time_limit, deploy_tolerance=deploy_tolerance)
     out = report_folder(report)
     result = _benchmark_one(model, test_data, args, train, device, threads, name)
     if out is not None:
@@ -318,13 +330,28 @@ def _benchmark_one(model: nn.Module, test_data, args: BenchmarkConfig, train: di
     points = grid_points(list(args.grid), args.reference, spec, args.max_steps)
     label = args.model_label or type(model).__name__
     ident = identity(f"{name}:{label}", name, label, "default", 0, spec)  # cell: one model's row key
-    outcomes = evaluate_points(net, data, points, args.batch_size, device, plain=plain,
-                               time_limit=args.time_limit)
-    table = results_frame(result_row(ident, p, o, train_status=Status.OK) for p, o in zip(points, outcomes))
+    table, interval = _tested(net, data, points, ident, args, device, plain)
     verdict = _diagnosis(net, data, spec, args, plain, device)
     frame = (diagnostics_frame([{**ident, **verdict}]) if verdict is not None else None)
-    return BenchmarkResult(table, summarize(table, frame), train=spec, inferred=train is None,
+    summary = summarize(table, frame, tolerance=args.deploy_tolerance, intervals=interval)
+    return BenchmarkResult(table, summary, train=spec, inferred=train is None,
                            diagnostics=verdict, frame=frame)
+
+
+def _check_tolerance(tolerance: Any) -> None:
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
+        raise SuiteError(f"deploy_tolerance: an accuracy tolerance in [0, 1], got {tolerance!r}")
+
+
+def _tested(net, data: DataSplits, points, ident: dict[str, Any], args: BenchmarkConfig, device: str,
+            plain: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of every test point, and the bootstrap interval of ode_gap over the test set from
+    the train and reference points' per-sample correctness (outputs/intervals.py)."""
+    paired: list = []
+    outcomes = evaluate_points(net, data, points, args.batch_size, device, plain=plain,
+                               time_limit=args.time_limit, paired=paired)
+    table = results_frame(result_row(ident, p, o, train_status=Status.OK) for p, o in zip(points, outcomes))
+    return table, pd.DataFrame([{"cell": ident["cell"], **gap_interval(*paired[0])}])
 
 
 def _write_outputs(out: Path, result: BenchmarkResult, args: BenchmarkConfig, train: dict[str, Any] | None,

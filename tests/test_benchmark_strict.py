@@ -189,3 +189,10 @@ def test_report_rewrites_a_folder_benchmark_wrote(tmp_path):
     rb.benchmark({"a": Plain(), "b": Plain()}, (X, Y), GRID, diagnostics=False, report=many)
     with pytest.raises(SuiteError, match="benchmark.model_label"):
         rb.benchmark({"a b": Plain()}, (X, Y), GRID, diagnostics=False)
+
+
+def test_the_config_default_deploy_tolerance_is_the_summarys():
+    # config/ stays free of pandas, so BenchmarkConfig states the default again: keep them equal
+    from robustbench_ode.config.benchmark import BenchmarkConfig
+    from robustbench_ode.outputs.summary import DEPLOY_TOLERANCE
+    assert BenchmarkConfig.model_fields["deploy_tolerance"].default == DEPLOY_TOLERANCE

@@ -31,6 +31,8 @@ class BenchmarkConfig(BaseModel):
     name: Name = "custom"
     model_label: Label | None = None
     time_limit: Seconds | None = None  # per test point (harness/evaluation.py Score.over)
+    # the deployment recommendation's accuracy tolerance (outputs/summary.py DEPLOY_TOLERANCE)
+    deploy_tolerance: Annotated[Float, Field(ge=0.0, le=1.0)] = 0.01
 
     @field_validator("grid", mode="before")
     @classmethod

@@ -15,9 +15,10 @@ from ..config import DiagnosticsConfig, ReferenceConfig
 from ..core.schema import DIAGNOSTIC_NAMES
 from ..core.status import Status
 from ..datasets.base import DataSplits
-from ..diagnostics import METHOD, diagnose
+from ..diagnostics import METHOD, NOT_COMPUTED, diagnose
 from ..models.spec import SolveSpec
 from ..models.trajectory import TrajectoryModel
+from .capture import CapturedODE, Undiagnosable, captured
 
 TIME_BINS = 16  # contributions.csv: the transported local errors summed over this many time bins
 FAN_POINTS = 33  # fan.csv: at most this many transported points per sample (evenly spaced blocks)
@@ -39,8 +40,10 @@ def _record(status: Status, message: str, cfg, reference, train: SolveSpec) -> d
 
 
 def analyse(model, data: DataSplits, train: SolveSpec, cfg: DiagnosticsConfig, reference: ReferenceConfig,
-            device: str = "cpu") -> dict[str, Any]:
-    """The diagnosis record of a trained model at its train configuration ``train``."""
+            device: str = "cpu", *, plain: bool = False) -> dict[str, Any]:
+    """The diagnosis record of a trained model at its train configuration ``train``. ``plain``: a
+    model that calls torchdiffeq itself, whose ODE is captured under substitution (harness/capture.py);
+    otherwise an ODEClassifier's input map, field and head."""
     if isinstance(model, TrajectoryModel) or data.task == "regression":
         why = "a time-series model has no classes to flip"
         return _record(Status.NOT_COMPUTED, why, cfg, reference, train)
@@ -53,13 +56,14 @@ def analyse(model, data: DataSplits, train: SolveSpec, cfg: DiagnosticsConfig, r
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            z0 = model.input_map(x)
-        diagnosis = diagnose(model.block.field, z0, model.logits, y, solver=train.solver, steps=train.steps,
+        ode = _pieces(model, x, train, plain)
+        diagnosis = diagnose(ode.field, ode.z0, ode.head, y, solver=train.solver, steps=train.steps,
                              tol=train.rtol if train.steps is None else None, reference=reference.solver,
-                             ref_rtol=reference.tol, t_span=model.block.t_span, max_dim=cfg.max_dim,
+                             ref_rtol=reference.tol, t_span=ode.t_span, max_dim=cfg.max_dim,
                              max_transport=cfg.max_transport, max_steps=train.max_steps,
                              population=len(data.y_test))
+    except Undiagnosable as exc:  # a plain model whose solve is not one field, state and head
+        return _record(Status.NOT_COMPUTED, f"{NOT_COMPUTED}: {exc}", cfg, reference, train)
     except Exception as exc:  # noqa: BLE001 - a diagnosis that cannot be made is a status
         status, message = Status.from_exception(exc)
         return _record(Status.FAILED if status is Status.FAILED else status, message, cfg, reference, train)
@@ -68,6 +72,15 @@ def analyse(model, data: DataSplits, train: SolveSpec, cfg: DiagnosticsConfig, r
     scalars = {k: _plain(diagnosis.scalars.get(k)) for k in DIAGNOSTIC_NAMES}
     return {"settings": settings(cfg, reference), "scalars": scalars,
             "contributions": _contributions(diagnosis), "fan": _fan(diagnosis, y, cfg.fan_samples)}
+
+
+def _pieces(model, x: torch.Tensor, train: SolveSpec, plain: bool) -> CapturedODE:
+    """The ODE block in pieces: captured from a plain model's solve, or an ODEClassifier's own."""
+    if plain:
+        return captured(model, x, train)
+    with torch.no_grad():
+        z0 = model.input_map(x)
+    return CapturedODE(model.block.field, z0, model.block.t_span, model.logits)
 
 
 def _plain(v: Any) -> Any:

@@ -55,6 +55,7 @@ class Score:
         self.nfe, self.steps, self.acc, self.rej = 0, 0, 0, 0
         self.status, self.message = Status.OK, ""
         self.states: list[torch.Tensor] | None = [] if keep else None
+        self.hits: list[torch.Tensor] | None = [] if keep else None  # per-sample correctness
         self.seconds = 0.0
 
     def add(self, stats: SolveStats, y: torch.Tensor, logits, final) -> bool:
@@ -78,7 +79,10 @@ class Score:
         elif self.density:  # each sample's NLL per dimension, summed here
             self.loss_sum += float(out.double().sum())
         else:
-            self.correct += int((out.argmax(-1) == y).sum())
+            hit = out.argmax(-1) == y
+            self.correct += int(hit.sum())
+            if self.hits is not None:
+                self.hits.append(hit.cpu())
             self.loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
         return True
 
@@ -98,6 +102,10 @@ class Score:
 
     def final_states(self) -> torch.Tensor | None:
         return torch.cat(self.states) if self.status is Status.OK and self.states else None
+
+    def sample_hits(self) -> torch.Tensor | None:
+        """Kept classification scores: each test sample's correctness (None if any batch failed)."""
+        return torch.cat(self.hits) if self.status is Status.OK and self.hits else None
 
     def row(self) -> dict[str, Any]:
         data, n = self.data, len(self.data.y_test)
@@ -166,14 +174,16 @@ def evaluate(model: ODEClassifier, data: DataSplits, spec: SolveSpec, batch_size
 @torch.no_grad()
 def evaluate_plain(model: torch.nn.Module, data: DataSplits, spec: SolveSpec, batch_size: int,
                    device: str = "cpu", states: list[torch.Tensor] | None = None, *,
-                   strict: bool = False, time_limit: float | None = None) -> dict[str, Any]:
+                   strict: bool = False, time_limit: float | None = None,
+                   hits: list[torch.Tensor] | None = None) -> dict[str, Any]:
     """:func:`evaluate` for a model that calls torchdiffeq itself: ``model(x) -> logits`` run
     under :func:`~.substitution.substituted` with ``spec``, batch by batch. The row has the same
     keys and meaning; ``nfe``/``steps_taken`` are per batch forward pass, the counters of all its
     odeint calls summed (several ODE blocks: the cost of the whole forward pass). ``states``:
     each batch's :meth:`~.substitution.SubstitutionProbe.drift_states` (z(T) for one block, the
-    blocks' concatenated for several). The model must make at least one odeint call per batch
-    and return one tensor, else ValueError / TypeError. ``time_limit``: see :meth:`Score.over`."""
+    blocks' concatenated for several); ``hits``: each sample's correctness. The model must make
+    at least one odeint call per batch and return one tensor, else ValueError / TypeError.
+    ``time_limit``: see :meth:`Score.over`."""
     model.eval()
     score = Score(spec, data, keep=states is not None)
     t0 = time.perf_counter()
@@ -193,6 +203,8 @@ def evaluate_plain(model: torch.nn.Module, data: DataSplits, spec: SolveSpec, ba
             score.add(probe.stats, y, lambda out=logits: out, probe.drift_states)
     score.seconds = time.perf_counter() - t0
     _keep(score, states)
+    if hits is not None and score.sample_hits() is not None:
+        hits.append(score.sample_hits())
     return score.row()
 
 
@@ -213,32 +225,35 @@ def drift_between(z: torch.Tensor | None, z_ref: torch.Tensor | None) -> float:
 @torch.no_grad()
 def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestPoint], batch_size: int,
                     device: str = "cpu", *, plain: bool = False,
-                    tick: Tick | None = None,
-                    time_limit: float | None = None) -> list[dict[str, Any] | Exception]:
+                    tick: Tick | None = None, time_limit: float | None = None,
+                    paired: list | None = None) -> list[dict[str, Any] | Exception]:
     """Each test point evaluated, one data pass for all of them (each batch is loaded and
     prepared once and solved at every point; ``plain``: a model that calls torchdiffeq itself,
     point by point with :func:`evaluate_plain`); the train point's row also gets the drift to the
     reference point, from the states the two evaluations kept. A point whose evaluation raises
     gets the exception in place of its row. ``tick``: told the rows done, a row's share per batch
     (the progress display's test bar). ``time_limit``: seconds per point, checked between
-    batches (:meth:`Score.over`): a point past it stops with status ``time_limit``."""
+    batches (:meth:`Score.over`): a point past it stops with status ``time_limit``. ``paired``:
+    appended with the per-sample correctness at the train point and at the reference point
+    (``(train, reference)``, None where missing), for the bootstrap of ode_gap
+    (outputs/intervals.py)."""
     scores = [Score(p.spec, data, keep=p.is_train or p.is_reference) for p in points]
     errors: dict[int, Exception] = {}
     share = _share(data, batch_size)
     tick = tick or _no_tick
     if plain:
         for i, (point, score) in enumerate(zip(points, scores)):
-            keep = [] if score.states is not None else None
+            keep, hits = ([], []) if score.states is not None else (None, None)
             try:
                 row = evaluate_plain(model, data, point.spec, batch_size, device, states=keep,
-                                     time_limit=time_limit)
+                                     time_limit=time_limit, hits=hits)
             except Exception as exc:  # noqa: BLE001 - the caller turns it into a status
                 errors[i] = exc
                 continue
             finally:
                 tick(1.0)
-            scores[i] = _Done(row, torch.cat(keep) if keep else None)
-        return _rows(points, scores, errors)
+            scores[i] = _Done(row, torch.cat(keep) if keep else None, hits[0] if hits else None)
+        return _paired(points, scores, errors, paired)
     model.eval()
     for x, y in _batches(data, batch_size, device):
         for i, (point, score) in enumerate(zip(points, scores)):
@@ -253,20 +268,33 @@ def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestP
                 errors[i] = exc
             score.seconds += time.perf_counter() - t0
             tick(share)
+    return _paired(points, scores, errors, paired)
+
+
+def _paired(points: list[TestPoint], scores: list, errors: dict[int, Exception], paired: list | None) -> list:
+    """The rows (:func:`_rows`), and into ``paired`` the train and reference points' hits."""
+    if paired is not None:
+        def hits(flag: str):
+            i = next((i for i, p in enumerate(points) if getattr(p, flag) and i not in errors), None)
+            return scores[i].sample_hits() if i is not None else None
+        paired.append((hits("is_train"), hits("is_reference")))
     return _rows(points, scores, errors)
 
 
 class _Done:
     """A point already evaluated as a whole (the plain path): its row and kept final states."""
 
-    def __init__(self, row: dict[str, Any], states: torch.Tensor | None) -> None:
-        self._row, self._states = row, states
+    def __init__(self, row: dict[str, Any], states: torch.Tensor | None, hits: torch.Tensor | None) -> None:
+        self._row, self._states, self._hits = row, states, hits
 
     def row(self) -> dict[str, Any]:
         return self._row
 
     def final_states(self) -> torch.Tensor | None:
         return self._states
+
+    def sample_hits(self) -> torch.Tensor | None:
+        return self._hits
 
 
 def _rows(points: list[TestPoint], scores: list, errors: dict[int, Exception]) -> list:

@@ -59,6 +59,8 @@ class Probe(Protocol):
 
     def record(self, call: OdeintCall) -> None: ...
 
+    def solve_intervals(self, f: Any, z0: torch.Tensor, times: tuple[float, ...]) -> Any: ...
+
 
 def refuse(message: str, prefix: str = PREFIX) -> ValueError:
     """The one-line error of a call the substitution cannot honour (``prefix`` names the call)."""
@@ -99,6 +101,9 @@ class OdeintCall:
     stats: SolveStats
     solution: torch.Tensor | tuple[torch.Tensor, ...]  # (len(t), *y0.shape), or a tuple of those
     adjoint_kwargs: dict[str, Any] = field(default_factory=dict)  # odeint_adjoint's, ignored
+    # the model's func as the substituted solve called it, f(t, z) (a tensor state's; None for a
+    # tuple state): the captured field a plain model's diagnosis reads (harness/capture.py)
+    field: Any = field(default=None, repr=False, compare=False)
 
     @property
     def step_size(self) -> Any:
@@ -153,7 +158,7 @@ def infer_spec(call: OdeintCall) -> SolveSpec:
     3/8 rule, ``rk4_38`` here; ``heun2`` is ``heun``. Raises ValueError for a ``grid_constructor``,
     a method with no equivalent here (heun3, the Adams methods, scipy_solver) or per-element
     tolerances. A torchode ``solve_ivp`` call maps its own way (its ``train_spec``)."""
-    if call.entry == "solve_ivp":
+    if call.entry in ("solve_ivp", "NeuralODE"):  # torchode_calls / torchdyn_calls map their own
         return call.train_spec()
     name = package_solver(call.method or "dopri5")
     if SOLVERS.get(name).adaptive:

@@ -23,6 +23,8 @@ closure, a default argument, a container, a ``functools.partial``, a helper of i
 - torchode (:mod:`.torchode_calls`, where the optional extra is installed): ``solve`` of its
   solver classes (``AutoDiffAdjoint``, ``BacksolveAdjoint``, ``JointBacksolveAdjoint``), which
   ``solve_ivp`` and a model's own solver object both call;
+- torchdyn (:mod:`.torchdyn_calls`, where the optional extra is installed and imported):
+  ``ODEProblem.odeint``, which every ``NeuralODE`` solve runs;
 
 Everything put in place is taken away on exit, also on an exception; the library functions
 themselves are never replaced, so a reference kept past the block is the library's own. Solves made
@@ -32,8 +34,8 @@ autograd's backward passes are never substituted.
 Refused with a one-line ``ValueError``, because the substituted solve cannot make what they return:
 torchdiffeq's ``odeint_dense`` (dopri5's dense interpolant) and events (``event_fn``,
 ``odeint_event``). Not reached: solvers compiled into TorchScript or ``torch.compile`` graphs
-before the block, and torchdyn's ``NeuralODE`` (not intercepted yet: its solves run its own
-solvers).
+before the block, and a torchdyn ``NeuralODE`` whose module torchdyn is first imported inside
+the block.
 
 Semantics of a substituted call ``odeint(func, y0, t, ...)``:
 
@@ -73,6 +75,7 @@ from inside the vector field of a substituted solve (an ODE nested in a field) i
 
 from __future__ import annotations
 
+import sys
 import threading
 from contextlib import contextmanager
 from types import ModuleType
@@ -82,7 +85,7 @@ import torch
 from ..models.spec import SolveSpec
 from ..solvers import SOLVERS, SolveStats
 from . import torchdiffeq_calls
-from .odeint_calls import PREFIX, OdeintCall, Patch, combine_stats, infer_spec, refuse
+from .odeint_calls import PREFIX, OdeintCall, Patch, combine_stats, infer_spec, refuse, solve_intervals
 
 __all__ = ["OdeintCall", "SubstitutionProbe", "combine_stats", "infer_spec", "substituted"]
 
@@ -191,6 +194,11 @@ class SubstitutionProbe:
                          f"more than one (a second {entry}); several ODE blocks need strict=False, "
                          "which substitutes each and sums their counters", prefix)
 
+    def solve_intervals(self, f, z0: torch.Tensor, times: tuple[float, ...]):
+        """The substituted solve of one call: :func:`~.odeint_calls.solve_intervals` with the spec
+        (a subclass may hand back other states: harness/capture.py's replay of a model's head)."""
+        return solve_intervals(f, z0, times, self.spec)
+
     def record(self, call: OdeintCall) -> None:
         """Keep a substituted call (the first since the block opened is also ``requested``)."""
         self.solves += 1
@@ -231,7 +239,8 @@ class SubstitutionProbe:
 
 def _backends() -> list[ModuleType]:
     """The interceptions to install: torchdiffeq's always; torchode's where torchode is installed
-    (imported here, so that a model importing it later is covered too)."""
+    (imported here, so that a model importing it later is covered too); torchdyn's where torchdyn
+    is imported already (its import takes seconds; a NeuralODE model has imported it)."""
     out: list[ModuleType] = [torchdiffeq_calls]
     try:
         from . import torchode_calls  # optional dependency torchode: imported only where installed
@@ -239,6 +248,9 @@ def _backends() -> list[ModuleType]:
         pass
     else:
         out.append(torchode_calls)
+    if "torchdyn" in sys.modules:  # a model holding a NeuralODE has imported it (torchdyn_calls)
+        from . import torchdyn_calls  # optional dependency torchdyn
+        out.append(torchdyn_calls)
     return out
 
 

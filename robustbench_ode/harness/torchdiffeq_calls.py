@@ -50,7 +50,6 @@ from .odeint_calls import (
     graph_task_id,
     patch,
     refuse,
-    solve_intervals,
     split_state,
 )
 
@@ -165,8 +164,9 @@ def substitute(probe: Probe, entry: str, func, y0, t, rtol, atol, method, option
     if spec.adjoint and not isinstance(func, nn.Module):
         raise refuse("spec.adjoint needs func to be an nn.Module (its parameters are found through "
                      "it; adjoint_params cannot be passed on)")
+    fld = Field(probe, func, shapes)
     with probe.pass_through(), prepared(func, y0):
-        flat, total, _ = solve_intervals(Field(probe, func, shapes), z0, times, spec)
+        flat, total, _ = probe.solve_intervals(fld, z0, times)
     if shapes is None:
         out = flat
     else:
@@ -174,5 +174,5 @@ def substitute(probe: Probe, entry: str, func, y0, t, rtol, atol, method, option
         out = tuple(s.reshape(len(times), *shape) for s, shape in zip(parts, shapes))
     detached = out.detach() if shapes is None else tuple(o.detach() for o in out)
     probe.record(OdeintCall(entry, method, options, rtol, atol, times, t.dtype, total, detached,
-                            adjoint_kwargs))
+                            adjoint_kwargs, field=fld if shapes is None else None))
     return out

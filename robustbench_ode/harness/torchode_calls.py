@@ -59,7 +59,6 @@ from .odeint_calls import (
     graph_task_id,
     patch,
     refuse,
-    solve_intervals,
 )
 
 IVP_PREFIX = "substituted solve_ivp: "
@@ -170,7 +169,7 @@ def substitute(probe: Probe, entry: str, solver: Any, problem: Any, term: Any, d
     if probe.spec.adjoint and not isinstance(func, nn.Module):
         raise ivp_refuse("spec.adjoint needs f to be an nn.Module (its parameters are found through it)")
     with probe.pass_through(), prepared(func, y0):
-        flat, stats, reached = solve_intervals(IvpField(probe, func, t_dtype), y0, times, probe.spec)
+        flat, stats, reached = probe.solve_intervals(IvpField(probe, func, t_dtype), y0, times)
     controller = loop.step_size_controller
     rtol, atol = tolerances(controller)
     options = {"controller": type(controller).__name__, "dt0": recorded_dt0(dt0),

@@ -123,9 +123,11 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
                "coarsest test steps, where every model's error grows, so it ranks models rather than "
                "separating ODEs from discrete maps." if regression else
                "A model that learned an ODE has ode_gap near 0 (acc_ref close to acc_train); a ResNet "
-               "in disguise has a large ode_gap. worst_drop includes the coarsest test steps (one "
-               "step), where every model can fall to chance, so it is large for ODEs too: it ranks "
-               "models, it does not separate them.")
+               "in disguise has a large ode_gap. worst_drop includes the test points coarser than "
+               "training (down to one step), where every model can fall to chance, so it is large for "
+               "ODEs too: it ranks models, it does not separate them; worst_drop_finer counts only the "
+               "test points at least as accurate as the train configuration, so it is near 0 for a "
+               "model that learned an ODE.")
     legend = (f'<p class="muted">One row per trained model (seed); the reference solve is {reference}. '
               f"{html.escape(metric_legend(metrics))}. {closing}</p>")
     columns = _IDENTITY + [m.name for m in metrics]
@@ -134,6 +136,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
              f"{int((results['status'] != 'ok').sum())} failed test rows.</p>",
              "<h2>Summary</h2>", legend,
              table(summary[[c for c in columns if c in summary.columns]], table_id="summary")]
+    parts += _deployment(summary)
     if diagnostics is not None and not diagnostics.empty:
         parts += ["<h2>Why models break</h2>", _DIAGNOSTICS_LEGEND,
                   table(diagnostics[[c for c in _DIAGNOSTICS_SHOWN if c in diagnostics.columns]],
@@ -158,6 +161,20 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
               table(pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}),
                     wrap=True, table_id="environment")]
     return write_page(out_dir / "report.html", title, parts)
+
+
+def _deployment(summary: pd.DataFrame) -> list[str]:
+    """The deployment recommendation of each model (the metrics shown on ``deployment``)."""
+    metrics = [m for m in shown("deployment") if m.name in summary.columns]
+    if not metrics or summary[metrics[0].name].isna().all():
+        return []
+    legend = ('<p class="muted">Which solver to deploy each model with: '
+              f"{html.escape(metric_legend(metrics))}; "
+              "the reference row counts, so a model no cheaper configuration matches is deployed "
+              "with the reference solve.</p>")
+    columns = _IDENTITY[:-1] + ["acc_ref"] + [m.name for m in metrics]
+    return ["<h2>Deployment</h2>", legend,
+            table(summary[[c for c in columns if c in summary.columns]], table_id="deployment")]
 
 
 def environment_note(meta: dict) -> str:

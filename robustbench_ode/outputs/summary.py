@@ -10,6 +10,17 @@ Definitions (for one trained model, i.e. one cell; "ok rows" are its test rows w
 - ``worst_drop``: ``acc_train - min(accuracy over the ok rows)``, the largest loss of accuracy
   anywhere on the test grid (0 if no row is worse than the train configuration; negative never,
   since the train row is itself one of the rows).
+- ``worst_drop_finer``: ``acc_train - min(accuracy)`` over the ok rows *at least as accurate as
+  the train configuration* (:func:`finer`): a fixed-step row of a solver of the same or higher
+  order with at least as many steps as a fixed-step train configuration (a tolerance row of the
+  same or higher order at a tolerance no larger than an adaptive one's), and the reference. The
+  coarser rows, where every model can fall to chance, are left out, so a model that learned an
+  ODE has it near 0 and one that learned its train solver's map does not.
+- ``deploy_solver``, ``deploy_steps``, ``deploy_tol``, ``deploy_nfe``, ``deploy_accuracy``: the
+  deployment recommendation, the cheapest test configuration (fewest ``nfe``; the more accurate on
+  a tie) whose accuracy is within ``tolerance`` of ``acc_ref`` (default
+  :data:`DEPLOY_TOLERANCE`, 0.01; ``summarize(..., tolerance=)``), read from the work-precision
+  rows (the reference row counts, so there is one wherever the reference finished).
 - ``nfe_train``, ``nfe_ref``: function evaluations per batch solve at those two rows.
 - ``drift``: mean relative distance of the final states, train configuration vs reference
   (measured in :mod:`robustbench_ode.harness.evaluation`, stored on the train row).
@@ -46,8 +57,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from ..core.registry import UnknownNameError
 from ..core.status import Status
+from ..solvers import SOLVERS
 from .critical import KEYS, critical_steps
+from .intervals import seed_intervals
 
 # The columns that identify a trained model, in the order they lead the summary.
 ID_COLUMNS = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed"]
@@ -68,6 +82,51 @@ def accuracy_metrics(rows: pd.DataFrame) -> dict[str, Any]:
     ok = rows.loc[rows["status"] == "ok", "accuracy"].dropna()
     return {"acc_train": acc_train, "acc_ref": acc_ref, "ode_gap": acc_train - acc_ref,
             "worst_drop": acc_train - float(ok.min()) if len(ok) else NAN}
+
+
+def finer(row: pd.Series, train_solver: str, train_steps: Any, train_tol: Any) -> bool:
+    """Whether a test row is at least as accurate as the train configuration by construction (the
+    reference; a solver of the same or higher order with at least as many steps, or a tolerance no
+    larger, of the train configuration's kind). An unknown solver name is not."""
+    if bool(row.get("is_reference")):
+        return True
+    try:
+        order = SOLVERS.get(str(row["test_solver"])).order
+        trained = SOLVERS.get(str(train_solver)).order
+    except (KeyError, UnknownNameError):
+        return False
+    if order is None or trained is None or order < trained:
+        return False
+    if pd.notna(train_steps):
+        return bool(pd.notna(row["test_steps"]) and row["test_steps"] >= train_steps)
+    return bool(pd.notna(train_tol) and pd.notna(row["test_tol"]) and row["test_tol"] <= train_tol)
+
+
+def finer_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    first = rows.iloc[0]
+    ok = rows[(rows["status"] == "ok") & rows["accuracy"].notna()]
+    train = (first["train_solver"], first["train_steps"], first["train_tol"])
+    keep = [finer(r, *train) for _, r in ok.iterrows()]
+    worst = ok.loc[keep, "accuracy"] if len(ok) else ok["accuracy"]
+    acc_train = _one(rows, "is_train_config", "accuracy")
+    return {"worst_drop_finer": acc_train - float(worst.min()) if len(worst) else NAN}
+
+
+DEPLOY_TOLERANCE = 0.01  # the deployment recommendation's default: within 1 point of acc_ref
+
+
+def deployment_metrics(rows: pd.DataFrame, tolerance: float = DEPLOY_TOLERANCE) -> dict[str, Any]:
+    """The cheapest ok test row within ``tolerance`` of acc_ref (module docstring)."""
+    acc_ref = _one(rows, "is_reference", "accuracy")
+    ok = rows[(rows["status"] == "ok") & rows["accuracy"].notna() & rows["nfe"].notna()]
+    good = ok[ok["accuracy"] >= acc_ref - tolerance] if acc_ref == acc_ref else ok.iloc[:0]
+    if good.empty:
+        return {"deploy_solver": None, "deploy_steps": NAN, "deploy_tol": NAN, "deploy_nfe": NAN,
+                "deploy_accuracy": NAN}
+    best = good.sort_values(["nfe", "accuracy"], ascending=[True, False], kind="stable").iloc[0]
+    return {"deploy_solver": best["test_solver"], "deploy_steps": best["test_steps"],
+            "deploy_tol": best["test_tol"], "deploy_nfe": float(best["nfe"]),
+            "deploy_accuracy": float(best["accuracy"])}
 
 
 def mse_metrics(rows: pd.DataFrame) -> dict[str, Any]:
@@ -106,7 +165,8 @@ class Metric:
     that returns it (with the other columns of its group). ``better``: which way is better
     (``higher``, ``lower``, ``zero``: nearer 0; ``""``: a count or a cost). ``shown``: the pages
     that show it: ``report`` (the report's summary table), ``regression`` (that table for a
-    time-series run), ``leaderboard`` (a leaderboard column, the mean over seeds),
+    time-series run), ``deployment`` (the report's deployment table, one row per model),
+    ``leaderboard`` (a leaderboard column, the mean over seeds),
     ``leaderboard_present`` (a leaderboard column where some run has it). ``legend``: what it is,
     in the legends of those pages."""
 
@@ -115,6 +175,7 @@ class Metric:
     better: Literal["higher", "lower", "zero", ""] = ""
     shown: frozenset[str] = frozenset()
     legend: str = ""
+    settings: tuple[str, ...] = ()  # the keyword arguments of summarize() its compute takes
 
 
 def _on(*pages: str) -> frozenset[str]:
@@ -128,8 +189,12 @@ METRICS: list[Metric] = [  # in the leaderboard's column order; summary.csv: its
     Metric("ode_gap", accuracy_metrics, "zero", _on("report", "leaderboard"), "acc_train - acc_ref"),
     Metric("acc_train", accuracy_metrics, "higher", _on("report", "leaderboard"),
            "test accuracy at the model's own train solver and steps"),
-    Metric("worst_drop", accuracy_metrics, "lower", _on("report", "leaderboard"),
-           "acc_train - the worst accuracy on the test grid"),
+    Metric("worst_drop", accuracy_metrics, "lower", _on("report"),
+           "acc_train - the worst accuracy on the test grid, the coarsest test steps included"),
+    Metric("worst_drop_finer", finer_metrics, "lower", _on("report", "leaderboard"),
+           "acc_train - the worst accuracy over the test points at least as accurate as the train "
+           "configuration (same or higher order, at least as many steps or a tolerance no larger; "
+           "the reference)"),
     Metric("mse_train", mse_metrics, "lower", _on("regression"),
            "trajectory mse at the train configuration"),
     Metric("mse_ref", mse_metrics, "lower", _on("regression", "leaderboard_present"),
@@ -144,6 +209,17 @@ METRICS: list[Metric] = [  # in the leaderboard's column order; summary.csv: its
            "field evaluations per solve of one batch at the train configuration"),
     Metric("nfe_ref", cost_metrics, "", _BOTH | {"leaderboard"},
            "field evaluations per solve of one batch under the reference solve"),
+    Metric("deploy_solver", deployment_metrics, "", _on("deployment"),
+           "deployment recommendation: the cheapest test configuration (fewest nfe) within the "
+           "tolerance (default 0.01) of acc_ref", ("tolerance",)),
+    Metric("deploy_steps", deployment_metrics, "", _on("deployment"), "its steps (fixed-step)",
+           ("tolerance",)),
+    Metric("deploy_tol", deployment_metrics, "", _on("deployment"), "its tolerance (adaptive)",
+           ("tolerance",)),
+    Metric("deploy_nfe", deployment_metrics, "", _on("deployment"), "its field evaluations per batch solve",
+           ("tolerance",)),
+    Metric("deploy_accuracy", deployment_metrics, "higher", _on("deployment"), "its test accuracy",
+           ("tolerance",)),
     Metric("n_tests", failure_metrics),
     Metric("n_failed", failure_metrics, "lower", _BOTH, "test rows whose status is not ok"),
 ]
@@ -159,14 +235,28 @@ def legend(metrics: list[Metric]) -> str:
     return "; ".join(f"{m.name} = {m.legend}" for m in metrics if m.legend)
 
 
-def _groups() -> list[Rows]:
-    """The distinct functions of :data:`METRICS`, in the order of their first metric."""
-    out: list[Rows] = []
+def _groups() -> list[tuple[Rows, tuple[str, ...]]]:
+    """The distinct functions of :data:`METRICS` with the settings they take, in the order of
+    their first metric."""
+    out: list[tuple[Rows, tuple[str, ...]]] = []
     for m in METRICS:
-        if m.compute not in out:
-            out.append(m.compute)
+        if m.compute not in [f for f, _ in out]:
+            out.append((m.compute, m.settings))
     return out
 
+
+# benchmark()'s confidence interval of ode_gap (outputs/intervals.py), merged where given.
+INTERVAL_COLUMNS = {
+    "ode_gap_lo": "lower end of the 95% bootstrap interval of ode_gap (test samples resampled, 2000 times)",
+    "ode_gap_hi": "upper end of that interval",
+}
+# Every summary, where a train configuration has several seeds (the same value on each of its rows).
+SEED_INTERVAL_COLUMNS = {
+    "ode_gap_seeds_lo": "lower end of the 95% bootstrap interval of the seeds' mean ode_gap "
+                        "(seeds resampled, 2000 times)",
+    "ode_gap_seeds_hi": "upper end of that interval",
+}
+SEED_GROUP = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol"]
 
 # From diagnostics.csv (robustbench_ode/diagnostics; docs/diagnostics.md): why a model breaks.
 DIAGNOSTIC_COLUMNS = ["effect", "flip_fraction", "flips_at_fold_share", "fold_fraction", "fold_near_fraction",
@@ -174,9 +264,14 @@ DIAGNOSTIC_COLUMNS = ["effect", "flip_fraction", "flips_at_fold_share", "fold_fr
                       "diagnostics_status"]
 
 
-def summarize(results: pd.DataFrame, diagnostics: pd.DataFrame | None = None) -> pd.DataFrame:
+def summarize(results: pd.DataFrame, diagnostics: pd.DataFrame | None = None, *,
+              tolerance: float = DEPLOY_TOLERANCE, intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per trained model (``cell``), the identifying columns then every metric; with a
-    run's ``diagnostics`` table, its verdict and main numbers (:data:`DIAGNOSTIC_COLUMNS`)."""
+    run's ``diagnostics`` table, its verdict and main numbers (:data:`DIAGNOSTIC_COLUMNS`).
+    ``tolerance``: the deployment recommendation's accuracy tolerance. ``intervals``: per cell,
+    the columns of :data:`INTERVAL_COLUMNS` (``benchmark()``'s bootstrap of ode_gap over the test
+    set, outputs/intervals.py)."""
+    options = {"tolerance": tolerance}
     if results.empty:
         return pd.DataFrame(columns=["cell", *ID_COLUMNS])
     key = "cell" if "cell" in results.columns else ID_COLUMNS
@@ -186,18 +281,33 @@ def summarize(results: pd.DataFrame, diagnostics: pd.DataFrame | None = None) ->
         row: dict[str, Any] = {c: first[c] for c in ["cell", *ID_COLUMNS] if c in rows.columns}
         if "train_status" in rows.columns:
             row["train_status"] = first["train_status"]
-        for group in _groups():
-            row.update(group(rows))
+        for group, takes in _groups():
+            row.update(group(rows, **{k: options[k] for k in takes}))
         out.append(row)
     df = pd.DataFrame(out)
     df = _with_critical(df, results)
     if diagnostics is not None and not diagnostics.empty and "cell" in df.columns:
         verdicts = diagnostics[["cell", *DIAGNOSTIC_COLUMNS]].drop_duplicates("cell")
         df = df.merge(verdicts, on="cell", how="left")
-    for col in ("seed", "train_steps"):
+    df = _with_seed_intervals(df)
+    if intervals is not None and not intervals.empty and "cell" in df.columns:
+        df = df.merge(intervals[["cell", *INTERVAL_COLUMNS]], on="cell", how="left")
+    for col in ("seed", "train_steps", "deploy_steps"):
         if col in df.columns:
             df[col] = pd.to_numeric(df[col]).astype("Int64")
     return df
+
+
+def _with_seed_intervals(summary: pd.DataFrame) -> pd.DataFrame:
+    keys = [k for k in SEED_GROUP if k in summary.columns]
+    if "seed" not in summary.columns or "ode_gap" not in summary.columns or not keys:
+        return summary
+    # as objects: NaN train_steps / train_tol keys group and merge as one value
+    keyed = summary.assign(**{k: summary[k].astype(object) for k in keys})
+    found = seed_intervals(keyed, keys)
+    if found.empty:
+        return summary
+    return keyed.merge(found, on=keys, how="left").assign(**{k: summary[k].to_numpy() for k in keys})
 
 
 def _with_critical(summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
