@@ -17,6 +17,7 @@ import torch
 from ..config import DiagnosticsConfig, ReferenceConfig, TestEntry
 from ..core.context import CPU, ExecutionContext
 from ..core.status import Status
+from ..models.stacked import can_stack
 from ..training.forward import PlainForward, StackedForward
 from ..training.loop import Member, TrainOutcome, train
 from .analysis import analyse
@@ -121,7 +122,8 @@ def run_cells(cells: list[CellConfig], entries: list[TestEntry], reference: Refe
     logs = _train(group, records, built, checkpoints, device, progress) if group else {}
     evaluated: dict[int, list] = {}
     ok = [i for i in group if records[i].status is Status.OK]
-    if len(ok) > 1:  # a stacked group's seeds are also tested as one stacked model
+    # a stacked group's seeds with a hand-written stacked form are also tested as one stacked model
+    if len(ok) > 1 and all(can_stack(built[i][0]) for i in ok):
         points = records[ok[0]].grid(entries, reference)
         rows = evaluate_stacked([built[i][0] for i in ok], [built[i][1] for i in ok], points,
                                 cells[ok[0]].training.eval_batch_size, device)
