@@ -85,3 +85,26 @@ def test_the_matmul_form_is_kept_where_it_exists():
         models = [build_model(c, load_data(c)) for c in group]
         assert type(StackedForward(models, "cpu").stack).__name__ == form, name
         assert can_stack(models[0]) == (form == "StackedClassifier")
+
+
+def test_a_vmap_stacked_group_runs_through_the_harness_as_its_cells_alone(monkeypatch):
+    """run_cells trains a vmap-stacked group as one stack (its seeds then tested one by one) and
+    hands back each cell's weights as the cell trained alone would have them."""
+    from test_fast_paths import SUITE
+
+    from robustbench_ode.config import parse_suite
+    from robustbench_ode.harness import execution
+
+    reference = parse_suite(SUITE).reference
+    group = seed_cells("resnet_shared")
+    forms = []
+    real = execution.StackedForward
+    monkeypatch.setattr(execution, "StackedForward",
+                        lambda models, device: forms.append(real(models, device)) or forms[-1])
+    stacked = execution.run_cells(group, [], reference)
+    assert [(f.size, type(f.stack)) for f in forms] == [(2, VmappedModel)]  # really one vmap stack
+    for cell, result in zip(group, stacked):
+        (alone,) = execution.run_cells([cell], [], reference)
+        assert result.record.status is alone.record.status
+        for k, v in alone.record.weights.load().items():
+            assert torch.allclose(result.record.weights.load()[k], v, atol=1e-5), k
