@@ -136,9 +136,11 @@ def test_plan_groups_only_cells_that_differ_by_seed_and_may():
                _cells({"name": "ott_conv1d"}, amp=True),
                _cells({"name": "ott_conv1d"}, regularization={"kinetic": 1.0}),
                _cells({"name": "ott_conv1d", "fast": False}),
-               _cells({"name": "ott_conv2d", "width": 4}),
-               _cells({"name": "resnet_shared", "base": "mlp"}, solver="euler")):
+               _cells({"name": "cnf"})):  # a family declared not stackable (cannot run under vmap)
         assert plan(cs) == [[0], [1], [2]], cs[0].model_dump()
+    # every other family stacks (torch.vmap where the field has no stacked form)
+    for model in ({"name": "ott_conv2d", "width": 4}, {"name": "resnet_shared", "base": "mlp"}):
+        assert plan(_cells(model, solver="euler")) == [[0, 1, 2]], model
     adaptive = [c.model_copy(update={"solver": "dopri5", "steps": None, "tol": 1e-3}) for c in fixed[:2]]
     assert plan(adaptive) == [[0], [1]]
     # the settings stacked training honours for any value do not: record_memory, lr, ...

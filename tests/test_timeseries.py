@@ -171,10 +171,12 @@ def test_evaluate_reports_the_mean_squared_trajectory_error():
     assert np.isnan(row["accuracy"]) and row["status"] == "ok"
 
 
-def test_trajectory_cells_are_not_seed_grouped():
+def test_trajectory_cells_are_seed_grouped_through_vmap():
+    """Seeds of a trajectory model stack (torch.vmap; equality in tests/test_stack_vmap.py)."""
     cell = CellConfig(dataset=DatasetConfig(name="van_der_pol"), model=ModelConfig(name="trajectory"),
                       training=TrainingConfig(), solver="euler", steps=20)
-    assert stack_key(cell) is None
+    other = cell.model_copy(update={"seed": 1})
+    assert stack_key(cell) is not None and stack_key(cell) == stack_key(other)
 
 
 TINY = """

@@ -18,6 +18,7 @@ from ..config import DiagnosticsConfig, ReferenceConfig, TestEntry
 from ..core.context import CPU, ExecutionContext
 from ..core.progress import Enabled, test_bar
 from ..core.status import Status
+from ..models.stacked import can_stack
 from ..training.forward import PlainForward, StackedForward
 from ..training.loop import Member, TrainOutcome, train
 from .analysis import analyse
@@ -133,7 +134,8 @@ def run_cells(cells: list[CellConfig], entries: list[TestEntry], reference: Refe
     ok = [i for i in group if records[i].status is Status.OK]
     rows_due = sum(len(r.grid(entries, reference)) for r, b in zip(records, built) if _tested(r, b))
     with test_bar(rows_due, _desc(cells[0], len(ok) or 1), progress) as bar:
-        if len(ok) > 1:  # a stacked group's seeds are also tested as one stacked model
+        # a stacked group's seeds with a hand-written stacked form are also tested as one stacked model
+        if len(ok) > 1 and all(can_stack(built[i][0]) for i in ok):
             points = records[ok[0]].grid(entries, reference)
             rows = evaluate_stacked([built[i][0] for i in ok], [built[i][1] for i in ok], points,
                                     cells[ok[0]].training.eval_batch_size, device, tick=bar.update)

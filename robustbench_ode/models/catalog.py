@@ -32,8 +32,10 @@ class ModelInfo:
     task: Task = "classification"  # regression: the model fits trajectories; density: samples
     provides: frozenset[Provided] = field(default_factory=frozenset)
     speed_switch: str | None = None  # a parameter that training.fast: false sets to False
-    # seeds of one configuration can train as one stacked model (training/forward.py); needs the
-    # speed switch on where the family has one
+    # seeds of one configuration can train as one stacked model (training/forward.py: the field's
+    # own stacked form where it has one, else torch.vmap of the model's forward); needs the speed
+    # switch on where the family has one. False where the forward cannot run under vmap
+    # (tests/test_stack_vmap.py checks every family's declaration either way)
     stackable: bool = False
     train_rule: TrainRule | None = None
     # what one field evaluation costs, for the cost estimate; None: a few operations per sample
@@ -85,37 +87,44 @@ def base_size_error(params: dict[str, Any]) -> str | None:
 _M = "robustbench_ode.models"
 BUILTIN = {
     "ott_conv1d": (f"{_M}.families:ott_conv1d",
-                   ModelInfo(p.OttConv1dParams, speed_switch="fast", stackable=True,
+                   ModelInfo(p.OttConv1dParams, speed_switch="fast",
+                                stackable=True,
                              macs=a.ott_conv1d),
                    "Conv1d field 1->32 (k1), 32->32 (k3), 32->1 (k1) on points; Sphere2"),
-    "ott_conv2d": (f"{_M}.families:ott_conv2d", ModelInfo(p.OttConv2dParams, macs=a.ott_conv2d),
+    "ott_conv2d": (f"{_M}.families:ott_conv2d",
+                   ModelInfo(p.OttConv2dParams, stackable=True, macs=a.ott_conv2d),
                    "Conv2d field C->128 (k1), 128->128 (k3), 128->C (k1); images"),
     "mlp": (f"{_M}.families:mlp", ModelInfo(p.MLPParams, stackable=True, macs=a.mlp),
             "fully connected field on flattened input; 2-D toys"),
-    "elliptic_fan": (f"{_M}.elliptic_fan:elliptic_fan", ModelInfo(p.EllipticFanParams),
+    "elliptic_fan": (f"{_M}.elliptic_fan:elliptic_fan", ModelInfo(p.EllipticFanParams, stackable=True),
                      "2-D rotation on concentric ellipses, speed growing with radius; exact flow"),
     "resnet_shared": (f"{_M}.resnet:resnet_shared",
                       ModelInfo(p.ResNetParams, provides=frozenset({"blocks"}), speed_switch="fast",
+                                stackable=True,
                                 train_rule=DiscreteNetworkRule("resnet_shared"), macs=a.Residual()),
                       "a base model's field as N residual blocks z + f(z)/N, one shared field "
                       "(Euler at h = 1/N); tested as the ODE dz/dt = f(z)"),
     "resnet": (f"{_M}.resnet:resnet",
                ModelInfo(p.ResNetParams, provides=frozenset({"blocks"}), speed_switch="fast",
+                                stackable=True,
                          train_rule=DiscreteNetworkRule("resnet"), macs=a.Residual()),
                "a base model's field as N residual blocks with separate weights; tested as the "
                "piecewise-constant-in-time ODE dz/dt = f_k(t)(z)"),
     "trajectory": (f"{_M}.trajectory:trajectory",
                    ModelInfo(p.TrajectoryParams, task="regression", provides=frozenset({"times"}),
+                             stackable=True,
                              macs=a.trajectory),
                    "latent-free MLP field on the observed state, solved through the observation "
                    "times; time-series regression"),
     "augmented_trajectory": (f"{_M}.trajectory:augmented_trajectory",
                              ModelInfo(p.AugmentedTrajectoryParams, task="regression",
-                                       provides=frozenset({"times"}), macs=a.augmented_trajectory),
+                                       provides=frozenset({"times"}), stackable=True,
+                                       macs=a.augmented_trajectory),
                              "the trajectory model with `augment` zero dimensions appended to the "
                              "state (ANODE, Dupont et al. 2019), read off at the first d "
                              "coordinates (a fixed readout); regression"),
-    "cnf": (f"{_M}.cnf:cnf", ModelInfo(p.CNFParams, task="density", macs=a.cnf),
+    # not stackable: its trace term calls torch.autograd.grad inside the forward, which vmap refuses
+    "cnf": (f"{_M}.cnf:cnf", ModelInfo(p.CNFParams, task="density", stackable=False, macs=a.cnf),
             "continuous normalising flow: MLP field on (z, t), log-density by the trace integral "
             "(exact or Hutchinson), solved data -> N(0, I); density datasets"),
 }

@@ -27,8 +27,8 @@ import math
 import torch
 from torch import nn
 
-from ..core.status import Status
 from ..solvers import SolveStats
+from ..solvers.solution import finite_status
 from .catalog import base_size_error
 from .classifier import ODEClassifier, init_weights
 from .families import mlp, ott_conv1d, ott_conv2d
@@ -116,7 +116,7 @@ class ResNetClassifier(ODEClassifier):
         if not self.training:
             return super().forward(x, spec)
         z = self.discrete(self.input_map(x))
-        status = Status.OK if bool(torch.isfinite(z).all()) else Status.NON_FINITE
+        status = finite_status(z)
         return self.logits(z), SolveStats(nfe=self.blocks, steps=self.blocks, status=status)
 
     def extra_repr(self) -> str:

@@ -72,6 +72,11 @@ class StackedClassifier(nn.Module):
         p = self.params()
         return torch.addmm(p["head.bias"][i], z, p["head.weight"][i].t())
 
+    def load_seed(self, i: int, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for name, p in zip(self.names, self.stacked):
+                p[i].copy_(state[name])
+
     def seed_state(self, i: int) -> dict[str, torch.Tensor]:
         """Seed i's parameters, as its own model's state dict (parameters only: no buffers)."""
         return {n: p[i].detach().clone() for n, p in zip(self.names, self.stacked)}

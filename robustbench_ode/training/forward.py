@@ -11,9 +11,11 @@
   with ``eps ~ N(0, I)`` drawn once per iteration (Hutchinson's estimator: E[||eps^T A||^2] =
   ||A||_F^2), both summed over the state's dimensions and averaged over the batch. Written by
   hand because torchdiffeq has no regulariser; the augmented-state construction follows the paper.
-- :class:`StackedForward`: S seeds of one configuration as one stacked model
-  (:class:`~robustbench_ode.models.stacked.StackedClassifier`): S small matrix products per layer
-  become one batched product. Each seed keeps its own parameters, data and batches; the loss is
+- :class:`StackedForward`: S seeds of one configuration as one stacked model:
+  :class:`~robustbench_ode.models.stacked.StackedClassifier` where the field has a hand-written
+  stacked form (S small matrix products per layer become one batched product; the fastest), any
+  other model through ``torch.vmap`` (:class:`~robustbench_ode.models.vmapped.VmappedModel`).
+  Each seed keeps its own parameters, data and batches; the loss is
   the sum of the seeds' losses, so each seed's gradient is its own, and Adam is elementwise.
 
 Both return a :class:`Forwarded` with a leading member dimension, so the loop, the loss, the
@@ -33,7 +35,8 @@ from ..core.status import Status
 from ..models.cnf import CNF
 from ..models.fields import prepared
 from ..models.spec import SolveSpec
-from ..models.stacked import StackedClassifier
+from ..models.stacked import StackedClassifier, can_stack
+from ..models.vmapped import VmappedModel
 from ..solvers import SolveStats, solve
 from .acceleration import autocast, prepare_model
 from .density import density_forward
@@ -151,11 +154,13 @@ class PlainForward:
 
 
 class StackedForward:
-    """S models trained as one stack (fixed-step autograd training of a stackable field)."""
+    """S models trained as one stack (fixed-step autograd training of a stackable family)."""
 
     def __init__(self, models: list[nn.Module], device: str) -> None:
         self.models, self.device = models, device
-        self.stack = StackedClassifier(models).to(device)
+        # whether seeds stack is planning's (harness/grouping.py); here only which stacked form
+        form = StackedClassifier if all(can_stack(m) for m in models) else VmappedModel
+        self.stack = form(models).to(device)
         self.size = len(models)
         self.calls = None
 
@@ -174,9 +179,7 @@ class StackedForward:
         return self.stack.seed_state(i)
 
     def load_member(self, i: int, state: dict[str, torch.Tensor]) -> None:
-        with torch.no_grad():
-            for name, p in zip(self.stack.names, self.stack.stacked):
-                p[i].copy_(state[name])
+        self.stack.load_seed(i, state)
 
     def member_optimizer(self, opt: torch.optim.Optimizer, i: int) -> dict:
         """Seed i's slice of the stacked Adam state, as its own model's optimizer state dict (the

@@ -49,8 +49,22 @@ def tables(path: str) -> str:
             out += ["", f"{group}: evaluate {ev['min'] * 1e3:.1f} ms, bare solves "
                         f"{bare['min'] * 1e3:.1f} ms (min), ratio {ev['min'] / bare['min']:.3f} "
                         f"(median ratio {ev['median'] / bare['median']:.3f})"]
-    out += _scale(groups)
+    out += _scale(groups) + _stacking(groups)
     return "\n".join(out)
+
+
+def _stacking(groups: dict[str, dict[str, dict]]) -> list[str]:
+    """The table of tests/perf/test_stack_perf.py: stacked against seed-by-seed, per family."""
+    rows = [(g[6:], v) for g, v in sorted(groups.items())
+            if g.startswith("stack ") and {"stacked", "seed_by_seed"} <= set(v)]
+    if not rows:
+        return []
+    out = ["", "| family (5 seeds, 1 thread) | stacked ms per seed-iteration | seed by seed | "
+           "speed-up |", "|---|---|---|---|"]
+    for family, v in rows:
+        a, b = (v[k]["extra_info"]["per_seed_iteration_ms_min"] for k in ("stacked", "seed_by_seed"))
+        out.append(f"| {family} | {a:.2f} | {b:.2f} | {b / a:.2f}x |")
+    return out
 
 
 def _scale(groups: dict[str, dict[str, dict]]) -> list[str]:
