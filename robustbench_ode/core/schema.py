@@ -46,6 +46,7 @@ RESULTS = (
     Column("mse", "float", "mean squared trajectory error (time series; empty for classifiers)"),
     Column("nll", "float", "density: mean test negative log-likelihood, nats per dimension"),
     Column("bpd", "float", "density of quantised data (digits): test NLL in bits per dimension"),
+    Column("energy_distance", "float", "density: energy distance of base samples solved back vs held-out"),
     Column("loss", "float", "mean test loss"),
     Column("nfe", "float", "field evaluations per batch solve (mean over evaluation batches)"),
     Column("status", "str", "ok, non_finite, max_steps, oom, lost, failed or skipped"),
