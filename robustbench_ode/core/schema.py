@@ -170,6 +170,24 @@ FAN = (
     Column("flipped", "bool", "the sample's class differs between train configuration and reference"),
 )
 
+# 2-D flows: log-density on the window, per (model, test solve), for the heat maps (density_grid.csv;
+# written by robustbench_ode.studies.cnf_figures from the stored cells).
+DENSITY_GRID = (
+    *CELL_COLUMNS,
+    Column("test_config", "str", "the solve: 'train' (the model's own), a solver and steps, or 'reference'"),
+    Column("x", "float", "first coordinate of the grid cell's centre"),
+    Column("y", "float", "second coordinate of the grid cell's centre"),
+    Column("log_density", "float", "log p(x, y) under that solve (empty where it failed)"),
+)
+
+# 2-D flows: samples solved back from the base under a solve, and held-out data (samples.csv).
+SAMPLES = (
+    *CELL_COLUMNS,
+    Column("sampler", "str", "'train' (the model's own solve), 'reference', or 'data' (held out)"),
+    Column("x", "float", "first coordinate"),
+    Column("y", "float", "second coordinate"),
+)
+
 # A training row's own columns: a cell's stored log (the cell columns are added in the suite's table).
 LOG = TRAINING[len(CELL_COLUMNS):]
 

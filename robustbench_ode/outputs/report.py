@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..core.errors import SuiteError
 from ..core.files import read_text, show_path
-from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, TRAINING
+from ..core.schema import CONTRIBUTIONS, DENSITY_GRID, DIAGNOSTICS, FAN, SAMPLES, TRAINING
 from .critical import write_critical
 from .figures import FIGURES, Sources
 from .page import figure_html, table, write_page
@@ -134,8 +134,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
     results = read_results(run_dir / "results.csv")
     log = training_log(run_dir)
     training = read_table(log, TRAINING, what=log.name) if log is not None else pd.DataFrame()
-    diagnostics, contributions, fan = (_optional(run_dir / name, schema) for name, schema in (
-        ("diagnostics.csv", DIAGNOSTICS), ("contributions.csv", CONTRIBUTIONS), ("fan.csv", FAN)))
+    diagnostics, contributions, fan, density_grid, samples = (
+        _optional(run_dir / name, schema) for name, schema in (
+            ("diagnostics.csv", DIAGNOSTICS), ("contributions.csv", CONTRIBUTIONS), ("fan.csv", FAN),
+            ("density_grid.csv", DENSITY_GRID), ("samples.csv", SAMPLES)))
     meta = read_json_object(run_dir / "meta.json", "meta.json") if (run_dir / "meta.json").exists() else {}
     suite_text = (read_text(run_dir / "suite.yaml", 1 << 20, "suite file", allow_empty=True)
                   if (run_dir / "suite.yaml").exists() else "")
@@ -166,9 +168,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
                         table_id="diagnostics")]
     if page == "density":
         parts += _spread(summary)
-    sources = Sources(results, training, critical, diagnostics, contributions, fan)
+    sources = Sources(results, training, critical, diagnostics, contributions, fan, density_grid, samples)
     for figure in FIGURES:
-        heading = figure.heading.replace("Accuracy", "Trajectory MSE") if regression else figure.heading
+        heading = (figure.heading.replace("Accuracy", "Trajectory MSE") if regression else
+                   figure.heading.replace("Accuracy", "NLL") if page == "density" else figure.heading)
         path = figure.draw(sources, out_dir / figure.file)
         if path is not None:
             parts += [f"<h2>{html.escape(heading)}</h2>", figure_html(path, figure.caption)]
