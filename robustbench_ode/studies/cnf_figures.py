@@ -82,7 +82,9 @@ def _first_seeds(cells: list[Path]) -> list[Path]:
 
 
 def write_tables(run: Path, grid: int = 48, samples: int = 1000) -> list[Path]:
-    cells = sorted(d for d in (run / "cells").iterdir() if (d / "model.pt").exists())
+    # the run's own cells: the store may hold others (an earlier, larger version of the suite)
+    listed = set(read_table(run / "results.csv", RESULTS, what="results table")["cell"].astype(str))
+    cells = sorted(d for d in (run / "cells").iterdir() if d.name in listed and (d / "model.pt").exists())
     found = [t for d in _first_seeds(cells) if (t := cell_tables(d, grid, samples)) is not None]
     if not found:
         return []

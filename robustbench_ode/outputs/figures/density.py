@@ -60,8 +60,8 @@ def density_heatmaps(grid: pd.DataFrame | None, path: Path, layout: TrainLayout 
                 ax.set_title("own solver" if solve == "train" else solve)
             if c == 0:
                 ax.set_ylabel(train, fontsize=8)
-        fig.colorbar(shown, ax=list(axes[r]), fraction=0.02, pad=0.01, label="log p")
-    return save(fig, path, tight=False)
+        fig.colorbar(shown, ax=axes[r][-1], fraction=0.046, pad=0.04, label="log p")
+    return save(fig, path)
 
 
 @styled
