@@ -14,7 +14,8 @@ from torch import nn
 
 from robustbench_ode import SOLVERS
 from robustbench_ode.diagnostics.density import energy_distance, log_density_grid, window_mass
-from robustbench_ode.diagnostics.discrete_map import discrete_log_likelihood, discrete_map
+from robustbench_ode.diagnostics.discrete_map import discrete_log_likelihood
+from robustbench_ode.diagnostics.logdet import discrete_log_det
 from robustbench_ode.models import SolveSpec
 from robustbench_ode.models.cnf import CNF, cnf, standard_normal_logprob
 from robustbench_ode.models.trace import ExactTrace, Hutchinson, draw_probes
@@ -108,10 +109,10 @@ def test_the_discrete_maps_log_det_is_the_stability_polynomials(solver, steps):
     assert s.stages == s.order  # the closed form below holds for these methods
     field = Linear(A3)
     x = torch.randn(8, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    dm = discrete_map(field, x, solver, steps)
+    dm = discrete_log_det(field, x, solver, steps=steps)
     r = _stability(s.order, A3 / steps)
     sign, logabs = torch.linalg.slogdet(r)
-    assert torch.allclose(dm.log_det, steps * logabs.expand(8), atol=1e-10)
+    assert torch.allclose(dm.log_abs, steps * logabs.expand(8), atol=1e-10)
     assert bool((dm.step_sign == sign).all()) and not bool(dm.folded.any())
     with torch.no_grad():
         z = solve(field, x, solver, steps=steps).z
@@ -124,11 +125,11 @@ def test_a_field_that_folds_at_a_coarse_step_is_flagged():
     eight steps do not fold, nor does one RK4 step (R(-3) = 1.375)."""
     field = Linear(torch.diag(torch.tensor([-3.0, 1.0], dtype=torch.float64)))
     x = torch.randn(6, 2, dtype=torch.float64)
-    coarse = discrete_map(field, x, "euler", 1)
+    coarse = discrete_log_det(field, x, "euler", steps=1)
     assert bool(coarse.folded.all())
-    assert torch.allclose(coarse.log_det, torch.full((6,), math.log(4.0), dtype=torch.float64))
-    assert not bool(discrete_map(field, x, "euler", 8).folded.any())
-    assert not bool(discrete_map(field, x, "rk4", 1).folded.any())
+    assert torch.allclose(coarse.log_abs, torch.full((6,), math.log(4.0), dtype=torch.float64))
+    assert not bool(discrete_log_det(field, x, "euler", steps=8).folded.any())
+    assert not bool(discrete_log_det(field, x, "rk4", steps=1).folded.any())
 
 
 def test_a_nonlinear_fold_is_flagged_exactly_where_it_happens():
@@ -136,10 +137,10 @@ def test_a_nonlinear_fold_is_flagged_exactly_where_it_happens():
     for |x| < acosh(2)."""
     field = lambda t, z: -4 * torch.tanh(z)
     x = torch.linspace(-3, 3, 61, dtype=torch.float64)[:, None]
-    dm = discrete_map(field, x, "euler", 1)
+    dm = discrete_log_det(field, x, "euler", steps=1)
     inside = x[:, 0].abs() < math.acosh(2.0)
     assert torch.equal(dm.folded, inside) and 0 < int(inside.sum()) < 61
-    assert torch.allclose(dm.log_det, torch.log((1 - 4 / torch.cosh(x[:, 0]) ** 2).abs()))
+    assert torch.allclose(dm.log_abs, torch.log((1 - 4 / torch.cosh(x[:, 0]) ** 2).abs()))
 
 
 def test_the_discrete_maps_likelihood_against_the_solvers_report():
@@ -188,3 +189,39 @@ def test_energy_distance_known_values():
     e_xy = s * math.sqrt(2 / math.pi) * math.exp(-mu**2 / (2 * s**2)) + mu * math.erf(mu / (s * math.sqrt(2)))
     expected = 2 * e_xy - 2 * (2 / math.sqrt(math.pi))
     assert energy_distance(x, y + mu) == pytest.approx(expected, abs=0.02)
+
+
+def test_a_flows_samples_energy_distance_is_near_0_for_its_own_density_and_grows_with_a_shift():
+    """A linear flow x = exp(-A T) z: held-out draws of that Gaussian give about 0 (scipy's
+    energy_distance, 1-D only, agrees on the first coordinate's marginal), a shifted set more."""
+    from scipy.stats import energy_distance as scipy_energy_distance
+
+    from robustbench_ode.diagnostics.density import sample_energy_distance
+
+    model = _linear_cnf(A3 * 0.5)
+    m = torch.linalg.matrix_exp(-A3 * 0.5)
+    held_out = torch.randn(2000, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64) @ m.T
+    spec = SolveSpec("rk4", steps=32)
+    same, stats = sample_energy_distance(model, spec, held_out, seed=1)
+    shifted, _ = sample_energy_distance(model, spec, held_out + 1.0, seed=1)
+    assert stats.status.ok and abs(same) < 0.01 and shifted > 0.5
+    samples, _ = model.sample(2000, spec, torch.Generator().manual_seed(1))
+    # scipy's is the square root of 2E|X-Y| - E|X-X'| - E|Y-Y'| (V-statistics, 1-D only)
+    ours = energy_distance(samples[:, :1], held_out[:, :1] + 1.0)
+    assert math.sqrt(ours) == pytest.approx(
+        scipy_energy_distance(samples[:, 0].numpy(), held_out[:, 0].numpy() + 1.0), rel=0.02)
+
+
+def test_the_flows_discrete_log_det_is_the_fold_tests_one_implementation():
+    """diagnostics/discrete_map.py computes no Jacobian itself: its log-det is logdet.py's, the
+    one the classifier fold test steps through (diagnostics/pieces.py)."""
+    import robustbench_ode.diagnostics.discrete_map as discrete_map_module
+    from robustbench_ode.diagnostics import logdet
+
+    assert not hasattr(discrete_map_module, "step_jacobians")
+    model = _linear_cnf(A3)
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    _, dm = discrete_log_likelihood(model, x, "midpoint", 3)
+    direct = logdet.discrete_log_det(model.velocity, x, "midpoint", steps=3)
+    assert isinstance(dm, logdet.DiscreteLogDet)
+    assert torch.equal(dm.step_log_abs, direct.step_log_abs) and torch.equal(dm.folded, direct.folded)

@@ -38,6 +38,12 @@ def test_a_tiny_cnf_suite_runs_end_to_end(tmp_path, capsys):
     assert (df["status"] == "ok").all() and len(df) == 2 * 4 + 1
     assert np.isfinite(df["nll"]).all() and df["accuracy"].isna().all() and df["bpd"].isna().all()
     assert (df["loss"] == df["nll"]).all()
+    # every ok row's samples, solved back from the base, against the held-out set
+    assert np.isfinite(df["energy_distance"]).all() and (df["energy_distance"] > -0.2).all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert np.allclose(summary["nll_gap"], summary["nll_ref"] - summary["nll_train"])
+    page = (out / "report.html").read_text()
+    assert "nll_gap" in page and 'id="spread"' in page and "nats/dim" in page
     log = pd.read_csv(out / "training.csv")
     assert np.isfinite(log["nll"]).all() and (log["kinetic"] > 0).all()
     # the regularised loss is the NLL plus the penalties

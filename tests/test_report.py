@@ -376,3 +376,43 @@ def test_captions_match_the_table_and_the_environment_says_which_invocation(run_
     resumed = environment_note({**meta, "trained": 80, "loaded": 45})
     assert "loaded 45 from earlier invocations" in resumed and "does not record" in resumed
     assert "not recorded" in environment_note({})
+
+
+@pytest.fixture(scope="module")
+def density_run(tmp_path_factory):
+    """A tiny 2-D flow run with its density tables (studies/cnf_figures.py), re-reported."""
+    from test_cnf_suite import TINY
+
+    from robustbench_ode.studies import cnf_figures
+
+    out = tmp_path_factory.mktemp("density_report")
+    suite = out / "tiny.yaml"
+    suite.write_text(TINY)
+    assert main(["run", str(suite), "--out", str(out / "run"), "--no-progress"]) == 0
+    written = cnf_figures.write_tables(out / "run", grid=12, samples=40)
+    assert [p.name for p in written] == ["density_grid.csv", "samples.csv"]
+    assert main(["report", str(out / "run")]) == 0
+    return out / "run"
+
+
+def test_a_density_runs_report_has_its_figures_metrics_and_seed_spread(density_run):
+    page = html.unescape((density_run / "report.html").read_text())
+    for name in ("density_heatmaps.png", "density_samples.png", "accuracy_vs_steps.png"):
+        figure = next(f for f in FIGURES if f.file == name)
+        assert figure.caption in page and (density_run / name).exists()
+    assert "NLL against test steps" in page and "Accuracy against test steps" not in page
+    assert 'id="spread"' in page and "nll_gap" in page and "solver-robust flow" in page
+    grid = pd.read_csv(density_run / "density_grid.csv")
+    # one model per train configuration (a seed), its own solve, two test solves and the reference
+    assert set(grid["test_config"]) == {"train", "euler 128", "rk4 32", "reference"}
+    assert len(grid) == 2 * 4 * 12 * 12 and grid["x"].between(-4, 4).all()
+    samples = pd.read_csv(density_run / "samples.csv")
+    assert (samples.groupby(["cell", "sampler"]).size() == 32).all()  # n_test 32 < 40 asked
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
+def test_a_density_report_renders_in_headless_chromium(density_run, tmp_path):
+    assert_rendered(screenshot(density_run / "report.html", tmp_path / "density.png", tmp_path, 3200))
+    page = (density_run / "report.html").read_text()
+    measured = layout(density_run / "report.html", tmp_path)
+    assert_fits(measured, tables=["summary", "spread"], images=page.count("<img "))

@@ -46,6 +46,7 @@ RESULTS = (
     Column("mse", "float", "mean squared trajectory error (time series; empty for classifiers)"),
     Column("nll", "float", "density: mean test negative log-likelihood, nats per dimension"),
     Column("bpd", "float", "density of quantised data (digits): test NLL in bits per dimension"),
+    Column("energy_distance", "float", "density: energy distance of base samples solved back vs held-out"),
     Column("loss", "float", "mean test loss"),
     Column("nfe", "float", "field evaluations per batch solve (mean over evaluation batches)"),
     Column("status", "str", "ok, non_finite, max_steps, oom, lost, failed or skipped"),
@@ -167,6 +168,24 @@ FAN = (
     Column("y", "float", "second coordinate of w_k"),
     Column("label", "int", "the sample's label"),
     Column("flipped", "bool", "the sample's class differs between train configuration and reference"),
+)
+
+# 2-D flows: log-density on the window, per (model, test solve), for the heat maps (density_grid.csv;
+# written by robustbench_ode.studies.cnf_figures from the stored cells).
+DENSITY_GRID = (
+    *CELL_COLUMNS,
+    Column("test_config", "str", "the solve: 'train' (the model's own), a solver and steps, or 'reference'"),
+    Column("x", "float", "first coordinate of the grid cell's centre"),
+    Column("y", "float", "second coordinate of the grid cell's centre"),
+    Column("log_density", "float", "log p(x, y) under that solve (empty where it failed)"),
+)
+
+# 2-D flows: samples solved back from the base under a solve, and held-out data (samples.csv).
+SAMPLES = (
+    *CELL_COLUMNS,
+    Column("sampler", "str", "'train' (the model's own solve), 'reference', or 'data' (held out)"),
+    Column("x", "float", "first coordinate"),
+    Column("y", "float", "second coordinate"),
 )
 
 # A training row's own columns: a cell's stored log (the cell columns are added in the suite's table).

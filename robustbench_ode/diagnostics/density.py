@@ -39,9 +39,10 @@ def log_density_grid(model: CNF, spec: SolveSpec, n: int = 64, window: tuple[flo
     was_training = model.training
     model.eval()
     stats, values = SolveStats(), []
+    dtype = next(model.parameters()).dtype  # the grid in the model's own precision
     try:
         for chunk in points.split(batch_size):
-            s, st = model.final_state(chunk.to(device=device, dtype=torch.float32), spec)
+            s, st = model.final_state(chunk.to(device=device, dtype=dtype), spec)
             stats = stats.add(st)
             values.append(model.log_likelihood(s).double().cpu())
     finally:

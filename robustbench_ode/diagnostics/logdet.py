@@ -15,6 +15,10 @@ Two numbers answer "does this map preserve orientation, and how much does it cha
   once trajectories contract by 1e-20 (issue 27: reference "folds" on 17 committed models, all of
   them rounding), the integral can.
 
+:func:`discrete_log_det` is also the continuous normalising flows' discrete change of variables
+(:mod:`.discrete_map`: the likelihood a coarse flow's N-step map really assigns, and where it
+folds): one implementation for the classifiers' fold test and the flows.
+
 Both are differentiable with respect to the field's parameters when called with gradients enabled
 (the continuous normalising flows use them for the likelihood); the diagnostics call them under
 ``torch.no_grad``. ``trace_jacobian`` is the exact trace (D backward passes, batched over samples).
@@ -44,6 +48,16 @@ class DiscreteLogDet:
     step_sign: torch.Tensor
     step_log_abs: torch.Tensor
     points: torch.Tensor
+
+    @property
+    def fold_steps(self) -> torch.Tensor:
+        """(B,): steps whose determinant is <= 0 or not finite (the fold test's notion of a fold)."""
+        return (~(self.step_sign > 0)).sum(1)
+
+    @property
+    def folded(self) -> torch.Tensor:
+        """(B,) bool: the map folds at the sample: some step's determinant is <= 0 or not finite."""
+        return self.fold_steps > 0
 
 
 def step_jacobians(field, z: torch.Tensor, solver: str, t0: float, t1: float,

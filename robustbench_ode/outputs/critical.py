@@ -31,6 +31,16 @@ test rows with a step count) and ``fixed+adaptive`` (also every adaptive higher-
 e.g. dopri5 at a tolerance). ``critical_per_seed`` lists each seed's own critical count
 (``seed:steps``, ``-`` where that seed has none). The summary's ``critical_steps`` is the strict,
 fixed one.
+
+**Density runs** (rows with ``nll`` and no accuracy: continuous normalising flows, docs/cnf.md)
+use the same rule on the test negative log-likelihood in nats per dimension: a check's *drop* is
+its NLL minus the train configuration's (only a rise counts: the flow is worse than its train
+solver claims, the NLL gap of ``nll_gap``), and the thresholds (:data:`DENSITY_RULES`) are in
+nats per dimension: ``strict`` 0.02 (the likelihood off by a factor exp(0.02) = 1.02 per
+dimension, the 2 % of the accuracy rule read as a density ratio) and ``adaptation`` 0.1 (a factor
+1.105 per dimension; the density task has no step adaptation, the name keeps critical.csv's two
+rules). A flow has no chance level and no "did not learn" test (its NLL has no floor to compare
+with), so every trained flow counts.
 """
 
 from __future__ import annotations
@@ -42,10 +52,11 @@ import numpy as np
 import pandas as pd
 
 from ..solvers import SOLVERS
-from .tables import is_regression, write_csv
+from .tables import is_density, is_regression, write_csv
 
 KEYS = ["dataset", "model", "training", "train_solver"]
 RULES = {"strict": 0.02, "adaptation": 0.1}  # tol of each definition (module docstring)
+DENSITY_RULES = {"strict": 0.02, "adaptation": 0.1}  # nats per dimension (module docstring)
 CHECKS = {"fixed": False, "fixed+adaptive": True}
 COLUMNS = KEYS + ["critical_steps", "critical_steps_mean", "critical_steps_std", "critical_steps_min",
                   "critical_steps_max", "critical_seeds", "swept_steps", "critical_tol",
@@ -62,11 +73,20 @@ def _named(results: pd.DataFrame) -> pd.DataFrame:
     return results if "training" in results.columns else results.assign(training="default")
 
 
+def _measure(results: pd.DataFrame) -> tuple[str, float]:
+    """The score a drop is measured on and its sign: accuracy (a fall is a drop), or a density
+    table's nll (a rise is a drop)."""
+    return ("nll", -1.0) if is_density(results) else ("accuracy", 1.0)
+
+
 def cell_drops(results: pd.DataFrame, adaptive_checks: bool = False) -> pd.DataFrame:
     """One row per fixed-step, non-adapted cell with status ok: its largest accuracy drop over the
     checks (NaN when the suite tested none of them); ``adaptive_checks``: also over the adaptive
-    test rows (no ``test_steps``) of solvers of higher order than the train solver."""
+    test rows (no ``test_steps``) of solvers of higher order than the train solver. A density
+    table's drop is the rise of its nll, and ``train_accuracy`` holds minus the train nll (so
+    "higher is better" holds for the column either way)."""
     results = _named(results)
+    score, sign = _measure(results)
     df = results[(results["status"] == "ok") & results["train_steps"].notna()
                  & results["train_tol"].isna()]
     if "adapted" in df.columns:
@@ -77,7 +97,7 @@ def cell_drops(results: pd.DataFrame, adaptive_checks: bool = False) -> pd.DataF
         train = part[part["is_train_config"].fillna(False).astype(bool)]
         if train.empty:
             continue
-        base = float(train["accuracy"].iloc[0])
+        base = sign * float(train[score].iloc[0])
         named = dict(zip(KEYS + ["seed", "train_steps"], ident))
         solver, steps = named["train_solver"], int(named["train_steps"])
         same = part[(part["test_solver"] == solver) & part["test_steps"].isin([2 * steps, 4 * steps])]
@@ -86,7 +106,7 @@ def cell_drops(results: pd.DataFrame, adaptive_checks: bool = False) -> pd.DataF
             fixed = fixed | part["test_steps"].isna()
         higher = part[(part["test_solver"].map(_order) > _order(solver)) & fixed]
         checks = pd.concat([same, higher])
-        drop = float(np.maximum(base - checks["accuracy"], 0.0).max()) if len(checks) else math.nan
+        drop = float(np.maximum(base - sign * checks[score], 0.0).max()) if len(checks) else math.nan
         chance = float(train["chance"].iloc[0]) if has_chance else math.nan
         rows.append(dict(zip(KEYS + ["seed", "train_steps"], ident), train_accuracy=base, drop=drop,
                          n_checks=len(checks), chance=chance))
@@ -113,6 +133,8 @@ def critical_steps(results: pd.DataFrame, tol: float = 0.02,
     if is_regression(results):
         return pd.DataFrame(columns=COLUMNS)
     drops = cell_drops(results, adaptive_checks)
+    if is_density(results):
+        learned_margin = math.inf  # no flow is left out (module docstring)
     out = []
     for ident, part in drops.groupby(KEYS, sort=False):
         unlearned = part["train_accuracy"] < part["train_accuracy"].max() - learned_margin
@@ -150,9 +172,10 @@ def critical_steps(results: pd.DataFrame, tol: float = 0.02,
 def critical_table(results: pd.DataFrame, learned_margin: float = 0.1) -> pd.DataFrame:
     """``critical.csv``: :func:`critical_steps` under each definition of ``RULES`` and each check
     set of ``CHECKS`` (module docstring), one row per (group, rule, checks)."""
+    rules = DENSITY_RULES if is_density(results) else RULES
     parts = [critical_steps(results, tol, learned_margin, adaptive).assign(critical_rule=rule,
                                                                             critical_checks=checks)
-             for rule, tol in RULES.items() for checks, adaptive in CHECKS.items()]
+             for rule, tol in rules.items() for checks, adaptive in CHECKS.items()]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=TABLE_COLUMNS)

@@ -20,13 +20,13 @@ import pandas as pd
 
 from ..core.errors import SuiteError
 from ..core.files import read_text, show_path
-from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, TRAINING
+from ..core.schema import CONTRIBUTIONS, DENSITY_GRID, DIAGNOSTICS, FAN, SAMPLES, TRAINING
 from .critical import write_critical
 from .figures import FIGURES, Sources
 from .page import figure_html, table, write_page
-from .summary import Metric, shown, summarize
 from .summary import legend as metric_legend
-from .tables import is_regression, read_results, read_table, training_log, write_csv
+from .summary import seed_spread, shown, summarize
+from .tables import is_density, is_regression, read_results, read_table, training_log, write_csv
 
 MAX_JSON_BYTES = 1 << 20
 
@@ -39,8 +39,42 @@ _IDENTITY = ["dataset", "model", "training", "train_solver", "train_steps", "tra
              "train_status"]
 
 
-def _shown(regression: bool) -> list[Metric]:
-    return shown("regression" if regression else "report")
+def _page(results: pd.DataFrame) -> str:
+    """The summary page of this kind of run: ``report`` (classification), ``regression``
+    (time series) or ``density`` (flows)."""
+    return "regression" if is_regression(results) else "density" if is_density(results) else "report"
+
+
+_CLOSING = {
+    "regression": "A model that learned an ODE has mse_ref_ratio near 1; mse_worst_ratio includes the "
+                  "coarsest test steps, where every model's error grows, so it ranks models rather than "
+                  "separating ODEs from discrete maps.",
+    "density": "A solver-robust flow has nll_gap near 0 (its likelihood holds under an accurate solve) "
+               "and energy_ref no larger than energy_train (its samples do not fall apart); a flow that "
+               "is a density only under its train solver has a large positive nll_gap.",
+    "report": "A model that learned an ODE has ode_gap near 0 (acc_ref close to acc_train); a ResNet "
+              "in disguise has a large ode_gap. worst_drop includes the test points coarser than "
+              "training (down to one step), where every model can fall to chance, so it is large for "
+              "ODEs too: it ranks models, it does not separate them; worst_drop_finer counts only the "
+              "test points at least as accurate as the train configuration, so it is near 0 for a "
+              "model that learned an ODE.",
+}
+_SPREAD = ["nll_train", "nll_ref", "nll_gap", "energy_train", "energy_ref"]
+_SPREAD_LEGEND = ('<p class="muted">Per train configuration: the seed mean of each density metric and '
+                  "its standard deviation over seeds (NAME_std); critical_steps, where shown, is the "
+                  "coarsest swept train step count from which no check raises the test NLL by more "
+                  "than 0.02 nats/dim over the train configuration's (critical.csv: both thresholds)."
+                  "</p>")
+
+
+def _spread(summary: pd.DataFrame) -> list[str]:
+    """The density run's seed-spread table (heading, legend, table)."""
+    spread = seed_spread(summary, _SPREAD)
+    if "critical_steps" in summary.columns:
+        keys = [c for c in ("dataset", "model", "training", "train_solver") if c in summary.columns]
+        crit = summary.drop_duplicates(keys)[keys + ["critical_steps"]]
+        spread = spread.merge(crit, on=keys, how="left")
+    return ["<h2>Seed spread</h2>", _SPREAD_LEGEND, table(spread, table_id="spread")]
 
 
 _DIAGNOSTICS_SHOWN = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol", "seed",
@@ -102,8 +136,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
     results = read_results(run_dir / "results.csv")
     log = training_log(run_dir)
     training = read_table(log, TRAINING, what=log.name) if log is not None else pd.DataFrame()
-    diagnostics, contributions, fan = (_optional(run_dir / name, schema) for name, schema in (
-        ("diagnostics.csv", DIAGNOSTICS), ("contributions.csv", CONTRIBUTIONS), ("fan.csv", FAN)))
+    diagnostics, contributions, fan, density_grid, samples = (
+        _optional(run_dir / name, schema) for name, schema in (
+            ("diagnostics.csv", DIAGNOSTICS), ("contributions.csv", CONTRIBUTIONS), ("fan.csv", FAN),
+            ("density_grid.csv", DENSITY_GRID), ("samples.csv", SAMPLES)))
     meta = read_json_object(run_dir / "meta.json", "meta.json") if (run_dir / "meta.json").exists() else {}
     suite_text = (read_text(run_dir / "suite.yaml", 1 << 20, "suite file", allow_empty=True)
                   if (run_dir / "suite.yaml").exists() else "")
@@ -116,20 +152,12 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
                 if critical_path is not None else None)
     title = f"robustbench_ode report: {meta.get('suite', run_dir.name)}"
 
-    regression = is_regression(results)
+    page = _page(results)
+    regression = page == "regression"
     reference = html.escape(_reference(results))
-    metrics = _shown(regression)
-    closing = ("A model that learned an ODE has mse_ref_ratio near 1; mse_worst_ratio includes the "
-               "coarsest test steps, where every model's error grows, so it ranks models rather than "
-               "separating ODEs from discrete maps." if regression else
-               "A model that learned an ODE has ode_gap near 0 (acc_ref close to acc_train); a ResNet "
-               "in disguise has a large ode_gap. worst_drop includes the test points coarser than "
-               "training (down to one step), where every model can fall to chance, so it is large for "
-               "ODEs too: it ranks models, it does not separate them; worst_drop_finer counts only the "
-               "test points at least as accurate as the train configuration, so it is near 0 for a "
-               "model that learned an ODE.")
+    metrics = shown(page)
     legend = (f'<p class="muted">One row per trained model (seed); the reference solve is {reference}. '
-              f"{html.escape(metric_legend(metrics))}. {closing}</p>")
+              f"{html.escape(metric_legend(metrics))}. {_CLOSING[page]}</p>")
     columns = _IDENTITY + [m.name for m in metrics]
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="muted">{len(summary)} trained models, {len(results)} test rows, '
@@ -141,9 +169,12 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
         parts += ["<h2>Why models break</h2>", _DIAGNOSTICS_LEGEND,
                   table(diagnostics[[c for c in _DIAGNOSTICS_SHOWN if c in diagnostics.columns]],
                         table_id="diagnostics")]
-    sources = Sources(results, training, critical, diagnostics, contributions, fan)
+    if page == "density":
+        parts += _spread(summary)
+    sources = Sources(results, training, critical, diagnostics, contributions, fan, density_grid, samples)
     for figure in FIGURES:
-        heading = figure.heading.replace("Accuracy", "Trajectory MSE") if regression else figure.heading
+        heading = (figure.heading.replace("Accuracy", "Trajectory MSE") if regression else
+                   figure.heading.replace("Accuracy", "NLL") if page == "density" else figure.heading)
         path = figure.draw(sources, out_dir / figure.file)
         if path is not None:
             parts += [f"<h2>{html.escape(heading)}</h2>", figure_html(path, figure.caption)]

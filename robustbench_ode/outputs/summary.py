@@ -33,6 +33,14 @@ Definitions (for one trained model, i.e. one cell; "ok rows" are its test rows w
   ``mse_worst / mse_train`` (1 if no test configuration does worse than training; a coarse test
   solver raises it for any model). The accuracy columns are NaN for these models, and
   classification summaries have no mse columns.
+- Density (continuous normalising flows, docs/cnf.md; the rows carry ``nll``, the test negative
+  log-likelihood in nats per dimension): ``nll_train`` and ``nll_ref`` at the train configuration
+  and the reference solve, ``nll_gap`` = ``nll_ref - nll_train`` (positive: the flow is worse
+  than its train solver claims; near 0: its likelihood holds under an accurate solve),
+  ``nll_worst`` (the largest nll over the ok rows), and ``energy_train`` / ``energy_ref``, the
+  energy distance of the flow's samples to held-out data under the two solves (``energy_distance``
+  of those rows). Their seed spread: :func:`seed_spread`. The accuracy columns are NaN for these
+  models, and other summaries have no nll columns.
 - With the run's ``diagnostics.csv``: ``effect`` (robust, fold, accumulation, mixed,
   undetermined), ``flip_fraction``, ``flips_at_fold_share``, ``fold_fraction``,
   ``fold_near_fraction``, ``min_log_det``, ``crossing_fraction``, ``ref_fold_fraction``,
@@ -141,6 +149,17 @@ def mse_metrics(rows: pd.DataFrame) -> dict[str, Any]:
             "mse_worst": worst, "mse_worst_ratio": ratio(worst)}
 
 
+def nll_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    if "nll" not in rows.columns or not rows["nll"].notna().any():
+        return {}  # not a density model's rows: no columns at all
+    nll_train, nll_ref = _one(rows, "is_train_config", "nll"), _one(rows, "is_reference", "nll")
+    ok = rows.loc[rows["status"] == "ok", "nll"].dropna()
+    return {"nll_train": nll_train, "nll_ref": nll_ref, "nll_gap": nll_ref - nll_train,
+            "nll_worst": float(ok.max()) if len(ok) else NAN,
+            "energy_train": _one(rows, "is_train_config", "energy_distance"),
+            "energy_ref": _one(rows, "is_reference", "energy_distance")}
+
+
 def cost_metrics(rows: pd.DataFrame) -> dict[str, Any]:
     return {"nfe_train": _one(rows, "is_train_config", "nfe"),
             "nfe_ref": _one(rows, "is_reference", "nfe"),
@@ -167,7 +186,8 @@ class Metric:
     that show it: ``report`` (the report's summary table), ``regression`` (that table for a
     time-series run), ``deployment`` (the report's deployment table, one row per model),
     ``leaderboard`` (a leaderboard column, the mean over seeds),
-    ``leaderboard_present`` (a leaderboard column where some run has it). ``legend``: what it is,
+    ``leaderboard_present`` (a leaderboard column where some run has it), ``density`` (the
+    report's summary table for a density run). ``legend``: what it is,
     in the legends of those pages."""
 
     name: str
@@ -182,7 +202,7 @@ def _on(*pages: str) -> frozenset[str]:
     return frozenset(pages)
 
 
-_BOTH = _on("report", "regression")
+_ALL = _on("report", "regression", "density")
 METRICS: list[Metric] = [  # in the leaderboard's column order; summary.csv: its functions' order
     Metric("acc_ref", accuracy_metrics, "higher", _on("report", "leaderboard"),
            "test accuracy under the reference solve (the model read as a true ODE)"),
@@ -203,11 +223,22 @@ METRICS: list[Metric] = [  # in the leaderboard's column order; summary.csv: its
            "mse_ref / mse_train (near 1 or below: the model behaves as an ODE)"),
     Metric("mse_worst", mse_metrics, "lower", _on("regression"), "the largest mse on the test grid"),
     Metric("mse_worst_ratio", mse_metrics, "lower", _on("regression"), "mse_worst / mse_train"),
-    Metric("drift", cost_metrics, "lower", _BOTH | {"leaderboard"},
+    Metric("nll_train", nll_metrics, "lower", _on("density"),
+           "test NLL (nats/dim) at the train configuration: what the train solver claims"),
+    Metric("nll_ref", nll_metrics, "lower", _on("density", "leaderboard_present"),
+           "test NLL (nats/dim) under the reference solve (the flow read as a true ODE)"),
+    Metric("nll_gap", nll_metrics, "zero", _on("density", "leaderboard_present"),
+           "nll_ref - nll_train (positive: worse than the train solver claims)"),
+    Metric("nll_worst", nll_metrics, "lower", _on(), "the largest test NLL on the test grid"),
+    Metric("energy_train", nll_metrics, "lower", _on("density"),
+           "energy distance of samples to held-out data at the train configuration"),
+    Metric("energy_ref", nll_metrics, "lower", _on("density"),
+           "energy distance of samples to held-out data under the reference solve"),
+    Metric("drift", cost_metrics, "lower", _ALL | {"leaderboard"},
            "mean relative distance of the final states, train configuration vs reference solve"),
-    Metric("nfe_train", cost_metrics, "", _BOTH | {"leaderboard"},
+    Metric("nfe_train", cost_metrics, "", _ALL | {"leaderboard"},
            "field evaluations per solve of one batch at the train configuration"),
-    Metric("nfe_ref", cost_metrics, "", _BOTH | {"leaderboard"},
+    Metric("nfe_ref", cost_metrics, "", _ALL | {"leaderboard"},
            "field evaluations per solve of one batch under the reference solve"),
     Metric("deploy_solver", deployment_metrics, "", _on("deployment"),
            "deployment recommendation: the cheapest test configuration (fewest nfe) within the "
@@ -221,7 +252,7 @@ METRICS: list[Metric] = [  # in the leaderboard's column order; summary.csv: its
     Metric("deploy_accuracy", deployment_metrics, "higher", _on("deployment"), "its test accuracy",
            ("tolerance",)),
     Metric("n_tests", failure_metrics),
-    Metric("n_failed", failure_metrics, "lower", _BOTH, "test rows whose status is not ok"),
+    Metric("n_failed", failure_metrics, "lower", _ALL, "test rows whose status is not ok"),
 ]
 
 
@@ -308,6 +339,22 @@ def _with_seed_intervals(summary: pd.DataFrame) -> pd.DataFrame:
     if found.empty:
         return summary
     return keyed.merge(found, on=keys, how="left").assign(**{k: summary[k].to_numpy() for k in keys})
+
+
+CONFIGURATION = ["dataset", "model", "training", "train_solver", "train_steps", "train_tol"]
+
+
+def seed_spread(summary: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Per train configuration (suite order): ``seeds`` and each metric's seed mean and standard
+    deviation (``NAME``, ``NAME_std``; std NaN with one seed), over the seeds' summary rows."""
+    keys = [c for c in CONFIGURATION if c in summary.columns]
+    names = [n for n in names if n in summary.columns]
+    groups = summary.groupby(keys, sort=False, dropna=False)
+    out = groups.size().rename("seeds").reset_index()
+    for name in names:
+        values = groups[name].agg(["mean", "std"]).reset_index(drop=True)
+        out[name], out[f"{name}_std"] = values["mean"].to_numpy(), values["std"].to_numpy()
+    return out
 
 
 def _with_critical(summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:

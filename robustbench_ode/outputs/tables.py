@@ -80,6 +80,12 @@ def is_regression(results: pd.DataFrame) -> bool:
         and not bool(results["accuracy"].notna().any())
 
 
+def is_density(results: pd.DataFrame) -> bool:
+    """A table of density rows: test negative log-likelihoods (``nll``), no accuracies."""
+    return "nll" in results.columns and bool(results["nll"].notna().any()) \
+        and not bool(results["accuracy"].notna().any())
+
+
 # pandas 2 parses floats approximately by default; pandas 3 is exact and deprecates the option
 _EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 

@@ -28,10 +28,12 @@ MIN_LABEL = 12  # a configuration label is never cut shorter than this
 NAN_TEXT = "-"
 COUNTS = ("nfe_train", "nfe_ref", "n_failed", "n_tests")  # shown as whole numbers
 VARYING = ("dataset", "model", "training")  # in a row's label only where the run has several
-GRID_METRICS = ("accuracy", "mse")  # what the grid shows: the first the run has
+GRID_METRICS = ("accuracy", "mse", "nll")  # what the grid shows: the first the run has
 GRID_LABEL = 32  # the grid's row labels are cut to this, so that test columns fit beside them
-# the order metric columns are dropped in to fit (from the end): the report's, then time series'
-METRIC_ORDER: list[Metric] = [*shown("report"), *(m for m in shown("regression") if m not in shown("report"))]
+# the order metric columns are dropped in to fit (from the end): a density run's own (first, so the
+# NLL columns are kept), the report's, then time series'
+METRIC_ORDER: list[Metric] = [*(m for m in shown("density") if m not in shown("report")), *shown("report"),
+                              *(m for m in shown("regression") if m not in shown("report"))]
 
 
 def _config(row: pd.Series, side: str = "train") -> str:
@@ -61,9 +63,12 @@ def _verdict(values: pd.Series) -> str:
 
 
 def _metrics(summary: pd.DataFrame) -> list[Metric]:
-    """The report's metrics of this kind of run (classification, or time-series regression)."""
-    regression = "mse_train" in summary.columns and summary.get("acc_train", pd.Series()).isna().all()
-    return [m for m in shown("regression" if regression else "report") if m.name in summary.columns]
+    """The report's metrics of this kind of run (classification, time-series regression, density)."""
+    no_accuracy = summary.get("acc_train", pd.Series()).isna().all()
+    regression = "mse_train" in summary.columns and no_accuracy
+    density = "nll_train" in summary.columns and no_accuracy
+    page = "regression" if regression else "density" if density else "report"
+    return [m for m in shown(page) if m.name in summary.columns]
 
 
 def by_configuration(summary: pd.DataFrame) -> pd.DataFrame:

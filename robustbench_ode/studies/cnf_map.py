@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)  # shown by main's configure() (core/console.p
 REFERENCE = SolveSpec("dopri5", rtol=1e-7, atol=1e-7)
 
 
-def _load(cell_dir: Path):
+def load_cell(cell_dir: Path):
     """The cell's config, its trained CNF (float64, eval mode) and its test samples."""
     config = json.loads(read_text(cell_dir / "config.json", 1 << 20, "config.json"))["cell"]
     data_params = dict(config["dataset"])
@@ -53,7 +53,7 @@ def _load(cell_dir: Path):
 
 def measure(cell_dir: Path, samples: int) -> dict | None:
     """One row of the table, or None for an adaptive-trained cell (no fixed discrete map)."""
-    config, model, data = _load(cell_dir)
+    config, model, data = load_cell(cell_dir)
     if config["steps"] is None:
         return None
     x = data.prepare(data.x_test[:samples]).double()
@@ -62,6 +62,7 @@ def measure(cell_dir: Path, samples: int) -> dict | None:
         s_train, _ = model.final_state(x, SolveSpec(solver, steps=steps))
         s_ref, _ = model.final_state(x, REFERENCE)
     logp_map, dm = discrete_log_likelihood(model, x, solver, steps)
+    logp_map = logp_map.detach()
     keep = ~dm.folded
     per_dim = -1.0 / model.dim
     return {"dataset": config["dataset"]["name"], "seed": config["seed"], "train": f"{solver} {steps}",

@@ -19,6 +19,7 @@ from .style import (
     draw_chance,
     legend_outside,
     mean_and_range,
+    nll_axis,
     panel_grid,
     save,
     score,
@@ -83,6 +84,8 @@ def accuracy_vs_test_steps(results: pd.DataFrame, path: Path, layout: TrainLayou
                 ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
             if y == "mse":
                 ax.set_yscale("log")
+            elif y == "nll":
+                nll_axis(ax)
             else:
                 accuracy_axis(ax)
                 draw_chance(ax, chance, dataset=row.dataset)
@@ -111,7 +114,11 @@ def transfer_heatmap(results: pd.DataFrame, path: Path, layout: TrainLayout | No
     value, label = score(df)
     # accuracy on its fixed [0, 1] scale; trajectory errors on a log scale spanning every panel
     # (one colour bar serves them all)
+    # a density table's NLL on a linear scale between its 5 % and 95 % quantiles (a folded
+    # coarse flow's values would wash out the rest), lower (better) bright
     scale = (dict(vmin=0.0, vmax=1.0, fmt=".2f") if value == "accuracy"
+             else dict(vmin=df[value].quantile(0.05), vmax=df[value].quantile(0.95), fmt=".2f",
+                       cmap="viridis_r", cbar_kws={"label": label}) if value == "nll"
              else dict(norm=LogNorm(df[value].min(), df[value].max()), fmt=".1e",
                        cbar_kws={"label": label}))
     df["train"] = layout.label(df)
@@ -125,8 +132,8 @@ def transfer_heatmap(results: pd.DataFrame, path: Path, layout: TrainLayout | No
         grid = (df[df["test_solver"] == solver].astype({"test_steps": int})
                 .pivot_table(index="train", columns="test_steps", values=value, aggfunc="mean")
                 .reindex([o for o in order if o in set(df.loc[df.test_solver == solver, "train"])]))
-        sns.heatmap(grid, cmap="viridis", annot=grid.shape[1] <= 12, annot_kws={"size": 8},
-                    cbar=ax is axes[-1], ax=ax, **scale)
+        sns.heatmap(grid, **{"cmap": "viridis", **scale}, annot=grid.shape[1] <= 12,
+                    annot_kws={"size": 8}, cbar=ax is axes[-1], ax=ax)
         ax.set_title(f"test solver: {solver}")
         ax.set_xlabel("test steps")
         ax.set_ylabel("trained with")
@@ -144,8 +151,9 @@ def work_precision(results: pd.DataFrame, path: Path, layout: TrainLayout | None
     if df.empty:
         return None
     df["train"] = layout.label(df)
-    regression = score(df)[0] == "mse"
-    df["error"] = df["mse"] if regression else 1.0 - df["accuracy"]
+    value, label = score(df)
+    regression = value == "mse"
+    df["error"] = df[value] if value in ("mse", "nll") else 1.0 - df["accuracy"]
     trains = [t for t in layout.order if t in set(df["train"])]
     fig, axes = panel_grid(len(trains), (FIGURE_WIDTH - 1.6) / 3, 2.9, sharey=True)
     solvers = list(dict.fromkeys(df["test_solver"]))
@@ -164,6 +172,8 @@ def work_precision(results: pd.DataFrame, path: Path, layout: TrainLayout | None
         ax.set_xscale("log")
         if regression:
             ax.set_yscale("log")
+        elif value == "nll":
+            nll_axis(ax)
         else:
             accuracy_axis(ax)
             dataset = df.loc[df["train"] == train, "dataset"].iloc[0] if "dataset" in df.columns else None
@@ -171,7 +181,7 @@ def work_precision(results: pd.DataFrame, path: Path, layout: TrainLayout | None
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"trained with\n{train}" if len(train) > 22 else f"trained with {train}")
         ax.set_xlabel("NFE per solve")
-        ax.set_ylabel("test trajectory MSE" if regression else "test error (1 - accuracy)")
+        ax.set_ylabel(label if value in ("mse", "nll") else "test error (1 - accuracy)")
         ax.grid(alpha=0.3)
     legend_outside(axes, solvers, "test solver", height=2.9, anchor=axes[min(len(axes), 3) - 1])
     return save(fig, path)

@@ -16,15 +16,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ...core.files import write_atomic  # noqa: E402
-from ..tables import is_regression  # noqa: E402
+from ..tables import is_density, is_regression  # noqa: E402
 
 
 def score(results: pd.DataFrame) -> tuple[str, str]:
-    """The column a figure shows and its label: test accuracy, or for a time-series regression
-    table the mean squared trajectory error (drawn on a log scale: it spans decades)."""
+    """The column a figure shows and its label: test accuracy, for a time-series regression
+    table the mean squared trajectory error (drawn on a log scale: it spans decades), for a
+    density table the test NLL in nats per dimension (drawn on a symmetric log scale: a folded
+    coarse flow's NLL can be off by orders of magnitude, and negative)."""
     if is_regression(results):
         return "mse", "test trajectory MSE"
+    if is_density(results):
+        return "nll", "test NLL (nats/dim)"
     return "accuracy", "test accuracy"
+
+
+def nll_axis(ax) -> None:
+    """A density figure's NLL axis: linear within 1 nat/dim of 0, logarithmic beyond."""
+    ax.set_yscale("symlog", linthresh=1.0)
 
 
 # Legible at 800 px: a figure at most about 11 in wide (FIGURE_WIDTH) with 10 pt text keeps its
