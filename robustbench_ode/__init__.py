@@ -33,15 +33,15 @@ _LAZY = {
     "SuiteError": "robustbench_ode.core.errors:SuiteError",
     "DataSplits": "robustbench_ode.datasets.base:DataSplits",
     "ODEClassifier": "robustbench_ode.models.classifier:ODEClassifier",
-    "benchmark": "robustbench_ode.benchmark:benchmark",
-    "BenchmarkResult": "robustbench_ode.benchmark:BenchmarkResult",
+    "benchmark": "robustbench_ode.benchmarking:benchmark",
+    "BenchmarkResult": "robustbench_ode.benchmarking:BenchmarkResult",
     "assert_is_ode": "robustbench_ode.assertion:assert_is_ode",
     "Monitor": "robustbench_ode.monitor:Monitor",
     "lightning_callback": "robustbench_ode.monitor:lightning_callback",
     "load_suite": "robustbench_ode.config:load_suite",
     "run_suite": "robustbench_ode.run.runner:run_suite",
-    "sweep": "robustbench_ode.sweep:sweep",
-    "SweepResult": "robustbench_ode.sweep:SweepResult",
+    "sweep": "robustbench_ode.sweeping:sweep",
+    "SweepResult": "robustbench_ode.sweeping:SweepResult",
 }
 
 __all__ = ["DATASETS", "MODELS", "SOLVERS", "__version__", *sorted(_LAZY)]

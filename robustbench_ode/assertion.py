@@ -11,7 +11,7 @@ when ``|ode_gap| > max_gap`` (``ode_gap = acc_train - acc_ref``: the test accura
 configuration minus the accuracy under the reference solve); the message reads like
 ``torch.testing.assert_close``'s: what failed, the two accuracies and the configurations that gave
 them, then the whole solver grid (accuracy, NFE, status of every test configuration) and the
-verdict. It returns the :class:`~robustbench_ode.benchmark.BenchmarkResult` when it passes.
+verdict. It returns the :class:`~robustbench_ode.benchmarking.BenchmarkResult` when it passes.
 
 The verdict comes from one function, :func:`ode_verdict` (the gap and a word for it), so that a
 richer verdict can replace it without touching the assertion.
@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from .benchmark import BenchmarkResult, benchmark
+from .benchmarking import BenchmarkResult, benchmark
 from .core.errors import SuiteError
 
 DEFAULT_MAX_GAP = 0.02  # two points of accuracy: a larger gap is more than test noise at n ~ 1000

@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from .assertion import DEFAULT_MAX_GAP, check_max_gap, ode_verdict
-from .benchmark import benchmark
+from .benchmarking import benchmark
 from .core.errors import SuiteError
 
 ACTIONS = ("log", "warn", "stop")

@@ -188,9 +188,9 @@ def _calls(name: str) -> list[str]:
 
 def test_identity_columns_and_the_test_grid_are_built_in_one_place_each():
     # identity(): the columns schema.CELL_COLUMNS names; grid_points(): a trained model's test grid
-    assert set(_calls("identity")) <= {"harness/cell.py::columns", "benchmark.py::_benchmark_one"}, \
+    assert set(_calls("identity")) <= {"harness/cell.py::columns", "benchmarking.py::_benchmark_one"}, \
         _calls("identity")
-    assert set(_calls("grid_points")) <= {"harness/cell.py::grid", "benchmark.py::_benchmark_one",
+    assert set(_calls("grid_points")) <= {"harness/cell.py::grid", "benchmarking.py::_benchmark_one",
                                           "harness/cost.py::cell_points"}, _calls("grid_points")
     literal = [where for where, node in _functions() for sub in ast.walk(node)
                if isinstance(sub, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "train_tol"

@@ -134,3 +134,24 @@ def test_every_rb_name_the_docs_use_is_public():
         used |= set(re.findall(r"\brb\.([A-Za-z_]\w*)", doc.read_text()))
     assert used, "the README names rb.benchmark and rb.solve"
     assert used <= set(rb.__all__), sorted(used - set(rb.__all__))
+
+
+def test_no_public_name_is_shadowed_by_a_submodule():
+    # importing a submodule binds it as an attribute of the package: a submodule named as a public
+    # function (robustbench_ode/benchmark.py once) replaced rb.benchmark by the module for whoever
+    # imported, say, robustbench_ode.assertion first. Checked in a fresh interpreter, every
+    # submodule imported before the names are read.
+    import pkgutil
+    import subprocess
+    import sys
+
+    import robustbench_ode as rb
+    names = {m.name.split(".")[-1] for m in pkgutil.iter_modules(rb.__path__)}
+    assert not names & set(rb.__all__), names & set(rb.__all__)
+    code = ("import importlib, pkgutil, types, robustbench_ode as rb\n"
+            "for m in pkgutil.iter_modules(rb.__path__):\n"
+            "    if m.name not in ('__main__',):\n"
+            "        importlib.import_module('robustbench_ode.' + m.name)\n"
+            "bad = [n for n in rb.__all__ if isinstance(getattr(rb, n), types.ModuleType)]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

@@ -1,4 +1,4 @@
-"""rb.sweep(): the critical step count of a plain model family (robustbench_ode/sweep.py).
+"""rb.sweep(): the critical step count of a plain model family (robustbench_ode/sweeping.py).
 
 - it reproduces a suite of the same settings (tests/sweep_family.py trains the suite's model
   with a plain loop, under substitution): the same accuracies, the same critical.csv;

@@ -263,6 +263,6 @@ def substituted(spec: SolveSpec, *, strict: bool = False, keep: bool = True) -> 
     (:class:`SubstitutionProbe`). ``strict``: refuse a second solve (one ODE block expected)
     instead of substituting each and summing. ``keep=False``: count the calls (``probe.solves``)
     and keep only the first (``requested``), not every call's states: a training run of thousands
-    of solves (robustbench_ode/sweep.py). Everything put in place is taken away on exit, also
+    of solves (robustbench_ode/sweeping.py). Everything put in place is taken away on exit, also
     when the model raises."""
     return SubstitutionProbe(spec, strict=strict, keep=keep)

@@ -155,7 +155,7 @@ def _record(meta: dict[str, Any], cell: CellConfig | FamilyCell, rows: list[dict
 
 class CellStore:
     """``cell_type``: the config its cells are (a suite's :class:`CellConfig`, or a plain model
-    family's :class:`~robustbench_ode.harness.cell.FamilyCell`, robustbench_ode/sweep.py)."""
+    family's :class:`~robustbench_ode.harness.cell.FamilyCell`, robustbench_ode/sweeping.py)."""
 
     def __init__(self, root: Path, cell_type: type = CellConfig) -> None:
         self.root = Path(root)

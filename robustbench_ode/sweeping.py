@@ -51,7 +51,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .benchmark import as_data, is_plain, validated
+from .benchmarking import as_data, is_plain, validated
 from .config import ReferenceConfig, TestEntry, TrainEntry
 from .core.context import resolve
 from .core.errors import SuiteError
