@@ -51,7 +51,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .benchmarking import as_data, is_plain, validated
+from .benchmarking import as_data
 from .config import ReferenceConfig, TestEntry, TrainEntry
 from .core.context import resolve
 from .core.errors import SuiteError
@@ -62,6 +62,7 @@ from .harness.cell import CellRecord, CellResult, FamilyCell, InMemory
 from .harness.evaluation import evaluate_points
 from .harness.fingerprint import code_fingerprint, data_fingerprint, key_text
 from .harness.grid import TestPoint
+from .harness.inference import is_plain, validated
 from .harness.substitution import substituted
 from .outputs.critical import critical_table
 from .outputs.tables import results_frame, write_csv

@@ -93,8 +93,11 @@ SOURCES: dict[tuple[str, str, str], str] = {
     ("docs/architecture.md", "To add X, edit Y", "to add"): "definition: where each axis is edited",
     ("docs/cnf.md", "The task", "column"): "definition: result columns",
     ("docs/cnf.md", "Datasets (`datasets/density.py`)", "name"): "definition: the density dataset registry",
-    ("docs/cnf.md", "A reduced first run (the science check)", "dataset"):
-        "pending: NLL table of a reduced CNF run; no committed results/ folder holds it",
+    ("docs/cnf.md",
+     "Summary metrics and the critical step count (`outputs/summary.py`, `outputs/critical.py`)",
+     "metric"): "definition: the density metric records",
+    ("docs/cnf.md", "Committed results: `results/cnf_toy`", "dataset"):
+        "tests/test_published_cnf.py::test_the_cnf_results_table_is_the_committed_run",
     ("docs/diagnostics.md", "The verdict (`robustbench_ode/diagnostics/verdict.py`)", "constant"):
         DIAGNOSTICS,
     ("docs/diagnostics.md", "The fold test (`robustbench_ode/diagnostics/folds.py`)", "construction"):

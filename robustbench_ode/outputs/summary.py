@@ -125,12 +125,15 @@ DEPLOY_TOLERANCE = 0.01  # the deployment recommendation's default: within 1 poi
 
 def deployment_metrics(rows: pd.DataFrame, tolerance: float = DEPLOY_TOLERANCE) -> dict[str, Any]:
     """The cheapest ok test row within ``tolerance`` of acc_ref (module docstring)."""
+    none = {"deploy_solver": None, "deploy_steps": NAN, "deploy_tol": NAN, "deploy_nfe": NAN,
+            "deploy_accuracy": NAN}
+    if not {"accuracy", "nfe"} <= set(rows.columns):  # a table without accuracy or cost (density)
+        return none
     acc_ref = _one(rows, "is_reference", "accuracy")
     ok = rows[(rows["status"] == "ok") & rows["accuracy"].notna() & rows["nfe"].notna()]
     good = ok[ok["accuracy"] >= acc_ref - tolerance] if acc_ref == acc_ref else ok.iloc[:0]
     if good.empty:
-        return {"deploy_solver": None, "deploy_steps": NAN, "deploy_tol": NAN, "deploy_nfe": NAN,
-                "deploy_accuracy": NAN}
+        return none
     best = good.sort_values(["nfe", "accuracy"], ascending=[True, False], kind="stable").iloc[0]
     return {"deploy_solver": best["test_solver"], "deploy_steps": best["test_steps"],
             "deploy_tol": best["test_tol"], "deploy_nfe": float(best["nfe"]),

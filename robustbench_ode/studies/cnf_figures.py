@@ -20,12 +20,14 @@ One model per train configuration (the lowest seed), 2-D cells only; an adaptive
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ..core.console import configure
 from ..core.schema import CELL_COLUMNS, DENSITY_GRID, RESULTS, SAMPLES
 from ..diagnostics.density import log_density_grid, window_grid
 from ..models.spec import SolveSpec
@@ -36,6 +38,8 @@ from .cnf_map import REFERENCE, load_cell
 # solve (the train solver refined) and a fourth-order one.
 TEST_SOLVES = {"euler 128": SolveSpec("euler", steps=128), "rk4 32": SolveSpec("rk4", steps=32)}
 SAMPLE_SEED = 0
+
+log = logging.getLogger(__name__)  # shown by main's configure() (core/console.py)
 
 
 def _train_spec(config: dict) -> SolveSpec:
@@ -98,13 +102,14 @@ def write_tables(run: Path, grid: int = 48, samples: int = 1000) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    configure()  # what it wrote, through the package log
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a 2-D CNF run folder (its cells/ store)")
     parser.add_argument("--grid", type=int, default=48, help="grid cells per side of the window")
     parser.add_argument("--samples", type=int, default=1000, help="samples per solve")
     args = parser.parse_args(argv)
     for path in write_tables(args.run, args.grid, args.samples):
-        print(path)
+        log.info("wrote %s", path)
 
 
 if __name__ == "__main__":
