@@ -18,17 +18,13 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from tqdm.auto import tqdm
+
 from ..core import progress as display
 from ..core.progress import Enabled
 from .jobs import Unit
 
 FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} cells [{elapsed}{postfix}]"
-
-
-def _clock(seconds: float) -> str:
-    minutes, s = divmod(int(round(seconds)), 60)
-    hours, m = divmod(minutes, 60)
-    return f"{hours}:{m:02d}:{s:02d}" if hours else f"{m:02d}:{s:02d}"
 
 
 class CellsProgress:
@@ -54,7 +50,7 @@ class CellsProgress:
         return self.left * (time.perf_counter() - self.start) / self.done
 
     def _eta(self) -> str:
-        return f"eta {_clock(self.eta())} (cost estimate)" if self.left > 0 else ""
+        return f"eta {tqdm.format_interval(self.eta())} (cost estimate)" if self.left > 0 else ""
 
     def finished(self, unit: int, cells: int) -> None:
         """Unit ``unit`` (an index of ``units``) came back with ``cells`` results."""
