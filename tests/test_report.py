@@ -56,6 +56,10 @@ def test_run_writes_report_and_summary(run_dir):
         assert col in summary.columns
     assert summary["acc_ref"].notna().all() and summary["drift"].notna().all()
     assert (results.groupby("cell")["is_reference"].sum() == 1).all()
+    # the legend names the reference solve once, by solver and tolerance
+    ref = results[results["is_reference"].astype(bool)].iloc[0]
+    assert f"the reference solve is {ref['test_solver']} at tol {ref['test_tol']:g}." in page
+    assert "the reference solve is the reference solve" not in page
 
 
 def test_report_command_rebuilds_the_page(run_dir, capsys):

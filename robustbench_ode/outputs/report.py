@@ -96,13 +96,14 @@ _DIAGNOSTICS_LEGEND = (
 
 
 def _reference(results: pd.DataFrame) -> str:
-    """The reference solve of the table's rows, in words (for the summary's legend)."""
+    """The reference solve of the table's rows, in words (for the summary's legend): "dopri5 at tol
+    1e-07", or "not marked" for a table without ``is_reference`` rows."""
     if "is_reference" not in results.columns:
-        return "the reference solve"
+        return "not marked"
     ref = results[results["is_reference"].fillna(False).astype(bool)]
     names = sorted({f"{s} at tol {t:g}" if pd.notna(t) else str(s)
                     for s, t in zip(ref["test_solver"], ref["test_tol"])})
-    return "the reference solve (" + ", ".join(names) + ")" if names else "the reference solve"
+    return ", ".join(names) if names else "not marked"
 
 
 def read_json_object(path: str | Path, what: str = "JSON file") -> dict[str, Any]:
