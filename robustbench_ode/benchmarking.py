@@ -109,9 +109,13 @@ def _pair(test_data) -> tuple[Any, Any]:
 
 
 def as_data(test_data) -> DataSplits:
-    """``test_data`` as a DataSplits whose test split it is (benchmark() and sweep() take it so)."""
+    """``test_data`` as a DataSplits whose test split it is (benchmark() and sweep() take it so);
+    one tensor of samples (N, D), without labels, is density data."""
     if isinstance(test_data, DataSplits):
         return test_data
+    if torch.is_tensor(test_data):  # samples alone, no labels: a density (docs/cnf.md)
+        x = test_data.flatten(1).float()
+        return DataSplits(x[:0], x.new_zeros(0, 0), x, x.new_zeros(len(x), 0), n_classes=0, task="density")
     x, y = _pair(test_data)
     x, y = torch.as_tensor(x), torch.as_tensor(y, dtype=torch.long)
     if len(y) == 0 or len(x) != len(y):
