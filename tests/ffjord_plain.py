@@ -119,4 +119,4 @@ def train_step(model: FFJORD, x: torch.Tensor, opt: torch.optim.Optimizer) -> fl
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return float(loss)
+    return float(loss.detach())
