@@ -10,6 +10,10 @@ Two kinds of model are accepted:
   has each block substituted with the same configuration; ``nfe`` and the step counts are those
   of the whole forward pass (the blocks' counters summed), and drift compares the blocks' final
   states concatenated.
+- **a plain density model** (a CNF written FFJORD's way, ``odeint`` on ``(z, delta_logp)``) on
+  density data (a density DataSplits, or one tensor of samples): its ``log_prob(x)`` (else its
+  forward) gives the rows' ``nll``, its optional ``sample(z)`` the ``energy_distance``, both under
+  substitution (:mod:`robustbench_ode.harness.plain_density`; docs/cnf.md, "Plain models").
 - **the interface** (:mod:`robustbench_ode.models.interface`): the ODE block in pieces,
   ``input_map`` (``x -> z0``), ``field`` (``f(t, z)``), ``head`` (``z(T) -> logits``), optionally
   ``t_span``; or a package :class:`~robustbench_ode.models.classifier.ODEClassifier` as it is.

@@ -83,7 +83,8 @@ def test_the_readme_cnf_line_is_the_committed_run():
     assert (f"trained with {steps} Euler steps claims an NLL of {coarse['nll_train']:.3f} nats/dim and is "
             f"{coarse['nll_gap']:+.3f} nats/dim worse") in line, line
     c = pd.read_csv(RUN / "critical.csv")
-    strict = c[(c["dataset"] == "two_moons") & (c["critical_rule"] == "strict") & (c["critical_checks"] == "fixed")]
+    strict = c[(c["dataset"] == "two_moons") & (c["critical_rule"] == "strict")
+               & (c["critical_checks"] == "fixed")]
     (row,) = strict.itertuples()
     assert (f"holds to {row.critical_tol:g} nats/dim (the critical step count) from "
             f"{row.critical_steps:.0f} Euler steps on") in line, line
