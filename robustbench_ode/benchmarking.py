@@ -10,6 +10,10 @@ Two kinds of model are accepted:
   has each block substituted with the same configuration; ``nfe`` and the step counts are those
   of the whole forward pass (the blocks' counters summed), and drift compares the blocks' final
   states concatenated.
+- **a plain density model** (a CNF written FFJORD's way, ``odeint`` on ``(z, delta_logp)``) on
+  density data (a density DataSplits, or one tensor of samples): its ``log_prob(x)`` (else its
+  forward) gives the rows' ``nll``, its optional ``sample(z)`` the ``energy_distance``, both under
+  substitution (:mod:`robustbench_ode.harness.plain_density`; docs/cnf.md, "Plain models").
 - **the interface** (:mod:`robustbench_ode.models.interface`): the ODE block in pieces,
   ``input_map`` (``x -> z0``), ``field`` (``f(t, z)``), ``head`` (``z(T) -> logits``), optionally
   ``t_span``; or a package :class:`~robustbench_ode.models.classifier.ODEClassifier` as it is.
@@ -109,9 +113,13 @@ def _pair(test_data) -> tuple[Any, Any]:
 
 
 def as_data(test_data) -> DataSplits:
-    """``test_data`` as a DataSplits whose test split it is (benchmark() and sweep() take it so)."""
+    """``test_data`` as a DataSplits whose test split it is (benchmark() and sweep() take it so);
+    one tensor of samples (N, D), without labels, is density data."""
     if isinstance(test_data, DataSplits):
         return test_data
+    if torch.is_tensor(test_data):  # samples alone, no labels: a density (docs/cnf.md)
+        x = test_data.flatten(1).float()
+        return DataSplits(x[:0], x.new_zeros(0, 0), x, x.new_zeros(len(x), 0), n_classes=0, task="density")
     x, y = _pair(test_data)
     x, y = torch.as_tensor(x), torch.as_tensor(y, dtype=torch.long)
     if len(y) == 0 or len(x) != len(y):

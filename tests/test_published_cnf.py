@@ -69,3 +69,22 @@ def test_the_cnf_findings_are_the_committed_run():
         rule = f"{row['critical_rule']} ({row['critical_tol']:g} nats/dim)"
         stated = f"{row['dataset']}: {rule}: {row['critical_steps']:.0f} steps"
         assert stated in section, stated
+
+
+def test_the_readme_cnf_line_is_the_committed_run():
+    """README's CNF sentence: the two-moons flows of the committed summary (seed means) and the
+    strict fixed critical step count (critical.csv); other toys a rerun adds do not move it."""
+    text = (ROOT / "README.md").read_text()
+    line = " ".join(text.split("Continuous normalising flows too", 1)[1].split("\n\n", 1)[0].split())
+    s = pd.read_csv(RUN / "summary.csv")
+    euler = s[(s["dataset"] == "two_moons") & (s["train_solver"] == "euler")].groupby("train_steps")
+    coarse = euler[["nll_train", "nll_gap"]].mean().sort_index().iloc[0]
+    steps = int(euler["nll_gap"].mean().sort_index().index[0])
+    assert (f"trained with {steps} Euler steps claims an NLL of {coarse['nll_train']:.3f} nats/dim and is "
+            f"{coarse['nll_gap']:+.3f} nats/dim worse") in line, line
+    c = pd.read_csv(RUN / "critical.csv")
+    strict = c[(c["dataset"] == "two_moons") & (c["critical_rule"] == "strict")
+               & (c["critical_checks"] == "fixed")]
+    (row,) = strict.itertuples()
+    assert (f"holds to {row.critical_tol:g} nats/dim (the critical step count) from "
+            f"{row.critical_steps:.0f} Euler steps on") in line, line

@@ -30,6 +30,7 @@ from ..models.spec import SolveSpec
 from ..models.stacked import StackedClassifier
 from ..solvers import SolveStats
 from .grid import TestPoint
+from .plain_density import plain_energy_distance, plain_nll
 from .substitution import substituted
 
 # Guards the relative distance against a final state of (near) zero norm.
@@ -184,7 +185,8 @@ def evaluate_plain(model: torch.nn.Module, data: DataSplits, spec: SolveSpec, ba
     each batch's :meth:`~.substitution.SubstitutionProbe.drift_states` (z(T) for one block, the
     blocks' concatenated for several); ``hits``: each sample's correctness. The model must make
     at least one odeint call per batch and return one tensor, else ValueError / TypeError.
-    ``time_limit``: see :meth:`Score.over`."""
+    ``time_limit``: see :meth:`Score.over`. Density data: the model's log-likelihood
+    (:func:`~.plain_density.plain_nll`) stands for the logits."""
     model.eval()
     score = Score(spec, data, keep=states is not None)
     t0 = time.perf_counter()
@@ -194,7 +196,7 @@ def evaluate_plain(model: torch.nn.Module, data: DataSplits, spec: SolveSpec, ba
             if score.over(time_limit):
                 break
             probe.reset()
-            logits = model(x)
+            logits = plain_nll(model, x) if score.density else model(x)
             if probe.n_calls == 0:
                 raise ValueError(f"{type(model).__name__} made no torchdiffeq odeint call in forward "
                                  "(nor a torchode solve_ivp call): nothing to substitute")
@@ -254,7 +256,10 @@ def evaluate_points(model: torch.nn.Module, data: DataSplits, points: list[TestP
             finally:
                 tick(1.0)
             scores[i] = _Done(row, torch.cat(keep) if keep else None, hits[0] if hits else None)
-        return _paired(points, scores, errors, paired)
+        rows = _paired(points, scores, errors, paired)
+        if data.task == "density":
+            _with_samples(model, data, points, rows, device, plain=True)
+        return rows
     model.eval()
     for x, y in _batches(data, batch_size, device):
         for i, (point, score) in enumerate(zip(points, scores)):
@@ -290,16 +295,23 @@ SAMPLES = 1000
 SAMPLE_SEED = 0  # the same base draws at every test configuration (common random numbers)
 
 
-def _with_samples(model, data: DataSplits, points: list[TestPoint], rows: list, device: str) -> None:
+def _with_samples(model, data: DataSplits, points: list[TestPoint], rows: list, device: str,
+                  plain: bool = False) -> None:
     """Each ok density row's ``energy_distance``: :data:`SAMPLES` samples of the flow solved back
     from the base under the row's own solve, against as many held-out test samples (prepared as
     the model sees them); NaN when the sampling solve failed. A flow that is a density only under
-    its train solver shows it here as a distance that grows under accurate solves."""
+    its train solver shows it here as a distance that grows under accurate solves. ``plain``: a
+    plain flow's ``sample(z)`` under substitution (:func:`~.plain_density.plain_energy_distance`;
+    NaN without one)."""
     held_out = data.prepare(data.x_test[:SAMPLES].to(device)).flatten(1)
     for point, row in zip(points, rows):
         if isinstance(row, dict) and row.get("status") == Status.OK.value and len(held_out) > 1:
-            row["energy_distance"], _ = sample_energy_distance(model, point.spec, held_out,
+            if plain:
+                row["energy_distance"] = plain_energy_distance(model, point.spec, held_out,
                                                                seed=SAMPLE_SEED, device=device)
+            else:
+                row["energy_distance"], _ = sample_energy_distance(model, point.spec, held_out,
+                                                                   seed=SAMPLE_SEED, device=device)
 
 
 class _Done:

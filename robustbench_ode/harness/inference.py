@@ -17,6 +17,7 @@ from ..core.status import Status
 from ..datasets.base import DataSplits
 from ..models.classifier import ODEClassifier
 from ..models.spec import SolveSpec
+from .plain_density import plain_nll
 from .substitution import substituted
 
 
@@ -63,7 +64,7 @@ def inferred_train(model: nn.Module, data: DataSplits, device: str, max_steps: i
     the model's own solver never runs)."""
     x = data.prepare(data.x_test[:1].to(device))
     with torch.no_grad(), substituted(SolveSpec("euler", steps=1)) as probe:
-        _probe(lambda: model.eval()(x), model)
+        _probe(lambda: _output(model.eval(), x, data), model)
     if probe.requested is None:
         raise SuiteError(f"model: {type(model).__name__} has neither input_map, field and head nor a "
                          "torchdiffeq odeint (or torchode solve_ivp) call in its forward: nothing to test")
@@ -85,6 +86,11 @@ def inferred_train(model: nn.Module, data: DataSplits, device: str, max_steps: i
     return SolveSpec(spec.solver, steps=spec.steps, rtol=spec.rtol, atol=spec.atol, max_steps=max_steps)
 
 
+def _output(model: nn.Module, x: torch.Tensor, data: DataSplits) -> torch.Tensor:
+    """A plain model's output: its log-likelihood for density data (harness/plain_density.py)."""
+    return plain_nll(model, x) if data.task == "density" else model(x)
+
+
 def _probe(forward, model: nn.Module):
     """One probe forward pass (one sample, one Euler step); what it raises is one line naming the
     model (the user's code may raise anything)."""
@@ -100,7 +106,11 @@ def _probe(forward, model: nn.Module):
 
 def check_width(net: nn.Module, data: DataSplits, spec: SolveSpec, plain: bool, device: str) -> None:
     """The model's output on one test sample (one Euler step: cheap) has one logit per class of
-    ``data`` (classification); another width is a one-line error, not a misleading score."""
+    ``data`` (classification), or one log-likelihood (a plain density model); another width is a
+    one-line error, not a misleading score."""
+    if data.task == "density" and plain:
+        with torch.no_grad(), substituted(SolveSpec("euler", steps=1)):
+            _probe(lambda: plain_nll(net.eval(), data.prepare(data.x_test[:2].to(device))), net)
     if data.task != "classification":
         return
     x = data.prepare(data.x_test[:1].to(device))

@@ -103,6 +103,15 @@ class CNFField(Field):
             self.probes = None
 
 
+def base_draws(n: int, dim: int, generator: torch.Generator | None, dtype: torch.dtype,
+               device: str | torch.device = "cpu") -> torch.Tensor:
+    """``n`` draws of the base N(0, I) (n, dim): float64 on the CPU from ``generator``, then cast
+    and moved, so the same seed gives the same draws on every device and for a plain flow
+    (harness/plain_density.py) as for the family."""
+    z = torch.randn(n, dim, generator=generator, dtype=torch.float64)
+    return z.to(device=device, dtype=dtype)
+
+
 def eval_probes(noise: Noise, count: int, like: torch.Tensor) -> torch.Tensor:
     return draw_probes(noise, count, like, torch.Generator().manual_seed(EVAL_PROBE_SEED))
 
@@ -178,8 +187,7 @@ class CNF(ODEClassifier):
         """``n`` samples: base draws z(T) ~ N(0, I) (on the CPU from ``generator``, in the
         parameters' dtype) solved backwards to t = 0 along the flow's own field (no trace is
         needed to sample)."""
-        dtype = next(self.parameters()).dtype
-        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64).to(device=device, dtype=dtype)
+        z = base_draws(n, self.dim, generator, next(self.parameters()).dtype, device)
         t0, t1 = self.block.t_span
         sol = solve(self.velocity, z, spec.solver, steps=spec.steps, rtol=spec.rtol, atol=spec.atol,
                     t_span=(t1, t0), max_steps=spec.max_steps, control=spec.control)

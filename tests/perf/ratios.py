@@ -49,7 +49,7 @@ def tables(path: str) -> str:
             out += ["", f"{group}: evaluate {ev['min'] * 1e3:.1f} ms, bare solves "
                         f"{bare['min'] * 1e3:.1f} ms (min), ratio {ev['min'] / bare['min']:.3f} "
                         f"(median ratio {ev['median'] / bare['median']:.3f})"]
-    out += _scale(groups) + _stacking(groups)
+    out += _scale(groups) + _stacking(groups) + _cnf(groups)
     return "\n".join(out)
 
 
@@ -64,6 +64,23 @@ def _stacking(groups: dict[str, dict[str, dict]]) -> list[str]:
     for family, v in rows:
         a, b = (v[k]["extra_info"]["per_seed_iteration_ms_min"] for k in ("stacked", "seed_by_seed"))
         out.append(f"| {family} | {a:.2f} | {b:.2f} | {b / a:.2f}x |")
+    return out
+
+
+def _cnf(groups: dict[str, dict[str, dict]]) -> list[str]:
+    """The table of tests/perf/test_cnf_perf.py: the cnf family's training iteration against a
+    hand-written torchdiffeq FFJORD-style loop, exact trace and Hutchinson."""
+    impls = groups.get("cnf train", {})
+    hand = impls.get("hand_exact", {}).get("extra_info", {}).get("per_iteration_ms_min")
+    if not hand:
+        return []
+    out = ["", "| CNF training, two moons, batch 256, 32x2 tanh, Euler 8 (1 thread) | ms per iteration "
+           "(min) | median | / hand-written exact (min) |", "|---|---|---|---|"]
+    for key in ("family_exact", "family_hutchinson", "hand_exact", "hand_hutchinson"):
+        e = impls.get(key, {}).get("extra_info", {})
+        if "per_iteration_ms_min" in e:
+            out.append(f"| {key} | {e['per_iteration_ms_min']:.2f} | {e['per_iteration_ms_median']:.2f} | "
+                       f"{e['per_iteration_ms_min'] / hand:.2f} |")
     return out
 
 
