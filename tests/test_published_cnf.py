@@ -45,7 +45,8 @@ def per_toy_lines(s: pd.DataFrame) -> list[str]:
     for dataset, part in s[s["train_solver"] == "euler"].groupby("dataset", sort=False):
         gap = part.groupby("train_steps")["nll_gap"].mean()
         coarse, fine = int(gap.index.min()), int(gap.index.max())
-        lines.append(f"- {dataset}: Euler {coarse} {gap[coarse]:+.3f}, Euler {fine} {gap[fine]:+.3f} nats/dim")
+        lines.append(f"- {dataset}: Euler {coarse} {gap[coarse]:+.3f}, "
+                     f"Euler {fine} {gap[fine]:+.3f} nats/dim")
     return lines
 
 
