@@ -65,3 +65,29 @@ def test_bad_density_combinations_exit_2_with_one_line(tmp_path, capsys, edit, e
     assert main(["validate", str(suite)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and expected in err, err
+
+
+@pytest.mark.slow
+def test_the_full_toy_suite_contrasts_a_coarse_and_a_fine_flow(tmp_path):
+    """suites/cnf_toy.yaml at full size (five toys x Euler 2/8/32/128 + dopri5 x 3 seeds; hours on
+    one thread of a 2-core machine, make test-slow): on every toy the coarsest Euler-trained flow's
+    NLL gap is beyond the adaptation threshold on every seed, and the finest Euler-trained and the
+    dopri5-trained flows' mean gap is within it (docs/cnf.md's findings, issue 30's acceptance)."""
+    from pathlib import Path
+
+    from robustbench_ode.outputs import critical, summary
+
+    suite = Path(__file__).resolve().parent.parent / "suites" / "cnf_toy.yaml"
+    out = tmp_path / "run"
+    assert main(["run", str(suite), "--out", str(out), "--no-progress"]) == 0
+    s = summary.summarize(pd.read_csv(out / "results.csv"))
+    tol = critical.DENSITY_RULES["adaptation"]
+    assert s["dataset"].nunique() == 5 and (s.groupby("dataset").size() == 5 * 3).all()
+    for dataset, part in s.groupby("dataset"):
+        euler = part[part["train_solver"] == "euler"]
+        coarse = euler[euler["train_steps"] == euler["train_steps"].min()]["nll_gap"]
+        fine = euler[euler["train_steps"] == euler["train_steps"].max()]["nll_gap"]
+        adaptive = part[part["train_solver"] == "dopri5"]["nll_gap"]
+        assert (coarse > tol).all(), (dataset, coarse.tolist())
+        assert abs(fine.mean()) < tol and abs(adaptive.mean()) < tol, (dataset, fine.tolist())
+        assert coarse.min() > 10 * abs(fine.mean()), (dataset, coarse.tolist(), fine.tolist())

@@ -39,6 +39,17 @@ def table_rows(results: pd.DataFrame) -> list[str]:
     return rows
 
 
+def per_toy_lines(s: pd.DataFrame) -> list[str]:
+    """Each toy's coarsest and finest Euler-trained mean NLL gap, as docs/cnf.md lists them."""
+    lines = []
+    for dataset, part in s[s["train_solver"] == "euler"].groupby("dataset", sort=False):
+        gap = part.groupby("train_steps")["nll_gap"].mean()
+        coarse, fine = int(gap.index.min()), int(gap.index.max())
+        lines.append(f"- {dataset}: Euler {coarse} {gap[coarse]:+.3f}, "
+                     f"Euler {fine} {gap[fine]:+.3f} nats/dim")
+    return lines
+
+
 def _section() -> str:
     text = (ROOT / "docs" / "cnf.md").read_text()
     return text.split("## Committed results: `results/cnf_toy`", 1)[1].split("\n## ", 1)[0]
@@ -63,6 +74,8 @@ def test_the_cnf_findings_are_the_committed_run():
     coarse, fine = int(euler.index.min()), int(euler.index.max())
     assert f"Euler {coarse} steps has a mean NLL gap of {euler[coarse]:+.3f} nats/dim" in section
     assert f"Euler {fine} steps {euler[fine]:+.3f}" in section
+    for line in per_toy_lines(s):
+        assert line in section, line
     table = critical.critical_table(_results())
     fixed = table[table["critical_checks"] == "fixed"]
     for _, row in fixed.iterrows():

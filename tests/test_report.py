@@ -414,6 +414,18 @@ def test_a_density_runs_report_has_its_figures_metrics_and_seed_spread(density_r
     assert (samples.groupby(["cell", "sampler"]).size() == 32).all()  # n_test 32 < 40 asked
 
 
+def test_the_density_tables_are_written_at_five_significant_digits(density_run):
+    """The writer rounds coordinates and log-densities (a 48-grid five-toy run's table would be tens
+    of MB at float64's 17 digits); the text as written, not as pandas parses it."""
+    for name, columns in (("density_grid.csv", ("x", "y", "log_density")), ("samples.csv", ("x", "y"))):
+        table = pd.read_csv(density_run / name, dtype=str, keep_default_na=False)
+        for column in columns:
+            digits = table[column].str.lstrip("-").str.replace(".", "", regex=False).str.lstrip("0")
+            digits = digits.str.split("e").str[0]
+            assert digits.str.len().max() <= 5, (name, column, table[column].head())
+            assert digits.str.len().max() >= 4, (name, column)  # rounded, not truncated to nothing
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
 def test_a_density_report_renders_in_headless_chromium(density_run, tmp_path):
     assert_rendered(screenshot(density_run / "report.html", tmp_path / "density.png", tmp_path, 3200))
