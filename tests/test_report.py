@@ -432,3 +432,23 @@ def test_a_density_report_renders_in_headless_chromium(density_run, tmp_path):
     page = (density_run / "report.html").read_text()
     measured = layout(density_run / "report.html", tmp_path)
     assert_fits(measured, tables=["summary", "spread"], images=page.count("<img "))
+
+
+def test_a_density_run_committed_with_gzipped_tables_reports_the_same(density_run, tmp_path):
+    """A committed run keeps its large density tables as ``density_grid.csv.gz`` / ``samples.csv.gz``
+    (like ``training.csv.gz``); the report reads them and draws the same density figures."""
+    import gzip
+    import shutil
+
+    packed = tmp_path / "packed"
+    shutil.copytree(density_run, packed)
+    for name in ("density_grid.csv", "samples.csv"):
+        with open(packed / name, "rb") as src, gzip.open(packed / (name + ".gz"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        (packed / name).unlink()
+    for png in ("density_heatmaps.png", "density_samples.png"):
+        (packed / png).unlink()
+    assert main(["report", str(packed), "-q"]) == 0
+    for png in ("density_heatmaps.png", "density_samples.png"):
+        assert (packed / png).exists(), png
+    assert (packed / "summary.csv").read_text() == (density_run / "summary.csv").read_text()

@@ -26,7 +26,7 @@ from .figures import FIGURES, Sources
 from .page import figure_html, table, write_page
 from .summary import legend as metric_legend
 from .summary import seed_spread, shown, summarize
-from .tables import is_density, is_regression, read_results, read_table, training_log, write_csv
+from .tables import is_density, is_regression, read_results, read_table, run_table, training_log, write_csv
 
 MAX_JSON_BYTES = 1 << 20
 
@@ -121,7 +121,8 @@ def read_json_object(path: str | Path, what: str = "JSON file") -> dict[str, Any
 
 
 def _optional(path: Path, schema) -> pd.DataFrame | None:
-    return read_table(path, schema, what=path.name) if path.exists() else None
+    found = run_table(path.parent, path.name)
+    return read_table(found, schema, what=found.name) if found is not None else None
 
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None,

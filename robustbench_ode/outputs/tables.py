@@ -204,13 +204,19 @@ def read_training(path: Path) -> pd.DataFrame:
     return read_table(path, TRAINING)
 
 
-def training_log(run_dir: Path) -> Path | None:
-    """A run folder's training log: ``training.csv``, else its compressed copy ``training.csv.gz``
-    (what a committed run with a large log keeps); None if it has neither."""
-    for name in ("training.csv", "training.csv.gz"):
-        if (Path(run_dir) / name).exists():
-            return Path(run_dir) / name
+def run_table(run_dir: Path, name: str) -> Path | None:
+    """A run folder's table ``name`` (``training.csv``, ``density_grid.csv``, ...), else its
+    compressed copy ``name.gz`` (what a committed run with a large table keeps; the bounded reader
+    decompresses it); None if it has neither."""
+    for candidate in (name, name + ".gz"):
+        if (Path(run_dir) / candidate).exists():
+            return Path(run_dir) / candidate
     return None
+
+
+def training_log(run_dir: Path) -> Path | None:
+    """A run folder's training log: ``training.csv`` or ``training.csv.gz`` (:func:`run_table`)."""
+    return run_table(run_dir, "training.csv")
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
