@@ -7,6 +7,8 @@ passes for a current one nor a re-run is left listed."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -41,3 +43,26 @@ def test_current_diagnoses_have_no_reference_fold_and_no_one_step_accumulation(r
     assert (ok["ref_fold_fraction"].dropna() == 0).all(), run
     one_step = ok[ok["steps"] == 1]
     assert not (one_step["effect"] == "accumulation").any(), run
+
+
+def _not_rediagnosed_paragraph() -> str:
+    text = (ROOT / "docs" / "diagnostics.md").read_text()
+    return text.split("**Not re-diagnosed at this stop**", 1)[1].split("\n\n", 1)[0]
+
+
+def test_every_run_of_the_earlier_method_is_named_with_its_state():
+    """docs/diagnostics.md names exactly the runs of EARLIER_METHOD, with the numbers it gives."""
+    para = _not_rediagnosed_paragraph()
+    named = {n for n in re.findall(r"`([a-z0-9_]+)`", para) if (ROOT / "results" / n).is_dir()}
+    assert named == EARLIER_METHOD, named ^ EARLIER_METHOD
+    meta = json.loads((ROOT / "results" / "spheres900" / "meta.json").read_text())
+    per_cell = meta["train_iterations"] // meta["cells"]
+    assert f"`spheres900` is {meta['train_seconds'] / 60:.0f} min" in para
+    assert f"{meta['cells']} cells of {per_cell:,} iterations".replace(",", " ") in para
+    stated = re.findall(r"`results/(\w+)` \((\d+) of (\d+)", " ".join(para.split()))
+    nonzero = {r for r in RUNS if (pd.read_csv(ROOT / "results" / r / "diagnostics.csv")
+                                    ["ref_fold_fraction"].fillna(0) > 0).any()}
+    assert {r for r, _, _ in stated} == nonzero
+    for run, k, n in stated:
+        d = pd.read_csv(ROOT / "results" / run / "diagnostics.csv")
+        assert (int(k), int(n)) == (int((d["ref_fold_fraction"].fillna(0) > 0).sum()), len(d)), run
