@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import parse_suite, read_suite
+from .core import clock
 from .core.context import resolve
 from .core.errors import SuiteError
 from .core.files import check_file, check_writable_dir, show_path
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = run_suite(suite, out, replace(context, threads=executor.threads),
                            progress=_progress(args), suite_text=text, fresh=args.fresh,
-                           update=args.update, executor=executor)
+                           update=args.update, executor=executor, started=clock.STARTED)
     finally:
         executor.close()
     if report.previous is not None:
