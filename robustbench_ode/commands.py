@@ -22,18 +22,14 @@ from .core.preview import clip
 from .harness.cell import cells
 from .harness.cost import admit
 from .outputs.critical import adapted_vs_critical, critical_steps, critical_table
-from .outputs.figures.adapted import adapted_vs_fixed
-from .outputs.figures.training import steps_over_training
 from .outputs.gate import check_comparable, comparison, load_baseline, load_table, regressions
 from .outputs.leaderboard import write_leaderboard
-from .outputs.report import write_report
 from .outputs.tables import read_results, read_table, read_training, training_log
 from .outputs.terminal import run_summary
 from .run.executors import check_executor, make_executor
 from .run.ownership import Claim, RunLock, read_record, take
 from .run.runner import claim_out_dir, run_suite
 from .run.store import CellStore, DamagedCell
-from .studies.xor_fan import write_fan
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +99,8 @@ def xor_fan(args: argparse.Namespace) -> int:
     admit(suite, args.force, show_path(args.suite))  # the same gates as run: cost, then the folder
     claim_out_dir(out, suite, args.update)
     report = run_suite(suite, out, progress=_progress(args), suite_text=text, update=args.update)
+    from .studies.xor_fan import write_fan  # matplotlib: only where a figure is drawn
+
     written = write_fan(report.cells, read_table(out / "results.csv"), out)
     log.info(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
     _show_summary(out)
@@ -138,6 +136,8 @@ def report(args: argparse.Namespace) -> int:
         except SuiteError as exc:
             hint = "" if args.out else "; give --out OTHER to report it elsewhere"
             raise SuiteError(f"{exc}{hint}") from None
+
+    from .outputs.report import write_report  # matplotlib, seaborn: only where a report is built
 
     log.info("wrote %s", write_report(run_dir, out, before_writing=writable))
     return 0
@@ -291,6 +291,9 @@ def critical(args: argparse.Namespace) -> int:
     if adapted is not None:
         # The pictures belong to the adapted run: written beside its results.csv.
         out = Path(args.adapted).parent
+        from .outputs.figures.adapted import adapted_vs_fixed  # matplotlib: only here
+        from .outputs.figures.training import steps_over_training
+
         written = [adapted_vs_fixed(adapted, results, out / "adapted_vs_fixed.png")]
         if not training.empty:
             written.append(steps_over_training(training, out / "adaptation_steps.png", table))

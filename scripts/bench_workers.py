@@ -120,7 +120,8 @@ def main() -> int:
                          text=True).stdout.strip()
     lines = [f"{started} to {time.strftime('%H:%M:%S UTC', time.gmtime())}, tree {rev}, "
              f"{platform.platform()}, {os.cpu_count()} CPUs; load average (1, 5, 15 min) before "
-             f"{', '.join(f'{v:.2f}' for v in load_before)}, after {', '.join(f'{v:.2f}' for v in load_after)}; "
+             f"{', '.join(f'{v:.2f}' for v in load_before)}, "
+             f"after {', '.join(f'{v:.2f}' for v in load_after)}; "
              f"{args.reps} rounds, interleaved; OMP_NUM_THREADS "
              f"{args.omp_threads if args.omp_threads is not None else 'unset'}"
              + (f"; --set {' '.join(args.sets)} (a check, not a timing)" if args.sets else "")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -61,3 +64,14 @@ def test_threads_used_is_read_inside_the_unit_not_the_configured_budget(tmp_path
         torch.set_num_threads(before)
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     assert meta["threads_per_worker"] == 1 and meta["threads_used"] == [2]
+
+
+def test_the_run_command_imports_matplotlib_only_for_the_report():
+    """The driver's start-up leaves the report's plotting libraries for later (issue 31: the fixed
+    part of a run); a pool or Ray run imports them in a thread while its workers run the cells
+    (run/runner.py ``_warm_report``)."""
+    code = ("import sys, robustbench_ode.cli, robustbench_ode.commands, robustbench_ode.run.runner; "
+            "print(sorted(m for m in ('matplotlib', 'seaborn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.stdout.strip() == "[]"

@@ -18,7 +18,6 @@ import torch
 from ..core.files import write_text
 from ..core.version import __version__
 
-
 # meta.json's wall-time breakdown of a run, in seconds (issue 31): the parts follow each other and
 # add up to WALL (to within the few milliseconds between them). Read by scripts/bench_workers.py.
 WALL_TIME = {

@@ -17,8 +17,10 @@ at a time writes it (:mod:`.ownership`).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,7 +37,6 @@ from ..core.status import Status
 from ..harness.analysis import settings
 from ..harness.build import load_data
 from ..harness.cell import CellConfig, CellResult, cells
-from ..outputs.report import write_report_safely
 from ..outputs.tables import append_rows, read_table, start_table
 from .executors import Executor, LocalExecutor
 from .jobs import RetestJob, Unit, plan_training
@@ -238,6 +239,8 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, pr
     bar = CellsProgress(plan.units, suite.name, progress, getattr(executor, "workers", 1))
     marks = {"start": started, "units": time.perf_counter()}  # meta.json's WALL_TIME (run/meta.py)
     units = with_bars(plan.units, progress, getattr(executor, "in_process", False))
+    if not getattr(executor, "in_process", False):
+        _warm_report()
     for u, results in executor.run(units):
         retest = isinstance(plan.units[u], RetestJob)
         lock.still_here()  # before anything is written: never a partial folder at the old path
@@ -277,15 +280,41 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, pr
 def _report(out_dir: Path, meta: dict, marks: dict[str, float]) -> None:
     """The report, then meta.json again with the run's wall-time breakdown (run/meta.py), which
     the debug log shows (``--verbose``)."""
-    marks["tables"], timings = time.perf_counter(), {}
-    write_report_safely(out_dir, timings)
+    marks["tables"] = time.perf_counter()
+    REPORT_TIMINGS.clear()
+    write_report_safely(out_dir)
     marks["report"] = time.perf_counter()
-    marks["figures"] = marks["tables"] + timings.get("figures", 0.0)
+    marks["figures"] = marks["tables"] + REPORT_TIMINGS.get("figures", 0.0)
     meta.update(wall_time(marks))
     write_json(out_dir / "meta.json", meta)
     log.debug("wall time %.1f s: " + ", ".join(f"{k.removesuffix('_seconds')} %.1f s" for k in WALL_TIME
                                                if k != "wall_seconds"),
               meta["wall_seconds"], *(meta[k] for k in WALL_TIME if k != "wall_seconds"))
+
+
+REPORT_MODULE = "robustbench_ode.outputs.report"
+REPORT_TIMINGS: dict[str, float] = {}  # the last report's parts (its figures' seconds), for meta.json
+
+
+def write_report_safely(run_dir: Path) -> Path | None:
+    """outputs/report.py's, imported only now (matplotlib, seaborn: not at the run's start,
+    :func:`_warm_report`); the seconds its figures took go to :data:`REPORT_TIMINGS`."""
+    from ..outputs.report import write_report_safely as write
+
+    return write(run_dir, REPORT_TIMINGS)
+
+
+def _warm_report() -> None:
+    """Import the report's modules (matplotlib, seaborn: about a second) in a thread while other
+    processes run the cells and this one waits for them, instead of at the start or the end (issue
+    31: the fixed part of a run). An import that fails here fails again, and is reported, at the
+    report."""
+    def load() -> None:
+        try:
+            importlib.import_module(REPORT_MODULE)
+        except Exception:  # noqa: BLE001 - the report says what went wrong
+            pass
+    threading.Thread(target=load, name="robustbench-ode-report-import", daemon=True).start()
 
 
 def _append(result: CellResult, out_dir: Path) -> None:
