@@ -19,6 +19,7 @@ from .core.context import resolve
 from .core.errors import SuiteError
 from .core.files import check_file, check_writable_dir, show_path
 from .core.preview import clip
+from .core.registry import load  # the modules that draw (matplotlib, seaborn): only when they do
 from .harness.cell import cells
 from .harness.cost import admit
 from .outputs.critical import adapted_vs_critical, critical_steps, critical_table
@@ -99,8 +100,7 @@ def xor_fan(args: argparse.Namespace) -> int:
     admit(suite, args.force, show_path(args.suite))  # the same gates as run: cost, then the folder
     claim_out_dir(out, suite, args.update)
     report = run_suite(suite, out, progress=_progress(args), suite_text=text, update=args.update)
-    from .studies.xor_fan import write_fan  # matplotlib: only where a figure is drawn
-
+    write_fan = load("robustbench_ode.studies.xor_fan:write_fan")  # matplotlib: only here
     written = write_fan(report.cells, read_table(out / "results.csv"), out)
     log.info(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
     _show_summary(out)
@@ -137,8 +137,7 @@ def report(args: argparse.Namespace) -> int:
             hint = "" if args.out else "; give --out OTHER to report it elsewhere"
             raise SuiteError(f"{exc}{hint}") from None
 
-    from .outputs.report import write_report  # matplotlib, seaborn: only where a report is built
-
+    write_report = load("robustbench_ode.outputs.report:write_report")  # matplotlib: only here
     log.info("wrote %s", write_report(run_dir, out, before_writing=writable))
     return 0
 
@@ -291,9 +290,8 @@ def critical(args: argparse.Namespace) -> int:
     if adapted is not None:
         # The pictures belong to the adapted run: written beside its results.csv.
         out = Path(args.adapted).parent
-        from .outputs.figures.adapted import adapted_vs_fixed  # matplotlib: only here
-        from .outputs.figures.training import steps_over_training
-
+        adapted_vs_fixed = load("robustbench_ode.outputs.figures.adapted:adapted_vs_fixed")  # matplotlib
+        steps_over_training = load("robustbench_ode.outputs.figures.training:steps_over_training")
         written = [adapted_vs_fixed(adapted, results, out / "adapted_vs_fixed.png")]
         if not training.empty:
             written.append(steps_over_training(training, out / "adaptation_steps.png", table))

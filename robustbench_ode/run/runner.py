@@ -32,6 +32,7 @@ from ..core.context import ExecutionContext
 from ..core.errors import SuiteError
 from ..core.files import show_path, temporary, write_text
 from ..core.progress import Enabled
+from ..core.registry import load
 from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, LOG_NAMES, RESULTS, TRAINING
 from ..core.status import Status
 from ..harness.analysis import settings
@@ -299,9 +300,7 @@ REPORT_TIMINGS: dict[str, float] = {}  # the last report's parts (its figures' s
 def write_report_safely(run_dir: Path) -> Path | None:
     """outputs/report.py's, imported only now (matplotlib, seaborn: not at the run's start,
     :func:`_warm_report`); the seconds its figures took go to :data:`REPORT_TIMINGS`."""
-    from ..outputs.report import write_report_safely as write
-
-    return write(run_dir, REPORT_TIMINGS)
+    return load(f"{REPORT_MODULE}:write_report_safely")(run_dir, REPORT_TIMINGS)
 
 
 def _warm_report() -> None:
