@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .core import clock as _clock  # noqa: F401 - first: the run's wall-time breakdown starts here
 from .core.registry import load as _load
 from .core.version import __version__
 from .datasets import DATASETS

@@ -14,25 +14,23 @@ from pathlib import Path
 import pandas as pd
 
 from .config import parse_suite, read_suite
+from .core import clock
 from .core.context import resolve
 from .core.errors import SuiteError
 from .core.files import check_file, check_writable_dir, show_path
 from .core.preview import clip
+from .core.registry import load  # the modules that draw (matplotlib, seaborn): only when they do
 from .harness.cell import cells
 from .harness.cost import admit
 from .outputs.critical import adapted_vs_critical, critical_steps, critical_table
-from .outputs.figures.adapted import adapted_vs_fixed
-from .outputs.figures.training import steps_over_training
 from .outputs.gate import check_comparable, comparison, load_baseline, load_table, regressions
 from .outputs.leaderboard import write_leaderboard
-from .outputs.report import write_report
 from .outputs.tables import read_results, read_table, read_training, training_log
 from .outputs.terminal import run_summary
 from .run.executors import check_executor, make_executor
 from .run.ownership import Claim, RunLock, read_record, take
 from .run.runner import claim_out_dir, run_suite
 from .run.store import CellStore, DamagedCell
-from .studies.xor_fan import write_fan
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = run_suite(suite, out, replace(context, threads=executor.threads),
                            progress=_progress(args), suite_text=text, fresh=args.fresh,
-                           update=args.update, executor=executor)
+                           update=args.update, executor=executor, started=clock.STARTED)
     finally:
         executor.close()
     if report.previous is not None:
@@ -102,6 +100,7 @@ def xor_fan(args: argparse.Namespace) -> int:
     admit(suite, args.force, show_path(args.suite))  # the same gates as run: cost, then the folder
     claim_out_dir(out, suite, args.update)
     report = run_suite(suite, out, progress=_progress(args), suite_text=text, update=args.update)
+    write_fan = load("robustbench_ode.studies.xor_fan:write_fan")  # matplotlib: only here
     written = write_fan(report.cells, read_table(out / "results.csv"), out)
     log.info(f"wrote {out}/results.csv and {', '.join(p.name for p in written)}")
     _show_summary(out)
@@ -138,6 +137,7 @@ def report(args: argparse.Namespace) -> int:
             hint = "" if args.out else "; give --out OTHER to report it elsewhere"
             raise SuiteError(f"{exc}{hint}") from None
 
+    write_report = load("robustbench_ode.outputs.report:write_report")  # matplotlib: only here
     log.info("wrote %s", write_report(run_dir, out, before_writing=writable))
     return 0
 
@@ -290,6 +290,8 @@ def critical(args: argparse.Namespace) -> int:
     if adapted is not None:
         # The pictures belong to the adapted run: written beside its results.csv.
         out = Path(args.adapted).parent
+        adapted_vs_fixed = load("robustbench_ode.outputs.figures.adapted:adapted_vs_fixed")  # matplotlib
+        steps_over_training = load("robustbench_ode.outputs.figures.training:steps_over_training")
         written = [adapted_vs_fixed(adapted, results, out / "adapted_vs_fixed.png")]
         if not training.empty:
             written.append(steps_over_training(training, out / "adaptation_steps.png", table))

@@ -66,6 +66,8 @@ def test_process_pool_matches_local(tmp_path):  # in make test: two spawned work
     run_suite(suite, tmp_path / "local", progress=False)
     run_suite(suite, tmp_path / "pool", progress=False, executor=ProcessExecutor(2, 1))
     pd.testing.assert_frame_equal(table(tmp_path / "local"), table(tmp_path / "pool"))
+    used = json.loads((tmp_path / "pool" / "meta.json").read_text())["threads_used"]
+    assert used in ([1], [1, 1])  # read in each worker: one entry per worker that ran a unit
 
 
 @pytest.mark.slow

@@ -83,6 +83,8 @@ def test_ray_local_instance_matches_local(tmp_path, this_checkout):
         signal.signal(signal.SIGTERM, before)
     assert len(report.trained) == 4 and not report.failed
     pd.testing.assert_frame_equal(table(tmp_path / "local"), table(tmp_path / "ray"))
+    used = json.loads((tmp_path / "ray" / "meta.json").read_text())["threads_used"]
+    assert used and set(used) == {executor.threads}  # read inside each Ray worker's units
 
 
 def test_a_worker_that_cannot_see_the_run_folder_trains_without_checkpoints(tmp_path):

@@ -12,6 +12,7 @@ import html
 import io
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,13 +127,15 @@ def _optional(path: Path, schema) -> pd.DataFrame | None:
 
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
-                 before_writing: Callable[[], None] | None = None) -> Path:
+                 before_writing: Callable[[], None] | None = None,
+                 timings: dict[str, float] | None = None) -> Path:
     """Build ``out_dir/report.html`` (and ``summary.csv``, ``critical.csv``, the PNGs) from the
     files of the run folder ``run_dir`` (``out_dir``: the run folder itself by default; another
     one re-reports a run from a read-only archive). Every input is read, and checked, before
     anything is written: a malformed one is a one-line SuiteError naming it. ``before_writing``
     runs after the inputs are read and before the first write (the command line checks, and
-    makes, ``--out`` there, so a bad input leaves no empty folder behind)."""
+    makes, ``--out`` there, so a bad input leaves no empty folder behind). ``timings``: given, its
+    ``figures`` is set to the seconds the figures took (meta.json's breakdown, run/meta.py)."""
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
     results = read_results(run_dir / "results.csv")
@@ -174,12 +177,15 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
     if page == "density":
         parts += _spread(summary)
     sources = Sources(results, training, critical, diagnostics, contributions, fan, density_grid, samples)
+    drawing = time.perf_counter()
     for figure in FIGURES:
         heading = (figure.heading.replace("Accuracy", "Trajectory MSE") if regression else
                    figure.heading.replace("Accuracy", "NLL") if page == "density" else figure.heading)
         path = figure.draw(sources, out_dir / figure.file)
         if path is not None:
             parts += [f"<h2>{html.escape(heading)}</h2>", figure_html(path, figure.caption)]
+    if timings is not None:
+        timings["figures"] = time.perf_counter() - drawing
     failed = results[results["status"] != "ok"]
     parts.append("<h2>Failed cells</h2>")
     if failed.empty:
@@ -230,11 +236,11 @@ def environment_note(meta: dict) -> str:
     return f'<p class="muted" style="overflow-wrap:anywhere">{html.escape(text)}.</p>'
 
 
-def write_report_safely(run_dir: str | Path) -> Path | None:
+def write_report_safely(run_dir: str | Path, timings: dict[str, float] | None = None) -> Path | None:
     """For the end of a run: a report that cannot be built is a warning, not a failed suite
     (the tables are already written, and ``report DIR`` can retry)."""
     try:
-        return write_report(run_dir)
+        return write_report(run_dir, timings=timings)
     except Exception as exc:  # noqa: BLE001
         text = str(exc).splitlines()[0] if str(exc) else ""
         log.warning("report not written: %s: %s", type(exc).__name__, text)  # stderr, one line

@@ -44,17 +44,29 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def counted_unit(unit: Unit) -> tuple[int, int, list[CellResult]]:
+    """(this process's id, the intra-op threads torch really ran the unit with, its results): read
+    inside the unit's process, not the configured budget, for meta.json's ``threads_used``."""
+    import torch  # in the worker, where the unit ran
+
+    results = run_unit(unit)
+    return os.getpid(), torch.get_num_threads(), results
+
+
 class LocalExecutor:
     name = "local"
     in_process = True
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = thread_budget.budget(1, threads)
+        self.threads_used: dict[int, int] = {}  # worker process -> threads its units ran with
 
     def run(self, units: list[Unit]) -> Iterator[tuple[int, list[CellResult]]]:
         thread_budget.apply(self.threads)
         for i, unit in enumerate(units):
-            yield i, run_unit(unit)
+            pid, used, results = counted_unit(unit)
+            self.threads_used.setdefault(pid, used)
+            yield i, results
 
     def close(self) -> None:
         pass
@@ -129,9 +141,9 @@ def visible_store(unit: Unit) -> Unit:
     return replace(unit, store_root=None)
 
 
-def _run_with_threads(unit: Unit, threads: int) -> list[CellResult]:
+def _run_with_threads(unit: Unit, threads: int) -> tuple[int, int, list[CellResult]]:
     _prepare(threads)
-    return run_unit(visible_store(unit))
+    return counted_unit(visible_store(unit))
 
 
 class ProcessExecutor:
@@ -143,6 +155,7 @@ class ProcessExecutor:
     def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = workers
         self.threads = thread_budget.budget(workers, threads)
+        self.threads_used: dict[int, int] = {}  # worker process -> threads its units ran with
         self._pool: ProcessPoolExecutor | None = None
         self._start()
 
@@ -158,13 +171,14 @@ class ProcessExecutor:
     def run(self, units: list[Unit]) -> Iterator[tuple[int, list[CellResult]]]:
         pool = self._start()
         try:
-            pending = {pool.submit(run_unit, units[i]): i for i in costliest_first(units)}
+            pending = {pool.submit(counted_unit, units[i]): i for i in costliest_first(units)}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     i = pending.pop(fut)
                     try:
-                        result = fut.result()
+                        pid, used, result = fut.result()
+                        self.threads_used.setdefault(pid, used)
                     except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool: a worker died
                         result = units[i].lost(f"{type(exc).__name__}: {exc}")
                     yield i, result
@@ -216,6 +230,7 @@ class RayExecutor:
         self.options = {"num_cpus": cpus_per_cell, "num_gpus": gpus_per_cell, "max_retries": max_retries}
         # each task holds cpus_per_cell of the cluster's CPUs: that many intra-op threads
         self.threads = max(1, int(threads if threads is not None else cpus_per_cell))
+        self.threads_used: dict[int, int] = {}  # worker process -> threads its units ran with
 
     def run(self, units: list[Unit]) -> Iterator[tuple[int, list[CellResult]]]:
         ray = self.ray
@@ -226,9 +241,11 @@ class RayExecutor:
             for ref in done:
                 i = pending.pop(ref)
                 try:
-                    yield i, ray.get(ref)
+                    pid, used, result = ray.get(ref)
+                    self.threads_used.setdefault(pid, used)  # pids: one node's; a cluster's may repeat
                 except Exception as exc:  # noqa: BLE001 - out of retries, or the task raised
-                    yield i, units[i].lost(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+                    result = units[i].lost(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+                yield i, result
 
     def close(self) -> None:
         pass  # the Ray instance outlives a run (a cluster, or the next suite in this process)

@@ -18,6 +18,33 @@ import torch
 from ..core.files import write_text
 from ..core.version import __version__
 
+# meta.json's wall-time breakdown of a run, in seconds (issue 31): the parts follow each other and
+# add up to WALL (to within the few milliseconds between them). Read by scripts/bench_workers.py.
+WALL_TIME = {
+    "startup_seconds": "from the package's first import (core/clock.py; in-process calls: from "
+                       "run_suite's start) to the first unit handed to the executor: imports, the "
+                       "suite, the executor's start (Ray's included), the data check, the plan",
+    "cells_seconds": "the executor's part: first unit handed to it to the last result back "
+                     "(training and testing; also kept as units_seconds)",
+    "tables_seconds": "the tables rebuilt in suite order from the store, and meta.json",
+    "figures_seconds": "the report's figures (outputs/figures/)",
+    "report_seconds": "the rest of the report: summary, critical table, the HTML page",
+    "wall_seconds": "the whole: startup to the report written",
+}
+# the intra-op threads each worker really ran its units with (torch.get_num_threads() read inside
+# the unit, one entry per worker process, in the order each first returned a unit)
+THREADS_USED = "threads_used"
+
+
+def wall_time(marks: dict[str, float]) -> dict[str, float]:
+    """The breakdown of :data:`WALL_TIME` from the clock ``marks`` (perf_counter seconds) named
+    start, units, cells, tables, figures, report: each part is the time between two marks."""
+    order = ("start", "units", "cells", "tables", "figures", "report")
+    parts = dict(zip(("startup_seconds", "cells_seconds", "tables_seconds", "figures_seconds",
+                      "report_seconds"), (marks[b] - marks[a] for a, b in zip(order, order[1:]))))
+    parts["wall_seconds"] = marks["report"] - marks["start"]
+    return {k: round(v, 3) for k, v in parts.items()}
+
 
 def git_revision() -> str | None:
     root = Path(__file__).resolve().parents[2]

@@ -17,8 +17,10 @@ at a time writes it (:mod:`.ownership`).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,16 +32,16 @@ from ..core.context import ExecutionContext
 from ..core.errors import SuiteError
 from ..core.files import show_path, temporary, write_text
 from ..core.progress import Enabled
+from ..core.registry import load
 from ..core.schema import CONTRIBUTIONS, DIAGNOSTICS, FAN, LOG_NAMES, RESULTS, TRAINING
 from ..core.status import Status
 from ..harness.analysis import settings
 from ..harness.build import load_data
 from ..harness.cell import CellConfig, CellResult, cells
-from ..outputs.report import write_report_safely
 from ..outputs.tables import append_rows, read_table, start_table
 from .executors import Executor, LocalExecutor
 from .jobs import RetestJob, Unit, plan_training
-from .meta import Throughput, environment, now, write_json
+from .meta import THREADS_USED, WALL_TIME, Throughput, environment, now, wall_time, write_json
 from .ownership import Claim, RunLock, claim, take
 from .progress import CellsProgress, with_bars
 from .store import CellStore, DamagedCell
@@ -160,11 +162,15 @@ def _split_oom(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def run_suite(suite: SuiteConfig, out_dir: Path, context: ExecutionContext | None = None,
               progress: Enabled = None, suite_text: str | None = None, *, fresh: bool = False,
-              update: bool = False, executor: Executor | None = None) -> RunReport:
+              update: bool = False, executor: Executor | None = None,
+              started: float | None = None) -> RunReport:
     """Run ``suite`` into ``out_dir`` (module docstring) in ``context`` (resolved by the caller,
     core/context.py; default: the CPU, the executor's threads). ``update``: move a folder that
     holds another version of the suite to this one (run/ownership.py). ``progress``: the progress
-    display (core/progress.py; None: where stderr is a terminal)."""
+    display (core/progress.py; None: where stderr is a terminal). ``started``: the perf_counter
+    time the run's wall-time breakdown counts from (the command line: the package's import,
+    core/clock.py; default: now)."""
+    started = time.perf_counter() if started is None else started
     check_data(suite)
     out_dir = Path(out_dir)
     claim_out_dir(out_dir, suite, update)  # refuses before anything is written
@@ -173,7 +179,8 @@ def run_suite(suite: SuiteConfig, out_dir: Path, context: ExecutionContext | Non
     out_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(out_dir) as lock:
         decision = claim_out_dir(out_dir, suite, update)  # again: the record may have changed meanwhile
-        return _run_locked(suite, out_dir, context, progress, suite_text, fresh, executor, decision, lock)
+        return _run_locked(suite, out_dir, context, progress, suite_text, fresh, executor, decision, lock,
+                           started)
 
 
 def check_store(out_dir: Path) -> None:
@@ -213,7 +220,7 @@ def _stored_rows(path: Path) -> int | None:
 
 def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, progress: Enabled,
                 suite_text: str | None, fresh: bool, executor: Executor, decision: Claim,
-                lock: RunLock) -> RunReport:
+                lock: RunLock, started: float) -> RunReport:
     check_store(out_dir)
     todo = cells(suite)
     previous = take(out_dir, suite, decision, [c.key for c in todo])
@@ -231,8 +238,10 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, pr
     oom_rows: dict[str, list[dict]] = {}  # test rows kept out of the store (out of memory)
     _assemble(plan.cells, suite, store, unstored, out_dir)  # the tables as the store has them now
     bar = CellsProgress(plan.units, suite.name, progress, getattr(executor, "workers", 1))
-    clock = time.perf_counter()
+    marks = {"start": started, "units": time.perf_counter()}  # meta.json's WALL_TIME (run/meta.py)
     units = with_bars(plan.units, progress, getattr(executor, "in_process", False))
+    if not getattr(executor, "in_process", False):
+        _warm_report()
     for u, results in executor.run(units):
         retest = isinstance(plan.units[u], RetestJob)
         lock.still_here()  # before anything is written: never a partial folder at the old path
@@ -257,15 +266,54 @@ def _run_locked(suite: SuiteConfig, out_dir: Path, context: ExecutionContext, pr
                       "re-tested" if retest else "trained", result.status.value, len(result.rows))
         bar.finished(u, len(results))
     bar.close()
-    units_seconds = round(time.perf_counter() - clock, 3)  # the executor's part of the run
+    marks["cells"] = time.perf_counter()
     lock.still_here()
     throughput = _assemble(plan.cells, suite, store, unstored, out_dir, report, oom_rows)
-    meta.update(finished=now(), units_seconds=units_seconds, cells=len(plan.cells),
-                failed_cells=len(report.failed), trained=len(report.trained),
-                retested=len(report.retested), loaded=len(report.loaded), **throughput.summary())
+    meta.update(finished=now(), units_seconds=round(marks["cells"] - marks["units"], 3),
+                cells=len(plan.cells), failed_cells=len(report.failed), trained=len(report.trained),
+                retested=len(report.retested), loaded=len(report.loaded), **throughput.summary(),
+                **{THREADS_USED: list(getattr(executor, "threads_used", {}).values())})
     write_json(out_dir / "meta.json", meta)
-    write_report_safely(out_dir)
+    _report(out_dir, meta, marks)
     return report
+
+
+def _report(out_dir: Path, meta: dict, marks: dict[str, float]) -> None:
+    """The report, then meta.json again with the run's wall-time breakdown (run/meta.py), which
+    the debug log shows (``--verbose``)."""
+    marks["tables"] = time.perf_counter()
+    REPORT_TIMINGS.clear()
+    write_report_safely(out_dir)
+    marks["report"] = time.perf_counter()
+    marks["figures"] = marks["tables"] + REPORT_TIMINGS.get("figures", 0.0)
+    meta.update(wall_time(marks))
+    write_json(out_dir / "meta.json", meta)
+    log.debug("wall time %.1f s: " + ", ".join(f"{k.removesuffix('_seconds')} %.1f s" for k in WALL_TIME
+                                               if k != "wall_seconds"),
+              meta["wall_seconds"], *(meta[k] for k in WALL_TIME if k != "wall_seconds"))
+
+
+REPORT_MODULE = "robustbench_ode.outputs.report"
+REPORT_TIMINGS: dict[str, float] = {}  # the last report's parts (its figures' seconds), for meta.json
+
+
+def write_report_safely(run_dir: Path) -> Path | None:
+    """outputs/report.py's, imported only now (matplotlib, seaborn: not at the run's start,
+    :func:`_warm_report`); the seconds its figures took go to :data:`REPORT_TIMINGS`."""
+    return load(f"{REPORT_MODULE}:write_report_safely")(run_dir, REPORT_TIMINGS)
+
+
+def _warm_report() -> None:
+    """Import the report's modules (matplotlib, seaborn: about a second) in a thread while other
+    processes run the cells and this one waits for them, instead of at the start or the end (issue
+    31: the fixed part of a run). An import that fails here fails again, and is reported, at the
+    report."""
+    def load() -> None:
+        try:
+            importlib.import_module(REPORT_MODULE)
+        except Exception:  # noqa: BLE001 - the report says what went wrong
+            pass
+    threading.Thread(target=load, name="robustbench-ode-report-import", daemon=True).start()
 
 
 def _append(result: CellResult, out_dir: Path) -> None:
