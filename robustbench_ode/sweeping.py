@@ -33,6 +33,9 @@ the critical step count, from :func:`~.outputs.critical.critical_table` (the sui
 generated datasets are). The test data: ``test_data`` (a pair ``(x, y)``, a DataSplits, a
 DataLoader, or a function of the seed returning one), else ``data`` itself when it is a
 DataSplits (its test split). ``threads``: the command line's thread budget, as in benchmark().
+Seeds of one step count still to train are trained stacked where they can be
+(:mod:`~.harness.lockstep`; ``stack=False`` turns it off; the key is the same either way), else
+one by one; ``SweepResult.stacking`` / ``sweep.json`` say which, and why, per step count.
 A failure in ``make_model`` or ``train_fn`` is the cell's status (``failed`` rows), not a crash; a
 ``train_fn`` that solves nothing under substitution is ``failed`` too (it trained no ODE).
 """
