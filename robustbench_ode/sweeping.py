@@ -33,6 +33,9 @@ the critical step count, from :func:`~.outputs.critical.critical_table` (the sui
 generated datasets are). The test data: ``test_data`` (a pair ``(x, y)``, a DataSplits, a
 DataLoader, or a function of the seed returning one), else ``data`` itself when it is a
 DataSplits (its test split). ``threads``: the command line's thread budget, as in benchmark().
+Seeds of one step count still to train are trained stacked where they can be
+(:mod:`~.harness.lockstep`; ``stack=False`` turns it off; the key is the same either way), else
+one by one; ``SweepResult.stacking`` / ``sweep.json`` say which, and why, per step count.
 A failure in ``make_model`` or ``train_fn`` is the cell's status (``failed`` rows), not a crash; a
 ``train_fn`` that solves nothing under substitution is ``failed`` too (it trained no ODE).
 """
@@ -63,6 +66,7 @@ from .harness.evaluation import evaluate_points
 from .harness.fingerprint import code_fingerprint, data_fingerprint, key_text
 from .harness.grid import TestPoint
 from .harness.inference import is_plain, validated
+from .harness.lockstep import Lockstep, Unstackable, why_not
 from .harness.substitution import substituted
 from .outputs.critical import critical_table
 from .outputs.tables import results_frame, write_csv
@@ -90,6 +94,8 @@ class SweepResult:
     out: Path  # the run folder
     trained: list[str] = field(default_factory=list)  # keys of the cells trained by this call
     loaded: list[str] = field(default_factory=list)  # keys of the cells read from the store
+    # per step count trained by this call: "stacked" or "seed by seed: <why>" (also in sweep.json)
+    stacking: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,59 @@ def _train(job: _Job, make_model, train_fn, device: str) -> tuple[CellRecord, nn
     return replace(record, status=status, message=message, seconds=seconds, weights=weights), model
 
 
+def _train_stacked(jobs: list[_Job], make_model, train_fn, device: str) -> tuple[dict[str, tuple], str]:
+    """One step count's seeds trained stacked (harness/lockstep.py): each cell's (record, model) by
+    key and "stacked", or nothing and why not (the cells then train seed by seed)."""
+    t0 = time.perf_counter()
+    try:
+        models = [_built(make_model, j.cell.seed, device) for j in jobs]
+    except SuiteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - seed by seed reports the failure as the cell's status
+        return {}, f"make_model raised {type(exc).__name__}"
+    why = why_not(models, jobs[0].cell.solver)
+    if why is not None:
+        return {}, why
+    try:
+        with substituted(jobs[0].cell.train_spec, keep=False) as probe:
+            for model in models:
+                model.train()
+            Lockstep(models).train(train_fn, [j.train_data for j in jobs], [j.cell.seed for j in jobs])
+    except Unstackable as exc:
+        return {}, str(exc)
+    status, message = Status.OK, ""
+    if probe.solves == 0:
+        status, message = Status.FAILED, "train_fn made no torchdiffeq odeint call: no ODE was trained"
+    seconds = (time.perf_counter() - t0) / len(jobs)  # each cell's share of the stacked training
+    out = {}
+    for job, model in zip(jobs, models):
+        weights = (InMemory({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+                   if status is Status.OK else None)
+        out[job.cell.key] = (replace(CellRecord.planned(job.cell), status=status, message=message,
+                                     seconds=seconds, weights=weights), model)
+    return out, "stacked"
+
+
+def _stacking(store: CellStore, jobs: list[_Job], make_model, train_fn, device: str,
+              stack: bool) -> tuple[dict[str, tuple], dict[str, str]]:
+    """The cells trained stacked (by key) and, per step count with seeds to train, how they
+    trained: "stacked" or why seed by seed."""
+    trained, how = {}, {}
+    for n in dict.fromkeys(j.cell.steps for j in jobs):
+        pending = [j for j in jobs if j.cell.steps == n and not store.has(j.cell.key)]
+        if not pending:
+            continue
+        if not stack or len(pending) < 2:
+            how[str(n)] = "seed by seed: " + ("stack=False" if not stack else "one seed to train")
+            continue
+        done, why = _train_stacked(pending, make_model, train_fn, device)
+        trained.update(done)
+        how[str(n)] = why if done else f"seed by seed: {why}"
+        if not done:
+            log.info("steps=%d: seeds trained one by one (%s)", n, why)
+    return trained, how
+
+
 def _rows(record: CellRecord, model: nn.Module | None, test: DataSplits, points: list[TestPoint],
           batch_size: int, device: str) -> list[dict[str, Any]]:
     ok = record.status is Status.OK and model is not None
@@ -191,13 +250,13 @@ def _stored(store: CellStore, job: _Job, make_model, points, batch_size, device)
 
 
 def _run_cell(store: CellStore, job: _Job, make_model, train_fn, entries, ref, batch_size,
-              device) -> tuple[CellResult, bool]:
-    """One cell's result and whether it was trained now."""
+              device, stacked: dict[str, tuple]) -> tuple[CellResult, bool]:
+    """One cell's result and whether it was trained now (``stacked``: the cells trained so)."""
     points = CellRecord.planned(job.cell).grid(entries, ref)
     stored = _stored(store, job, make_model, points, batch_size, device)
     if stored is not None:
         return stored, False
-    record, model = _train(job, make_model, train_fn, device)
+    record, model = stacked.get(job.cell.key) or _train(job, make_model, train_fn, device)
     result = CellResult(record, _rows(record, model, job.test, points, batch_size, device))
     if record.storable:
         store.save(result)
@@ -210,7 +269,7 @@ def sweep(make_model: Callable[[int], nn.Module], train_fn: Callable[[nn.Module,
           test_data: Any = None, grid: list[dict[str, Any]] | None = None,
           reference: dict[str, Any] | None = None, batch_size: int = 1000, max_steps: int = 10_000,
           device: str = "cpu", name: str = "custom", model_label: str | None = None, key: Any = None,
-          threads: int | None = None) -> SweepResult:
+          threads: int | None = None, stack: bool = True) -> SweepResult:
     """Train ``make_model``'s family with ``train_fn`` at each of ``steps`` (with ``solver``) and
     seed, test each model on ``grid``, and report the critical step count (module docstring).
     ``name`` / ``model_label``: the ``dataset`` / ``model`` columns (default ``custom`` and the
@@ -230,9 +289,10 @@ def sweep(make_model: Callable[[int], nn.Module], train_fn: Callable[[nn.Module,
         store = CellStore(out, FamilyCell)
         store.clean()
         results, trained = [], []
+        stacked, stacking = _stacking(store, jobs, make_model, train_fn, device, stack)
         for job in jobs:
             result, now_trained = _run_cell(store, job, make_model, train_fn, entries, ref, batch_size,
-                                            device)
+                                            device, stacked)
             results.append(result)
             if now_trained:
                 trained.append(job.cell.key)
@@ -243,8 +303,8 @@ def sweep(make_model: Callable[[int], nn.Module], train_fn: Callable[[nn.Module,
         asked = {"name": name, "model": label, "solver": solver, "steps": list(steps), "seeds": list(seeds),
                  "factory": jobs[0].cell.factory, "train_fn": jobs[0].cell.train_fn, "key": key_text(key),
                  "test": [e.model_dump(exclude_none=True) for e in entries],
-                 "cells": [j.cell.key for j in jobs]}
+                 "cells": [j.cell.key for j in jobs], "stacking": stacking}
         write_text(out / "sweep.json", json.dumps(asked, indent=2))
         write_json(out / "meta.json", {"suite": name, "finished": now(), **environment(device)})
     loaded = [j.cell.key for j in jobs if j.cell.key not in trained]
-    return SweepResult(table, critical, out, trained, loaded)
+    return SweepResult(table, critical, out, trained, loaded, stacking)

@@ -79,7 +79,8 @@ def run(out):
     """The resume test's sweep: 4 cells."""
     grid = [{"solver": "euler", "step_factors": [1, 2]}, {"solver": "rk4", "step_factors": [1]}]
     return rb.sweep(make_model, train_fn, data, steps=[1, 2], seeds=[0, 1], out=out, name="sphere2",
-                    grid=grid, threads=1)  # one thread in every process: the same reductions
+                    grid=grid, threads=1,  # one thread in every process: the same reductions
+                    stack=False)  # one train_fn call per cell: the kill lands after the first cell
 
 
 if __name__ == "__main__":  # python tests/sweep_family.py OUT: the resume test's subprocess

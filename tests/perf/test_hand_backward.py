@@ -89,6 +89,8 @@ def test_train_sphere2_single_seed(benchmark, monkeypatch, impl, n_threads):
     with threads(n_threads):
         benchmark.extra_info.update(threads=torch.get_num_threads(), impl=impl, iterations=ITERS)
         benchmark.pedantic(run, rounds=20, warmup_rounds=2, iterations=1)
+    if benchmark.stats is None:  # None under --benchmark-disable (a smoke run)
+        return
     benchmark.extra_info["per_seed_iteration_ms_min"] = round(benchmark.stats.stats.min / ITERS * 1e3, 3)
     benchmark.extra_info["per_seed_iteration_ms_median"] = round(
         benchmark.stats.stats.median / ITERS * 1e3, 3)

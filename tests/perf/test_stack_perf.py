@@ -53,3 +53,47 @@ def test_stacked_vs_seed_by_seed(benchmark, name, impl):
     if benchmark.stats is not None:  # None under --benchmark-disable (a smoke run)
         benchmark.extra_info["per_seed_iteration_ms_min"] = round(
             benchmark.stats.stats.min / (ITERS * SEEDS) * 1e3, 3)
+
+
+@pytest.mark.parametrize("impl", ["stacked", "seed_by_seed"])
+def test_sweep_plain_model_stacked_vs_seed_by_seed(benchmark, impl):
+    """sweep()'s stacked path for a plain model (tests/sweep_family.py's researcher loop, Euler at
+    4 steps): its seeds in lockstep (harness/lockstep.py) against the same loop seed by seed."""
+    import sweep_family as fam
+
+    from robustbench_ode.harness.lockstep import Lockstep
+    from robustbench_ode.harness.substitution import substituted
+    from robustbench_ode.models.spec import SolveSpec
+
+    settings = {**fam.SETTINGS, "iterations": ITERS}
+    seeds = list(range(SEEDS))
+    datas = [fam.data(s, settings) for s in seeds]
+
+    def built():
+        return [fam.make_model(s, settings) for s in seeds]
+
+    def train_fn(model, data):
+        fam.train_fn(model, data, settings)
+
+    def stacked():
+        with substituted(SolveSpec("euler", steps=4), keep=False):
+            Lockstep(built()).train(train_fn, datas, seeds)
+
+    def seed_by_seed():
+        with substituted(SolveSpec("euler", steps=4), keep=False):
+            for s, model, data in zip(seeds, built(), datas):
+                torch.manual_seed(s)
+                train_fn(model, data)
+
+    benchmark.group = "stack sweep plain model"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        benchmark.extra_info.update(impl=impl, threads=1, seeds=SEEDS, iterations=ITERS)
+        benchmark.pedantic(stacked if impl == "stacked" else seed_by_seed, rounds=5,
+                           warmup_rounds=1, iterations=1)
+    finally:
+        torch.set_num_threads(before)
+    if benchmark.stats is not None:  # None under --benchmark-disable (a smoke run)
+        benchmark.extra_info["per_seed_iteration_ms_min"] = round(
+            benchmark.stats.stats.min / (ITERS * SEEDS) * 1e3, 3)
