@@ -10,8 +10,12 @@ install:  ## create .venv and install the package with its dev extras
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[dev]'
 
-test:  ## the fast test suite (what CI runs)
-	$(BIN)/python -m pytest -q
+# make test on TEST_WORKERS processes (pytest-xdist). --dist loadfile keeps a test file on one
+# worker, so a module's shared fixture (a smoke run, a trained model) is built once, not per worker.
+TEST_WORKERS ?= 2
+
+test:  ## the fast test suite (what CI runs), on TEST_WORKERS=2 worker processes
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow:  ## the long-running tests too
 	$(BIN)/python -m pytest -q -m 'slow'

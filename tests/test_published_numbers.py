@@ -8,6 +8,7 @@ so a rerun that moves a number, or an edit that mistypes one, fails here."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -208,6 +209,7 @@ SHORTFALL = {("per seed", "10 000"): ("sphere2_shortfall", "sphere2", "it10k"),
              ("one file", "20 000"): ("sphere2_shortfall", "sphere2_fixed", "it20k")}
 
 
+@functools.cache  # the test asks for each row three times; each reads a 10 MB training log
 def _shortfall_cells(folder: str, dataset: str, training: str) -> list[str]:
     """One row of the shortfall table as docs/reproductions.md writes it, from the committed run."""
     from robustbench_ode.outputs.tables import read_training
@@ -420,6 +422,7 @@ def test_the_sphere2_investigation_table_is_the_committed_run():
                  "256-step model")
     assert t.header[-2:] == ("loss", "verdict") and len(t.rows) == 6
     label = ""
+    logs: dict[tuple[str, str], pd.DataFrame] = {}  # each log read once (results/sphere2's is 42 MB)
     for row in t.rows:
         label = row[0] or label
         folder, training = INVESTIGATION[label]
@@ -428,8 +431,11 @@ def test_the_sphere2_investigation_table_is_the_committed_run():
         for column, cell in zip(t.header[2:-2], row[2:-2]):
             acc = d[_solver_column(d, column)]["accuracy"]
             assert len(acc) == 1 and _close(cell, acc.iloc[0]), (label, row[1], column, cell)
-        log = read_training(ROOT / "results" / folder / "training.csv.gz")
-        log = log[(log["training"] == training) & (log["train_steps"] == 256) & (log["seed"] == int(row[1]))]
+        if (folder, training) not in logs:
+            log = read_training(ROOT / "results" / folder / "training.csv.gz")
+            logs[folder, training] = log[(log["training"] == training) & (log["train_steps"] == 256)]
+        log = logs[folder, training]
+        log = log[log["seed"] == int(row[1])]
         last = log[log["iteration"] > log["iteration"].max() - 1000]["loss"].mean()
         assert _close(row[-2], last), (label, row[1], "loss", row[-2], last)
 

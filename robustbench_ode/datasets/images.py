@@ -61,7 +61,8 @@ def check_files(name: str, root: Path) -> None:
     files, source = FILES[name]
     missing = [f for f in files if not (root / f).is_file()]
     if missing:
-        raise SuiteError(f"dataset {name}: missing {', '.join(missing)} under {root} (set dataset.root, "
+        # the folder before the file list: a long list is what the CLI's 300-character line cuts
+        raise SuiteError(f"dataset {name}: under {root}, missing {', '.join(missing)} (set dataset.root, "
                          f"--data-root or ${ENV_VAR}; {source}; or set dataset.download: true "
                          "where a network exists)")
 
