@@ -153,3 +153,27 @@ def test_the_seed_interval_is_a_bootstrap_over_the_seeds_of_one_configuration():
         assert gaps.min() <= lo <= gaps.mean() + 1e-12 and gaps.mean() - 1e-12 <= hi <= gaps.max()
     single = summarize(read_results(root / "results" / "sphere2" / "results.csv").query("seed == 0"))
     assert "ode_gap_seeds_lo" not in single.columns  # one seed: no interval over seeds
+
+
+def test_seed_intervals_join_tolerance_trained_seeds():
+    """Tolerance-trained cells have no train_steps (NaN in every group): their seeds still get
+    one interval per train tolerance (results/adaptation_tolerance raised in the merge before)."""
+    from pathlib import Path
+
+    from robustbench_ode.outputs.summary import summarize
+    from robustbench_ode.outputs.tables import read_results
+
+    root = Path(__file__).resolve().parents[1]
+    results = read_results(root / "results" / "adaptation_tolerance" / "results.csv")
+    summary = summarize(results)
+    assert summary["train_steps"].isna().all()
+    sizes = []
+    for _, group in summary.groupby(["train_solver", "train_tol"]):
+        lo, hi = group["ode_gap_seeds_lo"], group["ode_gap_seeds_hi"]
+        sizes.append(len(group))
+        if len(group) < 2:  # the adaptation chose this tolerance for one seed only
+            assert lo.isna().all() and hi.isna().all()
+            continue
+        assert lo.notna().all() and (lo == lo.iloc[0]).all() and (hi == hi.iloc[0]).all()
+        assert group["ode_gap"].min() - 1e-12 <= lo.iloc[0] <= hi.iloc[0] <= group["ode_gap"].max() + 1e-12
+    assert max(sizes) >= 2  # seeds 1 and 4 adapted to the same tolerance

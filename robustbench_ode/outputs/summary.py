@@ -341,6 +341,8 @@ def _with_seed_intervals(summary: pd.DataFrame) -> pd.DataFrame:
     found = seed_intervals(keyed, keys)
     if found.empty:
         return summary
+    # a key that is NaN in every group (train_steps of tolerance-trained cells) comes back float
+    found = found.astype({k: object for k in keys})
     return keyed.merge(found, on=keys, how="left").assign(**{k: summary[k].to_numpy() for k in keys})
 
 
