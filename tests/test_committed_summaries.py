@@ -28,7 +28,10 @@ def _same(a: pd.Series, b: pd.Series) -> bool:
     x, y = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
     if x.notna().sum() == a.notna().sum() and y.notna().sum() == b.notna().sum():
         return bool(np.allclose(x.to_numpy(float), y.to_numpy(float), rtol=1e-6, atol=1e-9, equal_nan=True))
-    return a.astype(object).fillna("").astype(str).tolist() == b.astype(object).fillna("").astype(str).tolist()
+    def text(column):
+        return column.astype(object).fillna("").astype(str).tolist()
+
+    return text(a) == text(b)
 
 
 def test_the_committed_runs_are_found():
